@@ -1,0 +1,301 @@
+// The one place that owns a GPUDevice: acquires it in a browser (navigator.gpu) or in Node
+// (Dawn, the `webgpu` package), picks a software adapter when there is no hardware one,
+// counts live buffers, and turns validation errors and device loss into errors that name
+// the kernel or buffer label that caused them.
+
+/** What `webfcn info` prints: the adapter in use and why it was chosen. */
+export interface AdapterReport {
+  /** Dawn backend in Node ('vulkan', 'opengles', ...), or 'browser'. */
+  backend: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** 'core' or 'compatibility' (OpenGL ES class devices, and every software adapter here). */
+  featureLevel: 'core' | 'compatibility';
+  /** True for CPU-emulated adapters (llvmpipe, SwiftShader). */
+  software: boolean;
+  features: string[];
+  limits: Record<string, number>;
+  /** Why this adapter was chosen, and what was tried before it. */
+  reason: string;
+}
+
+export interface AcquireOptions {
+  /** Force one Node backend: 'vulkan' | 'opengles' | 'swiftshader' | 'default'. Env: WEBFCN_BACKEND. */
+  backend?: string;
+  /** Ask for 'core' only (fails on compatibility-only adapters). */
+  requireCore?: boolean;
+}
+
+/** Optional features the engine uses when the adapter has them. */
+const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
+
+/** Limits requested at the adapter's maximum (the defaults are far too small for FCN activations). */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBuffersPerShaderStage',
+  'maxBindGroups',
+] as const;
+
+const CHROMIUM_SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+export const INSTALL_HINT =
+  'No WebGPU adapter found. On Debian/Ubuntu run `npm run setup` (it installs libegl1 libgles2 ' +
+  'libegl-mesa0 libgl1-mesa-dri for Mesa llvmpipe through OpenGL ES, and chromium libvulkan1 for ' +
+  'SwiftShader), or set WEBFCN_BACKEND to a backend this machine has. In a browser, use one with ' +
+  'WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
+
+/** A GPU error with the label of the kernel or buffer that caused it. */
+export class GpuError extends Error {
+  constructor(message: string, readonly label?: string) {
+    super(label ? `${label}: ${message}` : message);
+    this.name = 'GpuError';
+  }
+}
+
+/** Live GPU memory owned by one Gpu, for leak tests and `info`. */
+export interface MemoryStats {
+  liveBuffers: number;
+  liveBytes: number;
+}
+
+/**
+ * A GPUDevice plus what the engine keeps per device: the adapter report, live-buffer
+ * accounting, and the first asynchronous error (validation, out-of-memory, device loss).
+ */
+export class Gpu {
+  private live = new Map<GPUBuffer, number>();
+  private liveBytes = 0;
+  private asyncError: GpuError | null = null;
+  private lost = false;
+  /** Per-device caches (pipelines, layouts) hang off this object, keyed by explicit strings. */
+  readonly cache = new Map<string, unknown>();
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly report: AdapterReport,
+    private readonly release: () => void = () => {},
+  ) {
+    device.addEventListener('uncapturederror', (ev: Event) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.asyncError ??= new GpuError(`uncaptured ${err.constructor.name}: ${err.message}`, labelIn(err.message));
+    });
+    void device.lost.then((info) => {
+      this.lost = true;
+      if (info.reason !== 'destroyed') this.asyncError ??= new GpuError(`device lost (${info.reason}): ${info.message}`);
+      else this.asyncError ??= new GpuError('device was destroyed');
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  get isLost(): boolean {
+    return this.lost;
+  }
+
+  /**
+   * Throws the first asynchronous GPU error seen since the last check (validation, OOM);
+   * after device loss every check throws.
+   */
+  check(): void {
+    const err = this.asyncError;
+    if (!err) return;
+    if (!this.lost) this.asyncError = null;
+    throw err;
+  }
+
+  /** Creates a labelled buffer and counts it; sizes round up to 4 bytes. */
+  createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
+    this.check();
+    const bytes = Math.max(4, Math.ceil(size / 4) * 4);
+    if (bytes > this.device.limits.maxBufferSize) {
+      throw new GpuError(`buffer of ${bytes} bytes exceeds maxBufferSize ${this.device.limits.maxBufferSize}`, label);
+    }
+    const buffer = this.device.createBuffer({ label, size: bytes, usage, mappedAtCreation });
+    this.live.set(buffer, bytes);
+    this.liveBytes += bytes;
+    return buffer;
+  }
+
+  /** Destroys a buffer made by createBuffer. Safe to call twice. */
+  destroyBuffer(buffer: GPUBuffer): void {
+    const bytes = this.live.get(buffer);
+    if (bytes === undefined) return;
+    this.live.delete(buffer);
+    this.liveBytes -= bytes;
+    buffer.destroy();
+  }
+
+  stats(): MemoryStats {
+    return { liveBuffers: this.live.size, liveBytes: this.liveBytes };
+  }
+
+  /** Waits for all submitted work, then surfaces any asynchronous error. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  /** Destroys every buffer and the device; lets the Node process exit. */
+  dispose(): void {
+    for (const b of [...this.live.keys()]) this.destroyBuffer(b);
+    this.cache.clear();
+    this.device.destroy();
+    this.release();
+  }
+}
+
+function labelIn(message: string): string | undefined {
+  // Dawn quotes object labels as [Buffer "label"] / [ComputePipeline "label"].
+  const m = /\[\w+ "([^"]+)"\]/.exec(message);
+  return m?.[1];
+}
+
+type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
+
+interface Candidate {
+  backend: string;
+  flags: string[];
+  env: Record<string, string>;
+  featureLevel: 'core' | 'compatibility';
+  note: string;
+}
+
+function nodeCandidates(): Candidate[] {
+  const headless = !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
+  const egl: Record<string, string> = headless && !process.env.EGL_PLATFORM ? { EGL_PLATFORM: 'surfaceless' } : {};
+  return [
+    { backend: 'default', flags: [], env: {}, featureLevel: 'core', note: 'hardware adapter (Vulkan/Metal/D3D12)' },
+    {
+      backend: 'opengles',
+      flags: ['backend=opengles'],
+      env: egl,
+      featureLevel: 'compatibility',
+      note: 'Mesa llvmpipe through OpenGL ES (~10 GFLOP/s on 2 cores)',
+    },
+    {
+      backend: 'swiftshader',
+      flags: ['backend=vulkan'],
+      env: process.env.VK_ICD_FILENAMES ? {} : { VK_ICD_FILENAMES: CHROMIUM_SWIFTSHADER_ICD },
+      featureLevel: 'compatibility',
+      note: "SwiftShader Vulkan from Debian's chromium (~1.7 GFLOP/s)",
+    },
+  ];
+}
+
+function isSoftware(info: GPUAdapterInfo, backend: string): boolean {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return backend !== 'default' || /llvmpipe|swiftshader|lavapipe|softpipe|software|cpu/.test(text);
+}
+
+function reportOf(adapter: GPUAdapter, backend: string, featureLevel: 'core' | 'compatibility', reason: string): AdapterReport {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  const proto = Object.getPrototypeOf(adapter.limits);
+  for (const key of Object.keys(proto).concat(Object.keys(adapter.limits))) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') limits[key] = v;
+  }
+  for (const key of WANTED_LIMITS) limits[key] = adapter.limits[key];
+  return {
+    backend,
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    featureLevel,
+    software: isSoftware(info, backend),
+    features: [...adapter.features].sort(),
+    limits,
+    reason,
+  };
+}
+
+async function openDevice(adapter: GPUAdapter, label: string): Promise<GPUDevice> {
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const key of WANTED_LIMITS) requiredLimits[key] = adapter.limits[key];
+  return adapter.requestDevice({ label, requiredFeatures, requiredLimits });
+}
+
+/**
+ * Acquires a device. In Node, tries a hardware adapter, then llvmpipe (OpenGL ES), then
+ * SwiftShader (Vulkan), each in the feature level it supports; WEBFCN_BACKEND forces one.
+ */
+export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu && typeof process === 'undefined') {
+    return acquireBrowser(options);
+  }
+  return acquireNode(options);
+}
+
+async function acquireBrowser(options: AcquireOptions): Promise<Gpu> {
+  const gpu = navigator.gpu;
+  let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  let featureLevel: 'core' | 'compatibility' = 'core';
+  if (!adapter && !options.requireCore) {
+    adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+    featureLevel = 'compatibility';
+  }
+  if (!adapter) throw new GpuError(INSTALL_HINT);
+  const report = reportOf(adapter, 'browser', featureLevel, 'navigator.gpu.requestAdapter');
+  report.software = isSoftware(adapter.info, 'default');
+  return new Gpu(await openDevice(adapter, 'webfcn'), report);
+}
+
+async function acquireNode(options: AcquireOptions): Promise<Gpu> {
+  const dawn = (await import('webgpu')) as unknown as DawnModule;
+  // Dawn's globals (GPUBufferUsage, GPUMapMode, ...) are what browser code expects to find.
+  for (const [k, v] of Object.entries(dawn.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  const forced = options.backend ?? process.env.WEBFCN_BACKEND;
+  const candidates = nodeCandidates().filter((c) => !forced || c.backend === forced);
+  if (forced && candidates.length === 0) {
+    throw new GpuError(`unknown backend '${forced}' (choose default, opengles or swiftshader)`);
+  }
+  const tried: string[] = [];
+  for (const c of candidates) {
+    for (const [k, v] of Object.entries(c.env)) process.env[k] = v;
+    let instance: GPU | null = dawn.create(c.flags);
+    try {
+      const levels: Array<'core' | 'compatibility'> =
+        c.featureLevel === 'core' || options.requireCore ? ['core'] : ['compatibility'];
+      for (const featureLevel of levels) {
+        const adapter = await instance.requestAdapter(
+          featureLevel === 'core' ? { powerPreference: 'high-performance' } : ({ featureLevel } as GPURequestAdapterOptions),
+        );
+        if (!adapter) continue;
+        // A CPU adapter found by the hardware probe (e.g. a system SwiftShader) waits for llvmpipe.
+        if (c.backend === 'default' && isSoftware(adapter.info, 'default') && !forced) {
+          tried.push(`default: only a software adapter (${adapter.info.description || adapter.info.vendor})`);
+          break;
+        }
+        const reason = [...tried, `${c.backend}: chose ${c.note}`].join('; ');
+        const report = reportOf(adapter, c.backend, featureLevel, reason);
+        const device = await openDevice(adapter, 'webfcn');
+        // Dawn keeps Node alive while the instance is referenced: dispose() drops it.
+        const holder: { instance: GPU | null } = { instance };
+        return new Gpu(device, report, () => {
+          holder.instance = null;
+        });
+      }
+      if (!tried.some((t) => t.startsWith(`${c.backend}:`))) tried.push(`${c.backend}: no adapter`);
+    } catch (e) {
+      tried.push(`${c.backend}: ${(e as Error).message}`);
+    }
+    instance = null;
+  }
+  throw new GpuError(`${INSTALL_HINT} Tried: ${tried.join('; ')}.`);
+}

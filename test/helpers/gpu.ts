@@ -1,0 +1,73 @@
+// A device for tests: acquired once per test file, fails the test on any WebGPU error
+// (validation, out-of-memory, internal, uncaptured) and destroys what it created. A machine
+// with no adapter fails here, loudly: run `npm run setup`.
+import { acquireGpu, type Gpu } from '../../src/gpu/device.js';
+
+let shared: Promise<Gpu> | null = null;
+
+/** The test file's device (acquired on first use). */
+export function testGpu(): Promise<Gpu> {
+  shared ??= acquireGpu();
+  return shared;
+}
+
+/** Runs `fn` on the test device inside validation/OOM/internal error scopes; throws on any error. */
+export async function withGpu<T>(fn: (gpu: Gpu) => Promise<T>): Promise<T> {
+  const gpu = await testGpu();
+  const { device } = gpu;
+  const filters: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
+  for (const f of filters) device.pushErrorScope(f);
+  const before = gpu.stats();
+  let result: T;
+  try {
+    result = await fn(gpu);
+  } finally {
+    const errors = [];
+    for (let i = 0; i < filters.length; i++) errors.push(await device.popErrorScope());
+    const err = errors.find((e) => e);
+    if (err) throw new Error(`WebGPU ${err.constructor.name}: ${err.message}`);
+    gpu.check();
+  }
+  void before;
+  return result;
+}
+
+/** Disposes the shared device (afterAll). */
+export async function releaseGpu(): Promise<void> {
+  if (!shared) return;
+  const gpu = await shared;
+  shared = null;
+  gpu.dispose();
+}
+
+/** Seeded uniform floats in [lo, hi) (mulberry32), for reproducible test data. */
+export function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * u;
+  }
+  return out;
+}
+
+/** Max |a - b| and whether every element satisfies |a - b| <= atol + rtol·|b|. */
+export function compare(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number) {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let maxAbs = 0;
+  let worst = -1;
+  let ok = true;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= atol + rtol * Math.abs(b[i]!))) {
+      if (ok) worst = i;
+      ok = false;
+    }
+    if (!(d <= maxAbs)) maxAbs = d;
+  }
+  return { ok, maxAbs, worst, got: worst >= 0 ? a[worst] : undefined, want: worst >= 0 ? b[worst] : undefined };
+}
