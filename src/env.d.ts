@@ -3,3 +3,9 @@ declare module '*.wgsl' {
   const source: string;
   export default source;
 }
+
+// WebAssembly modules are imported as their bytes (inlined base64 in bundles).
+declare module '*.wasm' {
+  const bytes: Uint8Array;
+  export default bytes;
+}
