@@ -1,0 +1,63 @@
+// The webfcn command line (see the README's command table). Flags are kebab-case, sizes HxW,
+// errors go to stderr with a non-zero exit code.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './args.js';
+import { info, infoHelp } from './info.js';
+
+interface Command {
+  help: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>): Promise<void>;
+}
+
+const commands: Record<string, Command> = {
+  info: {
+    help: infoHelp,
+    options: { json: { type: 'boolean' }, backend: { type: 'string' } },
+    run: (v) => info({ json: !!v.json, backend: v.backend as string | undefined }),
+  },
+};
+
+const usage = `webfcn — Fully Convolutional Networks on WebGPU
+
+usage: webfcn <command> [options]   (webfcn <command> --help for its options)
+
+commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.help.split('\n')[2] ?? ''}`)
+  .join('\n')}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage);
+    return name ? 0 : 1;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`webfcn: unknown command '${name}'\n\n${usage}`);
+    return 2;
+  }
+  try {
+    const { values } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, strict: true });
+    if (values.help) {
+      console.log(cmd.help);
+      return 0;
+    }
+    await cmd.run(values as Record<string, string | boolean | undefined>);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`webfcn ${name}: ${err.message}\n\n${cmd.help}`);
+      return 2;
+    }
+    console.error(`webfcn ${name}: ${err.message}`);
+    if (process.env.WEBFCN_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}
+
+// Exit explicitly: Dawn can crash in its exit-time teardown when Node unwinds on its own with GPU
+// objects still waiting for collection.
+process.exit(await main(process.argv.slice(2)));
