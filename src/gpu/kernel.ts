@@ -35,6 +35,8 @@ export interface Dispatch {
   readonly workgroups: readonly [number, number, number];
   /** The dispatch's own uniform buffer and its WGSL-derived view (absent if it has none). */
   readonly uniform?: { buffer: GPUBuffer; view: StructuredView };
+  /** Scratch buffers an op planned alongside this dispatch (e.g. split-K partial sums); freed by disposeDispatch. */
+  scratch?: GPUBuffer[];
 }
 
 export type Binding = Tensor | GPUBufferBinding;
@@ -193,9 +195,10 @@ export function submit(gpu: Gpu, dispatches: readonly Dispatch[], label = 'webfc
   gpu.device.queue.submit([enc.finish()]);
 }
 
-/** Frees what a planned dispatch owns (its uniform buffer). */
+/** Frees what a planned dispatch owns (its uniform buffer and any scratch buffers). */
 export function disposeDispatch(gpu: Gpu, d: Dispatch): void {
   if (d.uniform) gpu.destroyBuffer(d.uniform.buffer);
+  for (const b of d.scratch ?? []) gpu.destroyBuffer(b);
 }
 
 /** Integer ceil(a / b). */

@@ -1,0 +1,149 @@
+// Per-adapter kernel variant selection. The same kernel family has different fast forms on
+// different adapters: on CPU-emulated adapters (llvmpipe, SwiftShader) register-blocked
+// kernels without workgroup memory win, on real GPUs workgroup-memory tiling wins, and tile
+// sizes depend on the shape. The first time a (family, shape) is seen, every candidate from a
+// small table is planned on scratch buffers and timed (a warm-up, then the median of a few
+// runs, each fenced with queue.onSubmittedWorkDone); the winner is cached in gpu.cache and,
+// when a file is configured, in a JSON file keyed by adapter so later processes skip timing.
+import type { Gpu } from './device.js';
+import { disposeDispatch, submit, type Dispatch } from './kernel.js';
+
+/** 'auto': measure on hardware adapters, fixed defaults on software ones; 'on': always measure; 'off': never. */
+export type AutotuneMode = 'auto' | 'on' | 'off';
+
+export interface AutotuneOptions {
+  /** Default from WEBFCN_AUTOTUNE (0 → 'off', 1 → 'on'), else 'auto'. */
+  mode?: AutotuneMode;
+  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. */
+  file?: string | null;
+  /** Forces one candidate by name for every family that has it (benchmarks compare variants this way). */
+  force?: string | null;
+  /** Timed runs per candidate (after one warm-up). */
+  reps?: number;
+}
+
+const envMode = (): AutotuneMode => {
+  const v = typeof process !== 'undefined' ? process.env?.WEBFCN_AUTOTUNE : undefined;
+  return v === '0' ? 'off' : v === '1' ? 'on' : 'auto';
+};
+
+const options: Required<AutotuneOptions> = { mode: envMode(), file: null, force: null, reps: 3 };
+let fileTable: Record<string, Record<string, string>> | null = null;
+
+/** Sets autotune options for this process (mode, persistence file, forced variant). */
+export function configureAutotune(opts: AutotuneOptions): void {
+  if (opts.mode !== undefined) options.mode = opts.mode;
+  if (opts.file !== undefined) {
+    options.file = opts.file;
+    fileTable = null;
+  }
+  if (opts.force !== undefined) options.force = opts.force;
+  if (opts.reps !== undefined) options.reps = opts.reps;
+}
+
+export function autotuneOptions(): Readonly<Required<AutotuneOptions>> {
+  return options;
+}
+
+/** A candidate: a name (stable across processes) and how to plan it on scratch buffers. */
+export interface Candidate<C> {
+  name: string;
+  config: C;
+}
+
+/** Identifies the adapter a choice was measured on. */
+export function adapterKey(gpu: Gpu): string {
+  const r = gpu.report;
+  return [r.backend, r.vendor, r.architecture, r.device, r.description].join('|');
+}
+
+async function loadFile(): Promise<Record<string, Record<string, string>>> {
+  if (fileTable) return fileTable;
+  fileTable = {};
+  if (!options.file || typeof process === 'undefined') return fileTable;
+  try {
+    const fs = await import('node:fs/promises');
+    fileTable = JSON.parse(await fs.readFile(options.file, 'utf8')) as Record<string, Record<string, string>>;
+  } catch {
+    fileTable = {};
+  }
+  return fileTable;
+}
+
+async function saveFile(): Promise<void> {
+  if (!options.file || !fileTable || typeof process === 'undefined') return;
+  const fs = await import('node:fs/promises');
+  const tmp = `${options.file}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(fileTable, null, 1));
+  await fs.rename(tmp, options.file);
+}
+
+/** Median wall time (ms) of `reps` fenced runs of the planned dispatches, after one warm-up run. */
+export async function timeDispatches(gpu: Gpu, ds: readonly Dispatch[], reps: number): Promise<number> {
+  submit(gpu, ds, 'autotune');
+  await gpu.sync();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    submit(gpu, ds, 'autotune');
+    await gpu.device.queue.onSubmittedWorkDone();
+    times.push(performance.now() - t0);
+  }
+  gpu.check();
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+/**
+ * Chooses a candidate for (family, shapeKey): forced, cached, from the file, the adapter-type
+ * default (`fallback(software)`), or by timing each `plan(config)` (which must use scratch
+ * buffers: the timed runs overwrite what they bind).
+ */
+export async function choose<C>(
+  gpu: Gpu,
+  family: string,
+  shapeKey: string,
+  candidates: readonly Candidate<C>[],
+  fallback: (software: boolean) => string,
+  plan: (config: C) => Promise<{ dispatches: Dispatch[]; release: () => void }>,
+): Promise<Candidate<C>> {
+  const byName = (name: string) => candidates.find((c) => c.name === name);
+  if (options.force) {
+    const f = byName(options.force);
+    if (f) return f;
+  }
+  const measure = options.mode === 'on' || (options.mode === 'auto' && !gpu.report.software);
+  if (!measure || candidates.length === 1) return byName(fallback(gpu.report.software)) ?? candidates[0]!;
+
+  const key = `autotune:${family}:${shapeKey}`;
+  let pending = gpu.cache.get(key) as Promise<string> | undefined;
+  if (!pending) {
+    pending = (async () => {
+      const table = await loadFile();
+      const ak = adapterKey(gpu);
+      const stored = table[ak]?.[`${family}:${shapeKey}`];
+      if (stored && byName(stored)) return stored;
+      let best = fallback(gpu.report.software);
+      let bestMs = Infinity;
+      for (const c of candidates) {
+        const { dispatches, release } = await plan(c.config);
+        try {
+          const ms = await timeDispatches(gpu, dispatches, options.reps);
+          if (ms < bestMs) {
+            bestMs = ms;
+            best = c.name;
+          }
+        } finally {
+          for (const d of dispatches) disposeDispatch(gpu, d);
+          release();
+        }
+      }
+      (table[ak] ??= {})[`${family}:${shapeKey}`] = best;
+      await saveFile();
+      return best;
+    })();
+    gpu.cache.set(key, pending);
+    pending.catch(() => gpu.cache.delete(key));
+  }
+  return byName(await pending) ?? candidates[0]!;
+}

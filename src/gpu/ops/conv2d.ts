@@ -1,0 +1,419 @@
+// conv2d (dilation 1, groups 1), NCHW, PyTorch semantics. Three passes, explicit state:
+//   forward:         y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,kh,kw)) + b (K)        — overwrites y
+//   backward-input:  dx(n,c,y,x) = Σ dy(n,k,oy,ox)·w(k,c,ky,kx) where oy·S+ky−P = y    — overwrites dx, or adds with accumulate
+//   backward-weight: dw(k,c,ky,kx) += Σ_{n,oy,ox} dy(n,k,oy,ox)·x(n,c,oy·S−P+ky,ox·S−P+kx); db(k) += Σ dy — accumulates
+// Forward and backward-input share one implicit-GEMM kernel family (shaders/conv2d/igemm_*.wgsl);
+// transposed convolution (conv_transpose2d.ts) is the same three kernels with roles swapped.
+// Activations larger than one storage binding are processed in chunks over N, each chunk
+// binding an aligned sub-range.
+import igemmRegWgsl from '../../../shaders/conv2d/igemm_reg.wgsl';
+import igemmTiledWgsl from '../../../shaders/conv2d/igemm_tiled.wgsl';
+import wgradWgsl from '../../../shaders/conv2d/wgrad.wgsl';
+import reduceWgsl from '../../../shaders/conv2d/reduce_splits.wgsl';
+import biasGradWgsl from '../../../shaders/conv2d/bias_grad.wgsl';
+import { choose, type Candidate } from '../autotune.js';
+import { GpuError, type Gpu } from '../device.js';
+import { ceilDiv, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { Tensor } from '../tensor.js';
+
+export interface Conv2dParams {
+  N: number; C: number; H: number; W: number; K: number; kh: number; kw: number;
+  strideH: number; strideW: number; padH: number; padW: number;
+}
+
+/** Test and benchmark overrides; production code leaves these unset. */
+export const convOptions: {
+  /** Pretend storage bindings are at most this many bytes (exercises the split-over-N path). */
+  maxBindingBytes?: number;
+  /** Fixed split count for the weight-gradient reduction (else chosen from the shape). */
+  wgradSplits?: number;
+} = {};
+
+/** Output spatial size: floor((H + 2P − kh)/S) + 1. */
+export function conv2dOutSize(p: Conv2dParams): { OH: number; OW: number } {
+  return {
+    OH: Math.floor((p.H + 2 * p.padH - p.kh) / p.strideH) + 1,
+    OW: Math.floor((p.W + 2 * p.padW - p.kw) / p.strideW) + 1,
+  };
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Throws naming the op and every shape unless each tensor has its expected shape. */
+export function checkShapes(op: string, expected: Record<string, { t: Tensor | null; shape: number[] }>, p: object): void {
+  const bad = Object.entries(expected).filter(
+    ([, e]) => e.t && (e.t.shape.length !== e.shape.length || e.t.shape.some((d, i) => d !== e.shape[i]) || e.t.dtype !== 'f32'),
+  );
+  if (bad.length === 0) return;
+  const desc = Object.entries(expected)
+    .map(([n, e]) => `${n} ${e.t ? fmt(e.t.shape) : 'null'}${e.t ? ` (want ${fmt(e.shape)})` : ''}`)
+    .join(', ');
+  throw new GpuError(`shape mismatch for ${JSON.stringify(p)}: ${desc}`, op);
+}
+
+function checkParams(op: string, p: Record<string, number>): void {
+  for (const [k, v] of Object.entries(p)) {
+    if (!Number.isInteger(v) || v < 0) throw new GpuError(`parameter ${k} = ${v} must be a non-negative integer`, op);
+  }
+  for (const k of ['N', 'strideH', 'strideW', 'kh', 'kw']) {
+    if (k in p && !(p[k]! >= 1)) throw new GpuError(`parameter ${k} = ${p[k]} must be >= 1`, op);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splitting over N: every N-indexed tensor is bound as the sub-range of images n0 .. n0+n−1.
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Images per chunk so that every per-image-`bytes` tensor fits one binding at aligned offsets. */
+export function batchChunk(gpu: Gpu, op: string, N: number, tensors: Record<string, { t: Tensor; perImage: number }>): number {
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity);
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const entries = Object.entries(tensors);
+  if (entries.every(([, e]) => e.perImage * N <= limit)) return N;
+  let step = 1;
+  for (const [, e] of entries) {
+    const g = align / gcd(e.perImage % align || align, align);
+    step = (step * g) / gcd(step, g);
+  }
+  const fit = Math.min(...entries.map(([, e]) => Math.floor(limit / e.perImage)));
+  const n = Math.floor(fit / step) * step;
+  if (n < 1) {
+    const desc = entries.map(([name, e]) => `${name} ${fmt(e.t.shape)} (${e.perImage} bytes per image)`).join(', ');
+    throw new GpuError(
+      `cannot split over N to fit maxStorageBufferBindingSize ${limit} with offsets aligned to ${align}: ${desc}`,
+      op,
+    );
+  }
+  for (const [name, e] of entries) {
+    if (e.t.offset % align !== 0) throw new GpuError(`${name} offset ${e.t.offset} is not a multiple of ${align}`, op);
+  }
+  return n;
+}
+
+/** The images n0 .. n0+n−1 of an (N, ...) tensor. */
+function images(t: Tensor, n0: number, n: number): Tensor {
+  const per = t.size / t.shape[0]!;
+  return t.view([n, ...t.shape.slice(1)], n0 * per);
+}
+
+function dummy(gpu: Gpu): Tensor {
+  let t = gpu.cache.get('conv2d.dummy') as Tensor | undefined;
+  if (!t) {
+    t = Tensor.zeros(gpu, [1], 'conv2d.no-bias');
+    gpu.cache.set('conv2d.dummy', t);
+  }
+  return t;
+}
+
+function relabel(d: Dispatch, label: string): Dispatch {
+  return { ...d, label };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implicit GEMM (forward and gathered backward-input).
+
+export interface IgemmConfig {
+  variant: 'reg' | 'tiled';
+  /** Rows and output channels per thread. */
+  tm: number;
+  tn: number;
+  /** Workgroup size (reg: wgx threads; tiled: wgx × wgy). */
+  wgx: number;
+  wgy: number;
+}
+
+/** The tuning table: register-blocked (no workgroup memory) and tiled, in a few sizes. */
+export const IGEMM_CANDIDATES: readonly Candidate<IgemmConfig>[] = [
+  { name: 'reg4x4', config: { variant: 'reg', tm: 4, tn: 4, wgx: 64, wgy: 1 } },
+  { name: 'reg4x8', config: { variant: 'reg', tm: 4, tn: 8, wgx: 64, wgy: 1 } },
+  { name: 'reg2x4', config: { variant: 'reg', tm: 2, tn: 4, wgx: 64, wgy: 1 } },
+  { name: 'tiled64x64', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 16, wgy: 16 } },
+  { name: 'tiled64x32', config: { variant: 'tiled', tm: 4, tn: 2, wgx: 16, wgy: 16 } },
+  { name: 'tiled32x32', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 8, wgy: 8 } },
+];
+
+const igemmDefault = (software: boolean) => (software ? 'reg4x4' : 'tiled64x64');
+
+function igemmKernel(c: IgemmConfig, bwd: boolean): KernelDef {
+  let code = c.variant === 'reg' ? igemmRegWgsl : igemmTiledWgsl;
+  code = code
+    .replace(/const TM = \d+u;/, `const TM = ${c.tm}u;`)
+    .replace(/const TN = \d+u;/, `const TN = ${c.tn}u;`)
+    .replace(/const WG = \d+u;/, `const WG = ${c.wgx}u;`)
+    .replace(/const WGX = \d+u;/, `const WGX = ${c.wgx}u;`)
+    .replace(/const WGY = \d+u;/, `const WGY = ${c.wgy}u;`);
+  return {
+    name: `conv2d.igemm.${c.variant}${c.tm}x${c.tn}.wg${c.wgx}x${c.wgy}`,
+    code,
+    constants: { BWD: bwd ? 1 : 0 },
+  };
+}
+
+/** One implicit-GEMM pass, in GEMM terms (see igemm_reg.wgsl for the index maps). */
+export interface IgemmProblem {
+  bwd: boolean;
+  inp: Tensor; // (N, Cred, IH, IW)
+  w: Tensor;
+  bias: Tensor | null; // (Cols)
+  out: Tensor; // (N, Cols, OH, OW)
+  N: number; Cred: number; IH: number; IW: number; Cols: number; OH: number; OW: number;
+  SH: number; SW: number; PH: number; PW: number; KH: number; KW: number;
+  wsc: number; wsr: number;
+  accumulate: boolean;
+}
+
+/** Plans one implicit-GEMM problem with a given config (chunked over N when needed). */
+export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: IgemmConfig, label: string): Promise<Dispatch[]> {
+  const nChunk = batchChunk(gpu, op, pr.N, {
+    [pr.bwd ? 'dy' : 'x']: { t: pr.inp, perImage: pr.Cred * pr.IH * pr.IW * 4 },
+    [pr.bwd ? 'dx' : 'y']: { t: pr.out, perImage: pr.Cols * pr.OH * pr.OW * 4 },
+  });
+  const def = igemmKernel(c, pr.bwd);
+  const phases = pr.bwd ? pr.SH * pr.SW : 1;
+  const rowsPerThreadGroup = c.variant === 'reg' ? c.wgx * c.tm : c.wgx * c.tm;
+  const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const out: Dispatch[] = [];
+  for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
+    const n = Math.min(nChunk, pr.N - n0);
+    const rows = pr.bwd ? n * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : n * pr.OH * pr.OW;
+    const mGroups = ceilDiv(rows, rowsPerThreadGroup);
+    const cGroups = ceilDiv(pr.Cols, colsPerGroup);
+    const groups = mGroups * cGroups * phases;
+    const gy = ceilDiv(groups, maxDim);
+    if (gy > maxDim) throw new GpuError(`${groups} workgroups exceed ${maxDim}² even folded`, op);
+    const gx = ceilDiv(groups, gy);
+    const d = await makeDispatch(gpu, def, {
+      bindings: {
+        inp: nChunk === pr.N ? pr.inp : images(pr.inp, n0, n),
+        w: pr.w,
+        bias: pr.bias ?? dummy(gpu),
+        out: nChunk === pr.N ? pr.out : images(pr.out, n0, n),
+      },
+      uniforms: {
+        N: n, Cred: pr.Cred, IH: pr.IH, IW: pr.IW, Cols: pr.Cols, OH: pr.OH, OW: pr.OW,
+        SH: pr.SH, SW: pr.SW, PH: pr.PH, PW: pr.PW, KH: pr.KH, KW: pr.KW,
+        wsc: pr.wsc, wsr: pr.wsr, mGroups, cGroups, groups,
+        hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0,
+      },
+      workgroups: [gx, gy, 1],
+      label,
+    });
+    out.push(relabel(d, `${op}(${label})`));
+  }
+  return out;
+}
+
+/** Chooses a config (autotune) and plans the problem. */
+async function planIgemm(gpu: Gpu, op: string, pr: IgemmProblem, label: string): Promise<Dispatch[]> {
+  const shapeKey = [pr.bwd ? 'bwd' : 'fwd', pr.N, pr.Cred, pr.IH, pr.IW, pr.Cols, pr.OH, pr.OW, pr.SH, pr.SW, pr.PH, pr.PW, pr.KH, pr.KW].join(',');
+  const chosen = await choose(gpu, 'conv2d.igemm', shapeKey, IGEMM_CANDIDATES, igemmDefault, async (c) => {
+    const scratch = scratchLike(gpu, { inp: pr.inp, w: pr.w, out: pr.out, bias: pr.bias });
+    const dispatches = await planIgemmWith(gpu, op, { ...pr, ...scratch, accumulate: false }, c, 'autotune');
+    return { dispatches, release: () => Object.values(scratch).forEach((t) => t?.dispose()) };
+  });
+  return planIgemmWith(gpu, op, pr, chosen.config, label);
+}
+
+function scratchLike<T extends Record<string, Tensor | null>>(gpu: Gpu, ts: T): T {
+  const out: Record<string, Tensor | null> = {};
+  for (const [k, t] of Object.entries(ts)) out[k] = t ? Tensor.zeros(gpu, t.shape, `autotune.${k}`) : null;
+  return out as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight gradient (split-K GEMM + reduce) and bias gradient.
+
+const wgradKernel: KernelDef = { name: 'conv2d.wgrad', code: wgradWgsl };
+const reduceKernel: KernelDef = { name: 'conv2d.reduce_splits', code: reduceWgsl };
+const biasGradKernel: KernelDef = { name: 'conv2d.bias_grad', code: biasGradWgsl };
+
+/** Threads per split the wgrad pass aims for: enough to fill the adapter, few enough to keep partials small. */
+export const WGRAD_CANDIDATES: readonly Candidate<number>[] = [
+  { name: 'wg4k', config: 4096 },
+  { name: 'wg16k', config: 16384 },
+  { name: 'wg64k', config: 65536 },
+  { name: 'wg256k', config: 262144 },
+];
+const wgradDefault = (software: boolean) => (software ? 'wg4k' : 'wg64k');
+
+/** dw (K,C,kh,kw) += Σ dy·im2col(x), as a conv with params p; dy (N,K,OH,OW), x (N,C,H,W). */
+export async function planWgradWith(
+  gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, targetThreads: number, label: string,
+): Promise<Dispatch[]> {
+  const { OH, OW } = conv2dOutSize(p);
+  const nChunk = batchChunk(gpu, op, p.N, {
+    dy: { t: dy, perImage: p.K * OH * OW * 4 },
+    x: { t: x, perImage: p.C * p.H * p.W * 4 },
+  });
+  const taps = p.kh * p.kw;
+  const size = p.K * p.C * taps;
+  const threads = taps * ceilDiv(p.C, 4) * ceilDiv(p.K, 4);
+  const rows = nChunk * OH;
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  let splits = convOptions.wgradSplits ?? Math.ceil(targetThreads / threads);
+  splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
+  const rowsPer = ceilDiv(rows, splits);
+  splits = ceilDiv(rows, rowsPer);
+  const part = splits > 1 ? new Tensor(gpu, gpu.createBuffer(`${op}(${label}).partials`, splits * size * 4,
+    GPUBufferUsage.STORAGE), [splits, size], 'f32', 0, false) : null;
+  const out: Dispatch[] = [];
+  try {
+    for (let n0 = 0; n0 < p.N; n0 += nChunk) {
+      const n = Math.min(nChunk, p.N - n0);
+      const whole = nChunk === p.N;
+      const chunkRows = n * OH;
+      const chunkSplits = part ? ceilDiv(chunkRows, rowsPer) : 1;
+      const d = await makeDispatch(gpu, wgradKernel, {
+        bindings: { dy: whole ? dy : images(dy, n0, n), x: whole ? x : images(x, n0, n), out: part ?? dw },
+        uniforms: {
+          N: n, C: p.C, H: p.H, W: p.W, K: p.K, OH, OW,
+          SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
+          cBlocks: ceilDiv(p.C, 4), kBlocks: ceilDiv(p.K, 4), threads,
+          rowsPer: part ? rowsPer : chunkRows, splits: chunkSplits, accumulate: part ? 0 : 1,
+        },
+        workgroups: grid1d(gpu, threads * chunkSplits, 64),
+        label,
+      });
+      out.push(relabel(d, `${op}(${label})`));
+      if (part) {
+        const r = await makeDispatch(gpu, reduceKernel, {
+          bindings: { part: part.view([chunkSplits * size]), dw },
+          uniforms: { size, splits: chunkSplits },
+          workgroups: grid1d(gpu, size, 256),
+          label,
+        });
+        out.push(relabel(r, `${op}.reduce(${label})`));
+      }
+    }
+  } catch (e) {
+    if (part) gpu.destroyBuffer(part.buffer);
+    throw e;
+  }
+  if (part) out[0]!.scratch = [part.buffer];
+  return out;
+}
+
+async function planWgrad(gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, label: string): Promise<Dispatch[]> {
+  const shapeKey = Object.values(p).join(',');
+  const chosen = await choose(gpu, 'conv2d.wgrad', shapeKey, WGRAD_CANDIDATES, wgradDefault, async (t) => {
+    const s = scratchLike(gpu, { dw, dy, x });
+    const dispatches = await planWgradWith(gpu, op, s.dw, s.dy, s.x, p, t, 'autotune');
+    return { dispatches, release: () => Object.values(s).forEach((t) => t.dispose()) };
+  });
+  return planWgradWith(gpu, op, dw, dy, x, p, chosen.config, label);
+}
+
+/** db (C) += Σ_{n,h,w} g (N,C,H,W). */
+export async function planBiasGrad(gpu: Gpu, op: string, db: Tensor, g: Tensor, label: string): Promise<Dispatch[]> {
+  const [N, C, H, W] = g.shape as [number, number, number, number];
+  const nChunk = batchChunk(gpu, op, N, { g: { t: g, perImage: C * H * W * 4 } });
+  const out: Dispatch[] = [];
+  for (let n0 = 0; n0 < N; n0 += nChunk) {
+    const n = Math.min(nChunk, N - n0);
+    const d = await makeDispatch(gpu, biasGradKernel, {
+      bindings: { g: nChunk === N ? g : images(g, n0, n), db },
+      uniforms: { N: n, C, HW: H * W },
+      workgroups: grid1d(gpu, C, 1),
+      label,
+    });
+    out.push(relabel(d, `${op}.bias(${label})`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public conv2d API.
+
+function shapes(p: Conv2dParams) {
+  const { OH, OW } = conv2dOutSize(p);
+  return {
+    x: [p.N, p.C, p.H, p.W],
+    w: [p.K, p.C, p.kh, p.kw],
+    b: [p.K],
+    y: [p.N, p.K, OH, OW],
+    OH,
+    OW,
+  };
+}
+
+function validate(op: string, p: Conv2dParams): void {
+  checkParams(op, p as unknown as Record<string, number>);
+  const { OH, OW } = conv2dOutSize(p);
+  if (OH < 1 || OW < 1) throw new GpuError(`output size ${OH}x${OW} is empty for ${JSON.stringify(p)}`, op);
+}
+
+/** Plans y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,kh,kw)) + b (K); b may be null. Overwrites y. */
+export async function conv2dForward(
+  gpu: Gpu, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams, label = '',
+): Promise<Dispatch[]> {
+  const op = 'conv2d.forward';
+  validate(op, p);
+  const s = shapes(p);
+  checkShapes(op, { x: { t: x, shape: s.x }, w: { t: w, shape: s.w }, b: { t: b, shape: s.b }, y: { t: y, shape: s.y } }, p);
+  return planIgemm(gpu, op, {
+    bwd: false, inp: x, w, bias: b, out: y,
+    N: p.N, Cred: p.C, IH: p.H, IW: p.W, Cols: p.K, OH: s.OH, OW: s.OW,
+    SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
+    wsc: p.C * p.kh * p.kw, wsr: p.kh * p.kw, accumulate: false,
+  }, label);
+}
+
+/** Plans dx (N,C,H,W) = conv^T(dy (N,K,OH,OW), w (K,C,kh,kw)); overwrites dx, or adds to it when accumulate. */
+export async function conv2dBackwardInput(
+  gpu: Gpu, dx: Tensor, dy: Tensor, w: Tensor, p: Conv2dParams, accumulate = false, label = '',
+): Promise<Dispatch[]> {
+  const op = 'conv2d.backward_input';
+  validate(op, p);
+  const s = shapes(p);
+  checkShapes(op, { dx: { t: dx, shape: s.x }, dy: { t: dy, shape: s.y }, w: { t: w, shape: s.w } }, p);
+  return planBackwardInput(gpu, op, dx, dy, w, null, p, accumulate, label);
+}
+
+/** The gathered backward-input pass (also transposed conv's forward, with its bias). */
+export function planBackwardInput(
+  gpu: Gpu, op: string, dx: Tensor, dy: Tensor, w: Tensor, bias: Tensor | null, p: Conv2dParams, accumulate: boolean, label: string,
+): Promise<Dispatch[]> {
+  const { OH, OW } = conv2dOutSize(p);
+  return planIgemm(gpu, op, {
+    bwd: true, inp: dy, w, bias, out: dx,
+    N: p.N, Cred: p.K, IH: OH, IW: OW, Cols: p.C, OH: p.H, OW: p.W,
+    SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
+    wsc: p.kh * p.kw, wsr: p.C * p.kh * p.kw, accumulate,
+  }, label);
+}
+
+/** The implicit-GEMM forward pass for a validated conv (also transposed conv's backward-input). */
+export function planForward(
+  gpu: Gpu, op: string, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams, accumulate: boolean, label: string,
+): Promise<Dispatch[]> {
+  const { OH, OW } = conv2dOutSize(p);
+  return planIgemm(gpu, op, {
+    bwd: false, inp: x, w, bias: b, out: y,
+    N: p.N, Cred: p.C, IH: p.H, IW: p.W, Cols: p.K, OH, OW,
+    SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
+    wsc: p.C * p.kh * p.kw, wsr: p.kh * p.kw, accumulate,
+  }, label);
+}
+
+/** The weight-gradient passes for a validated conv (also transposed conv's, operands swapped). */
+export function planWeightGrad(gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, label: string): Promise<Dispatch[]> {
+  return planWgrad(gpu, op, dw, dy, x, p, label);
+}
+
+/** Plans dw (K,C,kh,kw) += Σ dy·x and db (K) += Σ dy (db may be null). Accumulates. */
+export async function conv2dBackwardWeight(
+  gpu: Gpu, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, p: Conv2dParams, label = '',
+): Promise<Dispatch[]> {
+  const op = 'conv2d.backward_weight';
+  validate(op, p);
+  const s = shapes(p);
+  checkShapes(op, { dw: { t: dw, shape: s.w }, db: { t: db, shape: s.b }, dy: { t: dy, shape: s.y }, x: { t: x, shape: s.x } }, p);
+  const ds = await planWgrad(gpu, op, dw, dy, x, p, label);
+  if (db) ds.push(...(await planBiasGrad(gpu, op, db, dy, label)));
+  return ds;
+}

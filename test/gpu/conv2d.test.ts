@@ -1,0 +1,245 @@
+// conv2d forward / backward-input / backward-weight against PyTorch goldens, against a float64
+// reference (itself checked by finite differences), and on the paths a model relies on:
+// accumulation, splitting over N, split-K, and shape errors raised before any dispatch.
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { configureAutotune } from '../../src/gpu/autotune.js';
+import type { Gpu } from '../../src/gpu/device.js';
+import { disposeDispatch, submit, type Dispatch } from '../../src/gpu/kernel.js';
+import {
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dOutSize,
+  convOptions,
+  type Conv2dParams,
+} from '../../src/gpu/ops/conv2d.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
+import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { finiteDiff, refConvBackward, refConvForward } from '../helpers/reference-conv.js';
+
+afterAll(releaseGpu);
+afterEach(() => {
+  configureAutotune({ force: null });
+  delete convOptions.maxBindingBytes;
+  delete convOptions.wgradSplits;
+});
+
+// Forward: atol 1e-5 rather than 1e-6 because outputs are f32 sums of up to C·kh·kw = 147
+// products of O(1) values summed in a different order than PyTorch's (|y| up to ~10, so one
+// f32 ulp of the sum is already ~1e-6).
+const FWD = { atol: 1e-5, rtol: 1e-3 };
+const GRAD = { atol: 1e-4, rtol: 1e-3 };
+const VARIANTS = ['reg4x4', 'tiled64x64'];
+
+interface Run {
+  y: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+  db: Float32Array | null;
+  dispatches: number;
+}
+
+/** Runs forward, backward-input and backward-weight on the GPU; dw/db start at dw0/db0 (accumulation). */
+async function runConv(
+  gpu: Gpu, p: Conv2dParams, xs: Float32Array, ws: Float32Array, bs: Float32Array | null, dys: Float32Array,
+  opts: { dx0?: Float32Array; dw0?: Float32Array; db0?: Float32Array } = {},
+): Promise<Run> {
+  const { OH, OW } = conv2dOutSize(p);
+  const x = Tensor.from(gpu, xs, [p.N, p.C, p.H, p.W], 'x'); // (N, C, H, W)
+  const w = Tensor.from(gpu, ws, [p.K, p.C, p.kh, p.kw], 'w'); // (K, C, kh, kw)
+  const b = bs ? Tensor.from(gpu, bs, [p.K], 'b') : null; // (K)
+  const dy = Tensor.from(gpu, dys, [p.N, p.K, OH, OW], 'dy'); // (N, K, OH, OW)
+  const y = Tensor.zeros(gpu, [p.N, p.K, OH, OW], 'y'); // (N, K, OH, OW)
+  const dx = opts.dx0 ? Tensor.from(gpu, opts.dx0, [p.N, p.C, p.H, p.W], 'dx') : Tensor.zeros(gpu, [p.N, p.C, p.H, p.W], 'dx');
+  const dw = opts.dw0 ? Tensor.from(gpu, opts.dw0, w.shape, 'dw') : Tensor.zeros(gpu, w.shape, 'dw');
+  const db = bs ? (opts.db0 ? Tensor.from(gpu, opts.db0, [p.K], 'db') : Tensor.zeros(gpu, [p.K], 'db')) : null;
+  const ds: Dispatch[] = [
+    ...(await conv2dForward(gpu, y, x, w, b, p, 'test')),
+    ...(await conv2dBackwardInput(gpu, dx, dy, w, p, !!opts.dx0, 'test')),
+    ...(await conv2dBackwardWeight(gpu, dw, db, dy, x, p, 'test')),
+  ];
+  submit(gpu, ds);
+  const out = { y: await y.read(), dx: await dx.read(), dw: await dw.read(), db: db ? await db.read() : null, dispatches: ds.length };
+  for (const d of ds) disposeDispatch(gpu, d);
+  for (const t of [x, w, b, dy, y, dx, dw, db]) t?.dispose();
+  return out;
+}
+
+function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
+  const c = compare(got, want, tol.atol, tol.rtol);
+  expect(c.ok, `${what}: max |err| ${c.maxAbs}, first bad index ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
+  return c.maxAbs;
+}
+
+describe('conv2d vs PyTorch goldens', () => {
+  const file = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)), 'conv2d.safetensors');
+  const cases = JSON.parse(file.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
+  const get = (name: string) => toFloat32(file.tensors.get(name)!);
+  it('has the cases the goldens promise', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(8);
+  });
+  for (const variant of VARIANTS) {
+    for (const c of cases) {
+      it(`${c.name} (${variant})`, async () => {
+        configureAutotune({ force: variant });
+        await withGpu(async (gpu) => {
+          const g = (k: string) => get(`${c.name}.${k}`);
+          const r = await runConv(gpu, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
+          const errs = {
+            y: expectClose('y', r.y, g('y'), FWD),
+            dx: expectClose('dx', r.dx, g('dx'), GRAD),
+            dw: expectClose('dw', r.dw, g('dw'), GRAD),
+            db: c.bias ? expectClose('db', r.db!, g('db'), GRAD) : 0,
+          };
+          console.log(`conv2d golden ${c.name} ${variant} max|err| ${JSON.stringify(errs)}`);
+        });
+      });
+    }
+  }
+});
+
+describe('float64 reference', () => {
+  const p: Conv2dParams = { N: 2, C: 2, H: 5, W: 4, K: 3, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 1, padW: 1 };
+  const { OH, OW } = conv2dOutSize(p);
+  const x = Float64Array.from(randn(p.N * p.C * p.H * p.W, 11));
+  const w = Float64Array.from(randn(p.K * p.C * p.kh * p.kw, 12));
+  const b = Float64Array.from(randn(p.K, 13));
+  const dy = Float64Array.from(randn(p.N * p.K * OH * OW, 14));
+  const g = refConvBackward(x, w, dy, p);
+
+  it('has gradients that match finite differences (dx, dw, db)', () => {
+    for (let i = 0; i < x.length; i += 3) {
+      expect(Math.abs(finiteDiff((v) => refConvForward(v, w, b, p), x, dy, i) - g.dx[i]!)).toBeLessThan(1e-7);
+    }
+    for (let i = 0; i < w.length; i++) {
+      expect(Math.abs(finiteDiff((v) => refConvForward(x, v, b, p), w, dy, i) - g.dw[i]!)).toBeLessThan(1e-7);
+    }
+    for (let i = 0; i < b.length; i++) {
+      expect(Math.abs(finiteDiff((v) => refConvForward(x, w, v, p), b, dy, i) - g.db[i]!)).toBeLessThan(1e-7);
+    }
+  });
+
+  it('matches the PyTorch goldens', () => {
+    const file = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)));
+    const cases = JSON.parse(file.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
+    for (const c of cases) {
+      const t = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
+      const y = refConvForward(t('x'), t('w'), c.bias ? t('b') : null, c.params);
+      expectClose(`${c.name} y`, y, t('y'), FWD);
+      const gr = refConvBackward(t('x'), t('w'), t('dy'), c.params);
+      expectClose(`${c.name} dx`, gr.dx, t('dx'), GRAD);
+      expectClose(`${c.name} dw`, gr.dw, t('dw'), GRAD);
+    }
+  });
+});
+
+/** Seeded random conv shapes, including strides above the kernel size and big paddings. */
+function randomParams(seed: number): Conv2dParams {
+  const r = randn(16, seed, 0, 1);
+  const pick = (i: number, lo: number, hi: number) => lo + Math.floor(r[i]! * (hi - lo + 1));
+  for (let tries = 0; ; tries++) {
+    const kh = pick(0, 1, 5), kw = pick(1, 1, 5);
+    const p: Conv2dParams = {
+      N: pick(2, 1, 3), C: pick(3, 1, 6), H: pick(4, 1, 12), W: pick(5, 1, 12), K: pick(6, 1, 9), kh, kw,
+      strideH: pick(7, 1, 3), strideW: pick(8, 1, 4), padH: pick(9, 0, kh - 1), padW: pick(10, 0, kw - 1),
+    };
+    p.H = Math.max(p.H, kh - 2 * p.padH + tries);
+    p.W = Math.max(p.W, kw - 2 * p.padW + tries);
+    const { OH, OW } = conv2dOutSize(p);
+    if (OH >= 1 && OW >= 1) return p;
+  }
+}
+
+describe('conv2d vs float64 reference on random shapes', () => {
+  for (const variant of ['reg4x4', 'reg4x8', 'reg2x4', 'tiled64x64', 'tiled64x32', 'tiled32x32']) {
+    it(`six random shapes (${variant})`, async () => {
+      configureAutotune({ force: variant });
+      await withGpu(async (gpu) => {
+        for (let s = 0; s < 6; s++) {
+          const p = randomParams(100 + s);
+          const { OH, OW } = conv2dOutSize(p);
+          const xs = randn(p.N * p.C * p.H * p.W, 1 + s), ws = randn(p.K * p.C * p.kh * p.kw, 2 + s);
+          const bs = randn(p.K, 3 + s), dys = randn(p.N * p.K * OH * OW, 4 + s);
+          const r = await runConv(gpu, p, xs, ws, bs, dys);
+          const g = refConvBackward(xs, ws, dys, p);
+          const tag = `${variant} ${JSON.stringify(p)}`;
+          expectClose(`${tag} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
+          expectClose(`${tag} dx`, r.dx, g.dx, GRAD);
+          expectClose(`${tag} dw`, r.dw, g.dw, GRAD);
+          expectClose(`${tag} db`, r.db!, g.db, GRAD);
+        }
+      });
+    });
+  }
+});
+
+describe('conv2d model paths', () => {
+  const p: Conv2dParams = { N: 4, C: 4, H: 8, W: 8, K: 4, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
+  const { OH, OW } = conv2dOutSize(p);
+  const xs = randn(p.N * p.C * p.H * p.W, 21), ws = randn(p.K * p.C * 9, 22), bs = randn(p.K, 23);
+  const dys = randn(p.N * p.K * OH * OW, 24);
+  const ref = () => ({ y: refConvForward(xs, ws, bs, p), ...refConvBackward(xs, ws, dys, p) });
+
+  it('accumulates into dx (accumulate=true), dw and db', async () => {
+    await withGpu(async (gpu) => {
+      const dx0 = randn(xs.length, 31), dw0 = randn(ws.length, 32), db0 = randn(p.K, 33);
+      const r = await runConv(gpu, p, xs, ws, bs, dys, { dx0, dw0, db0 });
+      const g = ref();
+      expectClose('dx', r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
+      expectClose('dw', r.dw, g.dw.map((v, i) => v + dw0[i]!), GRAD);
+      expectClose('db', r.db!, g.db.map((v, i) => v + db0[i]!), GRAD);
+    });
+  });
+
+  for (const variant of VARIANTS) {
+    it(`splits over N when activations exceed the binding limit (${variant})`, async () => {
+      configureAutotune({ force: variant });
+      // 1 KiB per image for x, y, dx, dy: a 2 KiB limit forces chunks of two images.
+      convOptions.maxBindingBytes = 2048;
+      await withGpu(async (gpu) => {
+        const r = await runConv(gpu, p, xs, ws, bs, dys);
+        const g = ref();
+        // forward 2 + backward-input 2 + wgrad 2 (+ reduces) + bias 2: more than one pass per op
+        expect(r.dispatches).toBeGreaterThanOrEqual(8);
+        expectClose('y', r.y, g.y, FWD);
+        expectClose('dx', r.dx, g.dx, GRAD);
+        expectClose('dw', r.dw, g.dw, GRAD);
+        expectClose('db', r.db!, g.db, GRAD);
+      });
+    });
+  }
+
+  it('splits the weight-gradient reduction (split-K) and reduces into dw', async () => {
+    for (const splits of [1, 3, 32]) {
+      convOptions.wgradSplits = splits;
+      await withGpu(async (gpu) => {
+        const before = gpu.stats();
+        const dw0 = randn(ws.length, 41);
+        const r = await runConv(gpu, p, xs, ws, bs, dys, { dw0 });
+        expect(gpu.stats()).toEqual(before); // partial-sum scratch is freed with the dispatches
+        expectClose(`dw splits=${splits}`, r.dw, ref().dw.map((v, i) => v + dw0[i]!), GRAD);
+      });
+    }
+  });
+
+  it('throws on bad shapes before creating or dispatching anything, naming op and shapes', async () => {
+    const gpu = await testGpu();
+    const x = Tensor.zeros(gpu, [p.N, p.C, p.H, p.W], 'x');
+    const w = Tensor.zeros(gpu, [p.K, p.C, 3, 3], 'w');
+    const wBad = Tensor.zeros(gpu, [p.K, p.C + 1, 3, 3], 'wbad');
+    const y = Tensor.zeros(gpu, [p.N, p.K, OH, OW], 'y');
+    const yBad = Tensor.zeros(gpu, [p.N, p.K, OH + 1, OW], 'ybad');
+    const before = gpu.stats();
+    await expect(conv2dForward(gpu, y, x, wBad, null, p)).rejects.toThrow(/conv2d\.forward: shape mismatch.*w \[4, 5, 3, 3\] \(want \[4, 4, 3, 3\]\)/);
+    await expect(conv2dBackwardInput(gpu, x, yBad, w, p)).rejects.toThrow(/conv2d\.backward_input: shape mismatch.*dy \[4, 4, 9, 8\]/);
+    await expect(conv2dBackwardWeight(gpu, wBad, null, y, x, p)).rejects.toThrow(/conv2d\.backward_weight: shape mismatch.*dw \[4, 5, 3, 3\]/);
+    await expect(conv2dForward(gpu, y, x, w, null, { ...p, strideH: 0 })).rejects.toThrow(/conv2d\.forward: parameter strideH = 0/);
+    // Too big to split: one image over the limit.
+    convOptions.maxBindingBytes = 512;
+    await expect(conv2dForward(gpu, y, x, w, null, p)).rejects.toThrow(/conv2d\.forward: cannot split over N to fit maxStorageBufferBindingSize 512/);
+    expect(gpu.stats()).toEqual(before);
+    for (const t of [x, w, wBad, y, yBad]) t.dispose();
+  });
+});
