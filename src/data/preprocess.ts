@@ -103,6 +103,15 @@ export class Preprocessor implements PreprocessKernels {
     this.ex.colorToClass(src, channels, n, this.loadTable(table), dst);
   }
 
+  /** colorToClass from host pixels (n, C) u8 straight into resident class ids (n) u8 at `dst`. */
+  colorToClassInto(src: Uint8Array, channels: number, table: ColorTable, dst: number): void {
+    const n = Math.floor(src.length / channels);
+    const lut = this.loadTable(table);
+    const [ps] = this.scratch(n * channels);
+    this.u8(ps, n * channels).set(src.subarray(0, n * channels));
+    this.ex.colorToClass(ps, channels, n, lut, dst);
+  }
+
   /** countInvalid on resident labels (n) u8. */
   countInvalidAt(labels: number, n: number, k: number): number {
     return this.ex.countInvalid(labels, n, k);
