@@ -2,6 +2,9 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}, then
 // raw little-endian tensor bytes. webfcn's checkpoints and the PyTorch goldens use it.
 
+import { CheckpointError } from './errors.js';
+import { bf16ToFloat, checkedNumel, halfToFloat } from './dtype.js';
+
 export type SafeDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U32' | 'U8' | 'I8' | 'BOOL' | 'I16' | 'U16';
 
 export interface SafeTensor {
@@ -22,44 +25,58 @@ const ELEMENT_BYTES: Record<SafeDType, number> = {
 
 /** Largest header accepted (the format's own reference implementation uses 100 MB). */
 const MAX_HEADER = 100_000_000;
+/** Most dimensions accepted in a shape. */
+const MAX_RANK = 64;
 
-export class SafetensorsError extends Error {
-  constructor(message: string, readonly source = '<buffer>') {
-    super(`${source}: ${message}`);
+export class SafetensorsError extends CheckpointError {
+  constructor(message: string, source = '<buffer>') {
+    super(message, source);
     this.name = 'SafetensorsError';
   }
 }
 
-/** Parses a safetensors file; `source` names it in errors. Validates every offset and shape. */
+/**
+ * Parses a safetensors file; `source` names it in errors. Like the reference implementation it
+ * requires the tensors' byte ranges to tile the data section exactly (no gaps, overlaps or trailing
+ * bytes), and also refuses duplicate names and non-string metadata.
+ */
 export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsFile {
   const fail = (m: string): never => {
     throw new SafetensorsError(m, source);
   };
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, no header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(dv.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER) fail(`header length ${headerLen} exceeds ${MAX_HEADER}`);
+  const declared = dv.getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER)) fail(`header length ${declared} exceeds ${MAX_HEADER}`);
+  const headerLen = Number(declared);
   if (8 + headerLen > bytes.length) fail(`truncated: header needs ${headerLen} bytes, file has ${bytes.length - 8}`);
-  let header: Record<string, unknown>;
+  let text: string;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not valid JSON: ${(e as Error).message}`);
+    return fail(`header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return fail('header is not a JSON object');
+  const dup = duplicateTopLevelKey(text);
+  if (dup !== undefined) fail(`duplicate tensor name ${JSON.stringify(dup)} in the header`);
   const body = bytes.subarray(8 + headerLen);
   const tensors = new Map<string, SafeTensor>();
+  const ranges: Array<[number, number, string]> = [];
   let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null) fail('__metadata__ is not an object');
-      metadata = Object.fromEntries(Object.entries(entry as object).map(([k, v]) => [k, String(v)]));
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail('__metadata__ is not an object');
+      for (const [k, v] of Object.entries(entry as object)) if (typeof v !== 'string') fail(`__metadata__ value for ${JSON.stringify(k)} is ${JSON.stringify(v)}, not a string`);
+      metadata = { ...(entry as Record<string, string>) };
       continue;
     }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(`tensor '${name}': entry is ${JSON.stringify(entry)}, not an object`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e.dtype !== 'string' || !(e.dtype in ELEMENT_BYTES)) fail(`tensor '${name}': unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(ELEMENT_BYTES, e.dtype)) fail(`tensor '${name}': unknown dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as SafeDType;
-    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    if (!Array.isArray(e.shape) || e.shape.length > MAX_RANK || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       fail(`tensor '${name}': bad shape ${JSON.stringify(e.shape)}`);
     }
     const shape = e.shape as number[];
@@ -69,11 +86,52 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
     }
     const [begin, end] = offs as [number, number];
     if (end > body.length) fail(`tensor '${name}': data [${begin}, ${end}) past end of data (${body.length} bytes)`);
-    const expected = shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[dtype];
+    const numel = checkedNumel(shape);
+    const expected = numel * ELEMENT_BYTES[dtype];
+    if (numel < 0 || !Number.isSafeInteger(expected)) fail(`tensor '${name}': shape [${shape}] has too many elements`);
     if (end - begin !== expected) fail(`tensor '${name}': ${end - begin} bytes for ${dtype} [${shape}] (needs ${expected})`);
+    ranges.push([begin, end, name]);
     tensors.set(name, { dtype, shape, data: body.slice(begin, end) });
   }
+  // The byte ranges, sorted, must follow one another from 0 to the end of the data.
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let at = 0;
+  for (const [begin, end, name] of ranges) {
+    if (begin < at) fail(`tensor '${name}': data [${begin}, ${end}) overlaps the previous tensor (which ends at ${at})`);
+    if (begin > at) fail(`tensor '${name}': gap in the data before byte ${begin} (previous tensor ends at ${at})`);
+    at = end;
+  }
+  if (at !== body.length) fail(`data section is ${body.length} bytes but the tensors cover ${at}`);
   return { tensors, metadata };
+}
+
+/** The first top-level key of a JSON object text that occurs twice (JSON.parse keeps only the last). */
+function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const k = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(k)) return k;
+        seen.add(k);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 /** Serialises tensors (in insertion order) and string metadata to safetensors bytes. */
@@ -81,8 +139,14 @@ export function writeSafetensors(tensors: Map<string, SafeTensor> | Record<strin
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new SafetensorsError(`metadata ${JSON.stringify(k)} is not a string`, 'writeSafetensors');
   let offset = 0;
   for (const [name, t] of entries) {
+    if (name === '__metadata__') throw new SafetensorsError("'__metadata__' is reserved and cannot name a tensor", 'writeSafetensors');
+    const need = checkedNumel(t.shape) * ELEMENT_BYTES[t.dtype];
+    if (!(t.dtype in ELEMENT_BYTES) || need !== t.data.byteLength) {
+      throw new SafetensorsError(`tensor '${name}': ${t.data.byteLength} bytes for ${t.dtype} [${t.shape}] (needs ${need})`, 'writeSafetensors');
+    }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
@@ -129,17 +193,8 @@ export function toFloat32(t: SafeTensor): Float32Array {
     case 'F16':
       return Float32Array.from(new Uint16Array(buf), halfToFloat);
     case 'BF16':
-      return Float32Array.from(new Uint16Array(buf), (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0]!);
+      return Float32Array.from(new Uint16Array(buf), bf16ToFloat);
   }
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 /** Wraps a Float32Array as an F32 safetensor. */

@@ -1,0 +1,273 @@
+// State dicts as the engine sees them, and the key layouts an FCN-ResNet18 checkpoint can come in.
+//
+// Canonical (webfcn) names are torchvision's resnet18 keys for the backbone plus the FCN head's
+// module names. The d2l chapter builds the network as
+//   net = nn.Sequential(*list(resnet18.children())[:-2]); net.add_module('final_conv', ...); ...
+// so its backbone keys are the Sequential child indices: 0 = conv1, 1 = bn1, 2 = relu, 3 = maxpool,
+// 4..7 = layer1..layer4 (avgpool and fc are cut off). CHAPTER_RENAMES is the one table mapping them.
+
+import { CheckpointError } from './errors.js';
+import { toFloat32, type SafetensorsFile } from './safetensors.js';
+
+export type FloatDType = 'F32' | 'F64' | 'F16' | 'BF16';
+
+/** One tensor of a state dict: float dtypes are converted to Float32Array (dtype says what the file held). */
+export type StateTensor =
+  | { dtype: FloatDType; shape: number[]; data: Float32Array }
+  | { dtype: 'I64'; shape: number[]; data: BigInt64Array }
+  | { dtype: 'I32'; shape: number[]; data: Int32Array }
+  | { dtype: 'I16'; shape: number[]; data: Int16Array }
+  | { dtype: 'I8'; shape: number[]; data: Int8Array }
+  | { dtype: 'U8' | 'BOOL'; shape: number[]; data: Uint8Array };
+
+export type StateDict = Map<string, StateTensor>;
+
+export class StateDictError extends CheckpointError {
+  constructor(message: string, source = '<state dict>') {
+    super(message, source);
+    this.name = 'StateDictError';
+  }
+}
+
+/** The value of a one-element integer tensor (e.g. num_batches_tracked): a number when safe, else a bigint. */
+export function scalarValue(t: StateTensor): number | bigint {
+  if (t.data.length !== 1) throw new StateDictError(`expected a one-element tensor, got shape [${t.shape}]`);
+  const v = t.data[0]!;
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  return v;
+}
+
+/** A safetensors file's tensors as a StateDict (floats -> Float32Array, integers kept). */
+export function fromSafetensors(file: SafetensorsFile): StateDict {
+  const out: StateDict = new Map();
+  for (const [name, t] of file.tensors) {
+    const buf = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
+    const shape = [...t.shape];
+    switch (t.dtype) {
+      case 'F32':
+      case 'F64':
+      case 'F16':
+      case 'BF16':
+        out.set(name, { dtype: t.dtype, shape, data: toFloat32(t) });
+        break;
+      case 'I64':
+        out.set(name, { dtype: 'I64', shape, data: new BigInt64Array(buf) });
+        break;
+      case 'I32':
+        out.set(name, { dtype: 'I32', shape, data: new Int32Array(buf) });
+        break;
+      case 'I16':
+        out.set(name, { dtype: 'I16', shape, data: new Int16Array(buf) });
+        break;
+      case 'I8':
+        out.set(name, { dtype: 'I8', shape, data: new Int8Array(buf) });
+        break;
+      case 'U8':
+      case 'BOOL':
+        out.set(name, { dtype: t.dtype, shape, data: new Uint8Array(buf) });
+        break;
+      default:
+        throw new StateDictError(`tensor '${name}': dtype ${t.dtype} has no state-dict form`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key layouts
+
+/** Chapter nn.Sequential child index -> canonical module name. Indices 2 (relu), 3 (maxpool) hold no parameters. */
+export const CHAPTER_RENAMES: ReadonlyArray<readonly [string, string]> = [
+  ['0', 'conv1'],
+  ['1', 'bn1'],
+  ['4', 'layer1'],
+  ['5', 'layer2'],
+  ['6', 'layer3'],
+  ['7', 'layer4'],
+];
+
+/** Module prefixes whose parameters belong to the FCN head; named the same in every layout. */
+export const HEAD_MODULES = ['final_conv', 'transpose_conv', 'score_layer3', 'score_layer2', 'upscore2', 'upscore_pool4'] as const;
+
+const CANONICAL_BACKBONE = /^(conv1|bn1|layer[1-4])\./;
+const CHAPTER_KEY = /^(\d+)\./;
+
+export type Layout = 'webfcn' | 'chapter' | 'mixed' | 'unknown';
+
+function isHead(key: string): boolean {
+  return HEAD_MODULES.some((m) => key.startsWith(m + '.'));
+}
+
+/** Which naming a set of keys uses ('module.' wrappers from DataParallel are looked through). */
+export function detectLayout(keys: Iterable<string>): Layout {
+  let chapter = 0;
+  let canonical = 0;
+  let other = 0;
+  let head = 0;
+  for (const raw of keys) {
+    const k = raw.startsWith('module.') ? raw.slice(7) : raw;
+    if (CANONICAL_BACKBONE.test(k) || k.startsWith('fc.')) canonical++;
+    else if (CHAPTER_KEY.test(k)) chapter++;
+    else if (isHead(k)) head++;
+    else other++;
+  }
+  if (other) return 'unknown';
+  if (chapter && canonical) return 'mixed';
+  if (chapter) return 'chapter';
+  if (canonical || head) return 'webfcn';
+  return 'unknown';
+}
+
+function sample(keys: string[], n = 6): string {
+  return keys.slice(0, n).map((k) => `'${k}'`).join(', ') + (keys.length > n ? `, … (${keys.length} in all)` : '');
+}
+
+/**
+ * Maps a state dict to canonical webfcn names (chapter Sequential indices -> torchvision names,
+ * 'module.' wrappers stripped, classifier 'fc.*' dropped), saying what it did in `notes`.
+ */
+export function toCanonical<T>(stateDict: Map<string, T>, source = '<state dict>'): { stateDict: Map<string, T>; notes: string[]; layout: Layout } {
+  const notes: string[] = [];
+  let entries = [...stateDict.entries()];
+  if (entries.length && entries.every(([k]) => k.startsWith('module.'))) {
+    entries = entries.map(([k, v]) => [k.slice(7), v]);
+    notes.push("stripped the 'module.' prefix (a DataParallel wrapper) from every key");
+  }
+  const layout = detectLayout(entries.map(([k]) => k));
+  if (layout === 'mixed') {
+    const ch = entries.filter(([k]) => CHAPTER_KEY.test(k)).map(([k]) => k);
+    const cn = entries.filter(([k]) => CANONICAL_BACKBONE.test(k)).map(([k]) => k);
+    throw new StateDictError(`keys mix the chapter's Sequential layout (${sample(ch, 3)}) with torchvision names (${sample(cn, 3)})`, source);
+  }
+  if (layout === 'unknown') {
+    const odd = entries.map(([k]) => k).filter((k) => !CANONICAL_BACKBONE.test(k) && !CHAPTER_KEY.test(k) && !isHead(k) && !k.startsWith('fc.'));
+    throw new StateDictError(
+      `unrecognised keys for FCN-ResNet18: ${sample(odd.length ? odd : entries.map(([k]) => k))}; expected torchvision resnet18 names ` +
+        `('conv1.weight', 'layer1.0.conv1.weight', …) or the chapter's Sequential indices ('0.weight', '4.0.conv1.weight', …)`,
+      source,
+    );
+  }
+  const renames = new Map(CHAPTER_RENAMES);
+  const out = new Map<string, T>();
+  const from = new Map<string, string>();
+  const dropped: string[] = [];
+  const unmapped: string[] = [];
+  for (const [k, v] of entries) {
+    let name = k;
+    if (layout === 'chapter') {
+      const m = CHAPTER_KEY.exec(k);
+      if (m) {
+        const to = renames.get(m[1]!);
+        if (to === undefined) {
+          unmapped.push(k);
+          continue;
+        }
+        name = to + k.slice(m[1]!.length);
+      }
+    }
+    if (name.startsWith('fc.')) {
+      dropped.push(k);
+      continue;
+    }
+    const prev = from.get(name);
+    if (prev !== undefined) throw new StateDictError(`keys '${prev}' and '${k}' both map to '${name}'`, source);
+    from.set(name, k);
+    out.set(name, v);
+  }
+  if (unmapped.length) {
+    throw new StateDictError(`Sequential indices with no resnet18 module (only ${CHAPTER_RENAMES.map(([i]) => i).join(', ')} hold parameters): ${sample(unmapped)}`, source);
+  }
+  if (layout === 'chapter') notes.push(`renamed the chapter's nn.Sequential keys to torchvision names (${CHAPTER_RENAMES.map(([a, b]) => `${a}.* -> ${b}.*`).join(', ')})`);
+  if (dropped.length) notes.push(`dropped the ImageNet classifier (${dropped.join(', ')}): FCN replaces it with a 1x1 convolution`);
+  return { stateDict: out, notes, layout };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected shapes
+
+function bn(out: Map<string, number[]>, prefix: string, c: number): void {
+  for (const p of ['weight', 'bias', 'running_mean', 'running_var']) out.set(`${prefix}.${p}`, [c]);
+  out.set(`${prefix}.num_batches_tracked`, []);
+}
+
+/** torchvision resnet18's backbone keys and shapes in state_dict order (no 'fc.*'). */
+export function resnet18Shapes(): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  out.set('conv1.weight', [64, 3, 7, 7]);
+  bn(out, 'bn1', 64);
+  let cin = 64;
+  [64, 128, 256, 512].forEach((c, li) => {
+    for (let b = 0; b < 2; b++) {
+      const p = `layer${li + 1}.${b}`;
+      const inC = b === 0 ? cin : c;
+      out.set(`${p}.conv1.weight`, [c, inC, 3, 3]);
+      bn(out, `${p}.bn1`, c);
+      out.set(`${p}.conv2.weight`, [c, c, 3, 3]);
+      bn(out, `${p}.bn2`, c);
+      if (b === 0 && li > 0) {
+        out.set(`${p}.downsample.0.weight`, [c, inC, 1, 1]);
+        bn(out, `${p}.downsample.1`, c);
+      }
+    }
+    cin = c;
+  });
+  return out;
+}
+
+export type FcnVariant = 'fcn32s' | 'fcn16s' | 'fcn8s';
+
+/** One head module: name and parameter shapes for `k` classes. */
+interface HeadModule {
+  name: string;
+  params(k: number): Array<[string, number[]]>;
+}
+
+const conv1x1 = (name: string, cin: number): HeadModule => ({ name, params: (k) => [['weight', [k, cin, 1, 1]], ['bias', [k]]] });
+/** ConvTranspose2d(k, k, kernel) weights are (in, out, kh, kw). */
+const upsample = (name: string, kernel: number): HeadModule => ({ name, params: (k) => [['weight', [k, k, kernel, kernel]], ['bias', [k]]] });
+
+/**
+ * FCN heads on resnet18 features (layer4: 512 ch at stride 32, layer3: 256 at 16, layer2: 128 at 8).
+ * 32s is the chapter's (1x1 conv, then a 64x64 stride-32 transposed conv); 16s/8s add the skip scores
+ * and 2x upsamplers of the FCN paper, with transpose_conv as the final stride-16 / stride-8 upsampler.
+ */
+export const HEADS: Record<FcnVariant, HeadModule[]> = {
+  fcn32s: [conv1x1('final_conv', 512), upsample('transpose_conv', 64)],
+  fcn16s: [conv1x1('final_conv', 512), upsample('upscore2', 4), conv1x1('score_layer3', 256), upsample('transpose_conv', 32)],
+  fcn8s: [
+    conv1x1('final_conv', 512),
+    upsample('upscore2', 4),
+    conv1x1('score_layer3', 256),
+    upsample('upscore_pool4', 4),
+    conv1x1('score_layer2', 128),
+    upsample('transpose_conv', 16),
+  ],
+};
+
+/** Canonical keys and shapes of a whole FCN-ResNet18 with `numClasses` outputs. */
+export function fcnShapes(numClasses: number, variant: FcnVariant = 'fcn32s'): Map<string, number[]> {
+  const out = resnet18Shapes();
+  for (const m of HEADS[variant]) for (const [p, s] of m.params(numClasses)) out.set(`${m.name}.${p}`, s);
+  return out;
+}
+
+/**
+ * Checks `got` has exactly the `expected` keys with the expected shapes; throws one StateDictError
+ * listing every missing, unexpected and mis-shaped key.
+ */
+export function checkAgainst(expected: Map<string, readonly number[]>, got: Map<string, { shape: readonly number[] }>, source = '<state dict>'): void {
+  const missing: string[] = [];
+  const shapes: string[] = [];
+  for (const [k, s] of expected) {
+    const t = got.get(k);
+    if (!t) missing.push(k);
+    else if (t.shape.length !== s.length || t.shape.some((d, i) => d !== s[i])) shapes.push(`'${k}': expected [${s.join(', ')}], got [${t.shape.join(', ')}]`);
+  }
+  const unexpected = [...got.keys()].filter((k) => !expected.has(k));
+  if (!missing.length && !shapes.length && !unexpected.length) return;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing ${missing.length}: ${missing.map((k) => `'${k}' [${expected.get(k)!.join(', ')}]`).join(', ')}`);
+  if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.map((k) => `'${k}' [${got.get(k)!.shape.join(', ')}]`).join(', ')}`);
+  if (shapes.length) parts.push(`wrong shape ${shapes.length}: ${shapes.join('; ')}`);
+  throw new StateDictError(`state dict does not match the model: ${parts.join(' | ')}`, source);
+}
