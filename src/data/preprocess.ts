@@ -61,7 +61,11 @@ export class Preprocessor implements PreprocessKernels {
   alloc(bytes: number, label = 'region'): number {
     const ptr = this.top;
     const end = ptr + Math.ceil((bytes + SLACK) / 16) * 16;
-    if (end > WASM_MAX_BYTES || this.ex.reserve(end - this.ex.reserve(0)) === 0) {
+    const have = this.ex.memory.buffer.byteLength;
+    // Grow in large steps: each grow of a big memory costs about as much as decoding an image.
+    const target = end <= have ? end : Math.max(end, Math.min(WASM_MAX_BYTES - 65536, have + Math.max(64 << 20, have >>> 2)));
+    const base = this.ex.reserve(0);
+    if (end > WASM_MAX_BYTES || (this.ex.reserve(target - base) === 0 && this.ex.reserve(end - base) === 0)) {
       throw new Error(`Preprocessor: cannot allocate ${bytes} bytes for ${label}: WebAssembly memory would reach ` +
         `${(end / 2 ** 20).toFixed(0)} MiB (limit 4096 MiB, or the host refused to grow it)`);
     }

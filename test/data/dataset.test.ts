@@ -3,6 +3,7 @@
 // skipBad a reported skip).
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -46,6 +47,49 @@ function refLabel(file: string, unknown: number): Uint8Array {
   return out;
 }
 
+
+/** VOC's 256-entry palette (the devkit's bit-interleaved colour map; entry 255 is the border). */
+function vocPalette(): number[][] {
+  return Array.from({ length: 256 }, (_, i) => {
+    let [r, g, b, c] = [0, 0, 0, i];
+    for (let j = 0; j < 8; j++) {
+      r |= (c & 1) << (7 - j);
+      g |= ((c >> 1) & 1) << (7 - j);
+      b |= ((c >> 2) & 1) << (7 - j);
+      c >>= 3;
+    }
+    return [r, g, b];
+  });
+}
+
+const CRC = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function chunk(type: string, data: Uint8Array): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  let c = 0xffffffff;
+  for (const b of body) c = CRC[(c ^ b) & 255]! ^ (c >>> 8);
+  const out = Buffer.alloc(body.length + 8);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE((c ^ 0xffffffff) >>> 0, body.length + 4);
+  return out;
+}
+
+/** An 8-bit palette PNG (colour type 3) like VOC's SegmentationClass files. */
+function palettePng(indices: Uint8Array, h: number, w: number, palette: number[][]): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 3, 0, 0, 0], 8);
+  const raw = Buffer.alloc(h * (w + 1));
+  for (let y = 0; y < h; y++) raw.set(indices.subarray(y * w, (y + 1) * w), y * (w + 1) + 1);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+    chunk('PLTE', Uint8Array.from(palette.flat())), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+}
+
 describe('openVOC', () => {
   it('finds VOC2012 from the folder, VOCdevkit or VOC2012 and filters images smaller than the crop', async () => {
     const root = join(base, 'VOCdevkit', 'VOC2012');
@@ -76,6 +120,20 @@ describe('openVOC', () => {
       expect(s.label.includes(IGNORE_LABEL)).toBe(true);
       expect(chapter.sample(i).label.includes(IGNORE_LABEL)).toBe(false);
     }
+  });
+
+  it('reads VOC palette PNGs: palette indices are the class ids, the border index 255 is ignored', async () => {
+    const pal = vocPalette();
+    expect(pal.slice(0, 21)).toEqual(VOC_COLORMAP.map((c) => [...c]));
+    expect(pal[255]).toEqual([...VOC_BORDER]);
+    const root = copy();
+    const [h, w] = [40, 56];
+    const idx = new Uint8Array(h * w).map((_, p) => (p % 11 === 0 ? 255 : p % K));
+    writeFileSync(join(root, 'SegmentationClass', 'val_00001.png'), palettePng(idx, h, w, pal));
+    const ds = await openVOC(root, 'val', { preprocessor: pre, classes: K });
+    expect([...ds.sample(1).label]).toEqual([...idx]);
+    const chapter = await openVOC(root, 'val', { preprocessor: pre, classes: K, unknownColors: 'background' });
+    expect([...chapter.sample(1).label]).toEqual([...idx].map((v) => (v === 255 ? 0 : v)));
   });
 
   it('an empty split is an error naming the list', async () => {
