@@ -1,0 +1,16 @@
+// addInto: acc(i) += a(i). A sum's gradient flows unchanged to both summands, so residual
+// backward accumulates the shortcut's gradient into the branch input's gradient with this.
+struct Params { n: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;          // (n)
+@group(0) @binding(2) var<storage, read_write> acc: array<f32>;  // (n)
+
+const WG = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= params.n) { return; }
+  acc[i] = acc[i] + a[i];
+}

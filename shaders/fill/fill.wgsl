@@ -1,0 +1,15 @@
+// fill: out(i) = value for every i. The value arrives as its 32-bit pattern, so one kernel
+// fills f32, u32 and i32 tensors (zeroing gradients, resetting counters).
+struct Params { n: u32, bits: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;  // (n)
+
+const WG = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= params.n) { return; }
+  out[i] = params.bits;
+}
