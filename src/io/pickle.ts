@@ -84,6 +84,8 @@ export function describe(v: unknown): string {
 /** Runs the pickle in `data` and returns the object STOP leaves. */
 export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
   const source = opts.source ?? '<buffer>';
+  // A plain view: on a Node Buffer, slice() would not copy.
+  data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const lim = { ...DEFAULT_PICKLE_LIMITS, ...opts.limits };
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -110,6 +110,8 @@ export function readPthFile(bytes: Uint8Array, source = '<buffer>', opts: PthOpt
   const fail = (m: string): never => {
     throw new PthError(m, source);
   };
+  // A plain view: on a Node Buffer, slice() would not copy (and byte swapping would write into it).
+  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) {
     fail('legacy torch.save format (not a zip archive: PyTorch < 1.6 or _use_new_zipfile_serialization=False); re-save it with a current PyTorch');
   }

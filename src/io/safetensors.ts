@@ -44,6 +44,8 @@ export function readSafetensors(bytes: Uint8Array, source = '<buffer>'): Safeten
   const fail = (m: string): never => {
     throw new SafetensorsError(m, source);
   };
+  // A plain view: on a Node Buffer, slice() would not copy.
+  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, no header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const declared = dv.getBigUint64(0, true);

@@ -49,12 +49,16 @@ export class ZipArchive {
   private readonly dv: DataView;
 
   /** Parses the central directory of `bytes` (a whole zip file); `source` names it in errors. */
+  readonly bytes: Uint8Array;
+
   constructor(
-    readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     readonly source = '<buffer>',
     readonly limits: ZipLimits = DEFAULT_ZIP_LIMITS,
   ) {
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // A plain view: on a Node Buffer, slice() and subarray() would return Buffers, whose slice() does not copy.
+    this.bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.dv = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     this.parse();
   }
 

@@ -137,7 +137,8 @@ describe('readPth: refusals', () => {
     const want = expected('tiny.expected.safetensors');
     // Storage 0 is the first tensor (0.weight); one flipped bit changes its first byte only.
     expect(sd.get('0.weight')!.data[0]).not.toBe(want.get('0.weight')!.data[0]);
-    expect(Array.from(sd.get('0.weight')!.data.subarray(1))).toEqual(Array.from(want.get('0.weight')!.data.subarray(1)));
+    const got = sd.get('0.weight')!.data as Float32Array;
+    expect(Array.from(got.subarray(1))).toEqual(Array.from((want.get('0.weight')!.data as Float32Array).subarray(1)));
   });
 
   it('refuses views past their storage, short storages, missing storages and conflicting storage types', () => {
@@ -174,7 +175,14 @@ describe('readPth: refusals', () => {
     [1.5, -2, 1e-3].forEach((v, i) => new DataView(be.buffer).setFloat32(4 * i, v, false));
     const f = readPthFile(buildPth(pkl, { '0': be }, { extra: { byteorder: new TextEncoder().encode('big') } }), 'be.pth');
     expect(f.byteorder).toBe('big');
-    expect(Array.from(f.stateDict.get('w')!.data)).toEqual(Array.from(new Float32Array([1.5, -2, 1e-3])));
+    expect(Array.from(f.stateDict.get('w')!.data as Float32Array)).toEqual(Array.from(new Float32Array([1.5, -2, 1e-3])));
+    // A Node Buffer input is neither written to by the byte swap nor aliased by the result.
+    const buf = Buffer.from(buildPth(pkl, { '0': be }, { extra: { byteorder: new TextEncoder().encode('big') } }));
+    const before = Buffer.from(buf);
+    const sd = readPth(buf, 'be.pth');
+    expect(buf.equals(before)).toBe(true);
+    (sd.get('w')!.data as Float32Array).fill(0);
+    expect(buf.equals(before)).toBe(true);
     const odd = buildPth(pkl, { '0': be }, { extra: { byteorder: new TextEncoder().encode('middle') } });
     expect(refusal(() => readPth(odd, 'odd.pth')).message).toMatch(/byteorder record is 'middle'/);
   });

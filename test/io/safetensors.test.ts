@@ -38,6 +38,14 @@ describe('safetensors', () => {
     expect(f.metadata).toEqual({ note: 'x' });
   });
 
+  it('returns copies, also from a Node Buffer (whose slice() does not copy)', () => {
+    const buf = Buffer.from(writeSafetensors({ a: f32Tensor(new Float32Array([1, 2]), [2]) }));
+    const before = Buffer.from(buf);
+    const f = readSafetensors(buf, 'buf');
+    f.tensors.get('a')!.data.fill(0xff);
+    expect(buf.equals(before)).toBe(true);
+  });
+
   it('reads the PyTorch-written goldens', () => {
     const f = readSafetensors(new Uint8Array(readFileSync(new URL('../golden/pth/tiny.expected.safetensors', import.meta.url))), 'tiny');
     expect(f.tensors.get('1.num_batches_tracked')).toMatchObject({ dtype: 'I64', shape: [] });
