@@ -86,8 +86,38 @@ export const CHAPTER_RENAMES: ReadonlyArray<readonly [string, string]> = [
   ['7', 'layer4'],
 ];
 
-/** Module prefixes whose parameters belong to the FCN head; named the same in every layout. */
-export const HEAD_MODULES = ['final_conv', 'transpose_conv', 'score_layer3', 'score_layer2', 'upscore2', 'upscore_pool4'] as const;
+export type FcnVariant = 'fcn32s' | 'fcn16s' | 'fcn8s';
+
+/** One head module: name and parameter shapes for `k` classes. */
+interface HeadModule {
+  name: string;
+  params(k: number): Array<[string, number[]]>;
+}
+
+const conv1x1 = (name: string, cin: number): HeadModule => ({ name, params: (k) => [['weight', [k, cin, 1, 1]], ['bias', [k]]] });
+/** ConvTranspose2d(k, k, kernel) weights are (in, out, kh, kw). */
+const upsample = (name: string, kernel: number): HeadModule => ({ name, params: (k) => [['weight', [k, k, kernel, kernel]], ['bias', [k]]] });
+
+/**
+ * FCN heads on resnet18 features (layer4: 512 ch at stride 32, layer3: 256 at 16, layer2: 128 at 8).
+ * 32s is the chapter's (1x1 conv, then a 64x64 stride-32 transposed conv); 16s/8s add the skip scores
+ * and 2x upsamplers of the FCN paper, with transpose_conv as the final stride-16 / stride-8 upsampler.
+ */
+export const HEADS: Record<FcnVariant, HeadModule[]> = {
+  fcn32s: [conv1x1('final_conv', 512), upsample('transpose_conv', 64)],
+  fcn16s: [conv1x1('final_conv', 512), upsample('upscore2', 4), conv1x1('score_layer3', 256), upsample('transpose_conv', 32)],
+  fcn8s: [
+    conv1x1('final_conv', 512),
+    upsample('upscore2', 4),
+    conv1x1('score_layer3', 256),
+    upsample('upscore_pool4', 4),
+    conv1x1('score_layer2', 128),
+    upsample('transpose_conv', 16),
+  ],
+};
+
+/** Module names of every head (named the same in every layout), derived from HEADS. */
+export const HEAD_MODULES: readonly string[] = [...new Set(Object.values(HEADS).flatMap((h) => h.map((m) => m.name)))];
 
 const CANONICAL_BACKBONE = /^(conv1|bn1|layer[1-4])\./;
 const CHAPTER_KEY = /^(\d+)\./;
@@ -214,35 +244,6 @@ export function resnet18Shapes(): Map<string, number[]> {
   return out;
 }
 
-export type FcnVariant = 'fcn32s' | 'fcn16s' | 'fcn8s';
-
-/** One head module: name and parameter shapes for `k` classes. */
-interface HeadModule {
-  name: string;
-  params(k: number): Array<[string, number[]]>;
-}
-
-const conv1x1 = (name: string, cin: number): HeadModule => ({ name, params: (k) => [['weight', [k, cin, 1, 1]], ['bias', [k]]] });
-/** ConvTranspose2d(k, k, kernel) weights are (in, out, kh, kw). */
-const upsample = (name: string, kernel: number): HeadModule => ({ name, params: (k) => [['weight', [k, k, kernel, kernel]], ['bias', [k]]] });
-
-/**
- * FCN heads on resnet18 features (layer4: 512 ch at stride 32, layer3: 256 at 16, layer2: 128 at 8).
- * 32s is the chapter's (1x1 conv, then a 64x64 stride-32 transposed conv); 16s/8s add the skip scores
- * and 2x upsamplers of the FCN paper, with transpose_conv as the final stride-16 / stride-8 upsampler.
- */
-export const HEADS: Record<FcnVariant, HeadModule[]> = {
-  fcn32s: [conv1x1('final_conv', 512), upsample('transpose_conv', 64)],
-  fcn16s: [conv1x1('final_conv', 512), upsample('upscore2', 4), conv1x1('score_layer3', 256), upsample('transpose_conv', 32)],
-  fcn8s: [
-    conv1x1('final_conv', 512),
-    upsample('upscore2', 4),
-    conv1x1('score_layer3', 256),
-    upsample('upscore_pool4', 4),
-    conv1x1('score_layer2', 128),
-    upsample('transpose_conv', 16),
-  ],
-};
 
 /** Canonical keys and shapes of a whole FCN-ResNet18 with `numClasses` outputs. */
 export function fcnShapes(numClasses: number, variant: FcnVariant = 'fcn32s'): Map<string, number[]> {

@@ -29,7 +29,7 @@ export interface ZipEntry {
 export interface ZipLimits {
   /** Most entries accepted. */
   maxEntries: number;
-  /** Largest inflated size accepted for a deflated entry. */
+  /** Most bytes inflated from deflated entries, per entry and over all entries read from one archive. */
   maxInflatedBytes: number;
 }
 
@@ -47,6 +47,9 @@ const SIG_LOCATOR64 = 0x07064b50;
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
   private readonly dv: DataView;
+  /** Inflated entries by name, and their total size (entries overlapping one compressed run must not multiply it). */
+  private readonly inflated = new Map<string, Uint8Array>();
+  private inflatedBytes = 0;
 
   /** Parses the central directory of `bytes` (a whole zip file); `source` names it in errors. */
   readonly bytes: Uint8Array;
@@ -177,7 +180,7 @@ export class ZipArchive {
       if (e.size !== e.compressedSize) this.fail(`stored entry '${name}' declares ${e.size} bytes but holds ${e.compressedSize}`);
       out = raw;
     } else if (e.method === 8) {
-      out = this.inflate(e, raw);
+      out = this.inflated.get(name) ?? this.inflate(e, raw);
     } else {
       return this.fail(`entry '${name}' uses unsupported compression method ${e.method}`);
     }
@@ -191,6 +194,9 @@ export class ZipArchive {
   private inflate(e: ZipEntry, raw: Uint8Array): Uint8Array {
     if (e.size > this.limits.maxInflatedBytes) {
       this.fail(`entry '${e.name}' would inflate to ${e.size} bytes, over the limit of ${this.limits.maxInflatedBytes}`);
+    }
+    if (this.inflatedBytes + e.size > this.limits.maxInflatedBytes) {
+      this.fail(`entry '${e.name}' (${e.size} bytes) would bring the inflated total to ${this.inflatedBytes + e.size} bytes, over the limit of ${this.limits.maxInflatedBytes}`);
     }
     if (e.size > MAX_DEFLATE_RATIO * e.compressedSize + 1024) {
       this.fail(`entry '${e.name}' declares ${e.size} bytes from ${e.compressedSize} compressed: impossible ratio (zip bomb?)`);
@@ -214,6 +220,8 @@ export class ZipArchive {
       this.fail(`entry '${e.name}': corrupt deflate data (${(err as Error).message})`);
     }
     if (filled !== e.size) this.fail(`entry '${e.name}' inflates to ${filled} bytes, declared ${e.size}`);
+    this.inflatedBytes += e.size;
+    this.inflated.set(e.name, out);
     return out;
   }
 }

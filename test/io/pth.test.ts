@@ -230,6 +230,16 @@ describe('zip reader bounds', () => {
     expect(refusal(() => readPth(file, 'z.pth', { zipLimits: { maxInflatedBytes: 1 << 20 } })).message).toMatch(
       /z\.pth: entry 'archive\/data\/0' would inflate to 4194304 bytes, over the limit of 1048576/,
     );
+    // The limit also bounds the total over entries (many entries could share one compressed run).
+    const pkl2 = statePickle([
+      { name: 'a', key: '0', numel: 3 << 18, size: [3 << 18] },
+      { name: 'b', key: '1', numel: 3 << 18, size: [3 << 18] },
+    ]);
+    const two = buildPth(pkl2, { '0': new Uint8Array(3 << 20), '1': new Uint8Array(3 << 20) }, { level: 6 });
+    expect(readPth(two, 't.pth', { zipLimits: { maxInflatedBytes: 7 << 20 } }).size).toBe(2);
+    expect(refusal(() => readPth(two, 't.pth', { zipLimits: { maxInflatedBytes: 5 << 20 } })).message).toMatch(
+      /entry 'archive\/data\/1' \(3145728 bytes\) would bring the inflated total to 629\d{4} bytes, over the limit of 5242880/,
+    );
     const { cd } = locate(file, 'archive/data/0');
     const dv = new DataView(file.buffer);
     const lie = file.slice();
