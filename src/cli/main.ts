@@ -3,6 +3,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './args.js';
 import { info, infoHelp } from './info.js';
+import { synth, synthHelp, synthOptions } from './synth.js';
+import { train, trainHelp, trainOptions } from './train.js';
+import { evaluate, evaluateHelp, evaluateOptions } from './evaluate.js';
+import { predict, predictHelp, predictOptions } from './predict.js';
+import { upsample, upsampleHelp, upsampleOptions } from './upsample.js';
 
 interface Command {
   help: string;
@@ -16,6 +21,11 @@ const commands: Record<string, Command> = {
     options: { json: { type: 'boolean' }, backend: { type: 'string' } },
     run: (v) => info({ json: !!v.json, backend: v.backend as string | undefined }),
   },
+  synth: { help: synthHelp, options: synthOptions, run: synth },
+  train: { help: trainHelp, options: trainOptions, run: train },
+  evaluate: { help: evaluateHelp, options: evaluateOptions, run: evaluate },
+  predict: { help: predictHelp, options: predictOptions, run: predict },
+  upsample: { help: upsampleHelp, options: upsampleOptions, run: upsample },
 };
 
 const usage = `webfcn — Fully Convolutional Networks on WebGPU

@@ -1,0 +1,52 @@
+// Model files for the CLI: read any accepted format (webfcn safetensors, PyTorch .pth) into a
+// model on the GPU, and write checkpoints atomically.
+import { readFileSync } from 'node:fs';
+import type { Gpu } from '../gpu/device.js';
+import { VOC_CLASSES, VOC_COLORMAP } from '../data/colormap.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { decodeModelFile, encodeCheckpoint, type Checkpoint, type CheckpointMeta } from '../fcn/checkpoint.js';
+import { FcnModel } from '../fcn/model.js';
+
+/** Reads a model file (naming it in every error) and uploads it; returns the model and its metadata. */
+export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model: FcnModel; checkpoint: Checkpoint; notes: string[] } {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const ck = decodeModelFile(bytes, path, { classes });
+  if (classes !== undefined && ck.meta.config.classes !== classes) {
+    throw new Error(`${path}: the model has ${ck.meta.config.classes} classes, --classes says ${classes}`);
+  }
+  const K = ck.meta.config.classes;
+  if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
+  if (!ck.meta.classNames.length) ck.meta.classNames = K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
+  const model = new FcnModel(gpu, ck.meta.config);
+  try {
+    model.loadState(ck.state);
+    if (ck.momentum) model.store.loadMomentum(ck.momentum);
+  } catch (e) {
+    void model.dispose();
+    throw e;
+  }
+  return { model, checkpoint: ck, notes: ck.notes ?? [] };
+}
+
+/** VOC colours for the first K classes (then a deterministic spread of hues). */
+export function defaultColormap(K: number): Array<[number, number, number]> {
+  return Array.from({ length: K }, (_, i) => {
+    const c = VOC_COLORMAP[i];
+    if (c) return [c[0], c[1], c[2]];
+    const h = (i * 137.508) % 360;
+    const f = (n: number) => Math.round(255 * (0.5 + 0.5 * Math.cos(((h + n) * Math.PI) / 180)));
+    return [f(0), f(120), f(240)];
+  });
+}
+
+/** Writes the model (and optimiser state) as a webfcn checkpoint, atomically. */
+export async function saveCheckpoint(path: string, model: FcnModel, meta: CheckpointMeta): Promise<void> {
+  const state = await model.readState();
+  const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
+  await writeFileAtomic(path, encodeCheckpoint({ meta, state, momentum }, model.shapes()));
+}

@@ -1,0 +1,81 @@
+// `webfcn predict`: class maps for images of any size (tiled), as colour PNGs and overlays.
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { decodeImage } from '../data/codec.js';
+import { Preprocessor } from '../data/preprocess.js';
+import { acquireGpu } from '../gpu/device.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { predictClasses } from '../fcn/predict.js';
+import { normalizeImage } from '../fcn/image.js';
+import { encodePngRgb } from '../data/codec.js';
+import { UsageError, parseIntFlag } from './args.js';
+import { loadModelFile } from './model-files.js';
+import { colorize } from './predictions.js';
+
+export const predictHelp = `webfcn predict --model CKPT --input FILE|DIR --out DIR [--classes K] [--alpha A]
+
+Predicts a class map for each image (JPEG or PNG, any size: overlapping tiles, logits averaged)
+and writes <name>.png (the class map in the model's colour map) and <name>.overlay.png.`;
+
+export const predictOptions = {
+  model: { type: 'string' },
+  input: { type: 'string' },
+  out: { type: 'string' },
+  classes: { type: 'string' },
+  alpha: { type: 'string' },
+} as const;
+
+const IMAGE = /\.(jpe?g|png)$/i;
+
+export async function predict(v: Record<string, string | boolean | undefined>): Promise<void> {
+  for (const f of ['model', 'input', 'out']) if (!v[f]) throw new UsageError(`--${f} is required`);
+  const input = v.input as string;
+  let files: string[];
+  try {
+    files = statSync(input).isDirectory() ? readdirSync(input).filter((f) => IMAGE.test(f)).sort().map((f) => join(input, f)) : [input];
+  } catch {
+    throw new Error(`${input}: no such file or folder`);
+  }
+  if (!files.length) throw new Error(`${input}: no .jpg/.jpeg/.png images`);
+  // Decode everything first: a corrupt image is reported before any GPU work.
+  const images = files.map((f) => ({ file: f, img: decodeImage(readFileSync(f), f) }));
+  const alpha = v.alpha ? Number(v.alpha) : 0.5;
+  if (!(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha must be in [0, 1]; got '${v.alpha}'`);
+  const classes = v.classes ? parseIntFlag('classes', v.classes as string, 2, 255) : undefined;
+  const out = v.out as string;
+  mkdirSync(out, { recursive: true });
+  const pre = await Preprocessor.create();
+  const gpu = await acquireGpu();
+  try {
+    const { model, checkpoint } = loadModelFile(gpu, v.model as string, classes);
+    for (const { file, img } of images) {
+      const t0 = performance.now();
+      const pred = await predictClasses(model, normalizeImage(img.data, img.height, img.width, img.channels, checkpoint.meta), img.height, img.width);
+      const color = colorize(pred, img.height, img.width, checkpoint.meta.colormap);
+      const rgba = new Uint8Array(img.height * img.width * 4);
+      for (let i = 0; i < img.height * img.width; i++) {
+        rgba[i * 4] = color.data[i * 3]!;
+        rgba[i * 4 + 1] = color.data[i * 3 + 1]!;
+        rgba[i * 4 + 2] = color.data[i * 3 + 2]!;
+        rgba[i * 4 + 3] = 255;
+      }
+      const overlay = pre.overlay(img.data, img.channels, rgba, alpha);
+      const name = basename(file, extname(file));
+      await writeFileAtomic(join(out, `${name}.png`), encodePngRgb(color.data, img.height, img.width));
+      await writeFileAtomic(join(out, `${name}.overlay.png`), rgbaToPng(overlay, img.height, img.width));
+      const counts = new Map<number, number>();
+      for (const c of pred) counts.set(c, (counts.get(c) ?? 0) + 1);
+      const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, n]) => `${checkpoint.meta.classNames[c] ?? c} ${((100 * n) / pred.length).toFixed(0)}%`);
+      console.log(`${file}: ${img.height}x${img.width} -> ${join(out, name)}.png (${(performance.now() - t0).toFixed(0)} ms; ${top.join(', ')})`);
+    }
+    await model.dispose();
+  } finally {
+    gpu.dispose();
+  }
+}
+
+function rgbaToPng(rgba: Uint8Array, h: number, w: number): Uint8Array {
+  const rgb = new Uint8Array(h * w * 3);
+  for (let i = 0; i < h * w; i++) rgb.set(rgba.subarray(i * 4, i * 4 + 3), i * 3);
+  return encodePngRgb(rgb, h, w);
+}

@@ -1,0 +1,33 @@
+// A one-line progress bar on stderr: epoch, steps, loss, images/s and ETA.
+import type { StepProgress } from '../fcn/fit.js';
+
+function clock(sec: number): string {
+  if (!Number.isFinite(sec)) return '--:--';
+  const s = Math.round(sec);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export class ProgressBar {
+  private active = false;
+
+  constructor(
+    private readonly epochs: number,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  update(p: StepProgress): void {
+    const width = 24;
+    const filled = Math.round((p.step / p.stepsPerEpoch) * width);
+    const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
+    const loss = Number.isFinite(p.loss) ? p.loss.toFixed(3) : '-';
+    const line = `epoch ${p.epoch + 1}/${this.epochs} [${bar}] ${p.step}/${p.stepsPerEpoch} loss ${loss} ${p.imagesPerSec.toFixed(1)} img/s ETA ${clock(p.etaSec)}`;
+    if (this.stream.isTTY) this.stream.write(`\r${line}\x1b[K`);
+    else if (p.step === p.stepsPerEpoch || p.step % 10 === 0) this.stream.write(`${line}\n`);
+    this.active = true;
+  }
+
+  done(): void {
+    if (this.active && this.stream.isTTY) this.stream.write('\n');
+    this.active = false;
+  }
+}

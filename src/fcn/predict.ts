@@ -1,0 +1,95 @@
+// Prediction on whole images of any size (the chapter's exercise 3): overlapping tiles whose
+// sides are multiples of 32 cover the image (padded when smaller than a tile), each tile runs the
+// eval-mode network, logits are averaged where tiles overlap, then argmax per pixel.
+import { submit } from '../gpu/kernel.js';
+import { GpuError } from '../gpu/device.js';
+import { OUTPUT_STRIDE } from './spec.js';
+import type { FcnModel } from './model.js';
+
+export interface TileOptions {
+  /** Largest tile (H, W); sides are rounded to multiples of 32. Default 320 x 480, the chapter's crop. */
+  tile?: [number, number];
+  /** Minimum overlap between neighbouring tiles in pixels. Default 64. */
+  overlap?: number;
+}
+
+/** Tile start offsets along one axis of length `len` for tiles of `tile` pixels. */
+export function tileStarts(len: number, tile: number, overlap: number): number[] {
+  if (len <= tile) return [0];
+  const stride = Math.max(1, tile - overlap);
+  const n = Math.ceil((len - tile) / stride) + 1;
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) starts.push(Math.round((i * (len - tile)) / (n - 1)));
+  return starts;
+}
+
+function roundUp(n: number, m: number): number {
+  return Math.ceil(n / m) * m;
+}
+
+/**
+ * Class scores (K, H, W) for one normalised image (3, H, W), averaged over overlapping tiles.
+ */
+export async function predictLogits(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Float32Array> {
+  if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
+  const K = model.config.classes;
+  const [maxTh, maxTw] = opts.tile ?? [320, 480];
+  const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
+  const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
+  const overlap = opts.overlap ?? 64;
+  const plan = await model.plan(1, th, tw, 'eval');
+  const sum = new Float32Array(K * H * W);
+  const count = new Uint16Array(H * W);
+  const tileData = new Float32Array(3 * th * tw);
+  for (const y0 of tileStarts(H, th, overlap)) {
+    for (const x0 of tileStarts(W, tw, overlap)) {
+      // Pixels outside the image (small images) stay 0: the dataset mean after normalisation.
+      tileData.fill(0);
+      const hh = Math.min(th, H - y0);
+      const ww = Math.min(tw, W - x0);
+      for (let c = 0; c < 3; c++) {
+        for (let y = 0; y < hh; y++) {
+          const src = (c * H + y0 + y) * W + x0;
+          tileData.set(image.subarray(src, src + ww), (c * th + y) * tw);
+        }
+      }
+      plan.images.write(tileData);
+      submit(model.gpu, plan.forward, 'predict.tile');
+      const logits = await plan.logits.read();
+      for (let k = 0; k < K; k++) {
+        for (let y = 0; y < hh; y++) {
+          const dst = (k * H + y0 + y) * W + x0;
+          const src = (k * th + y) * tw;
+          for (let x = 0; x < ww; x++) sum[dst + x]! += logits[src + x]!;
+        }
+      }
+      for (let y = 0; y < hh; y++) for (let x = 0; x < ww; x++) count[(y0 + y) * W + x0 + x]!++;
+    }
+  }
+  for (let k = 0; k < K; k++) for (let i = 0; i < H * W; i++) sum[k * H * W + i]! /= count[i]!;
+  return sum;
+}
+
+/** Per-pixel argmax over K (ties -> lowest class id, as torch.argmax). */
+export function argmaxClasses(logits: Float32Array, K: number, H: number, W: number): Uint8Array {
+  const out = new Uint8Array(H * W);
+  const plane = H * W;
+  for (let i = 0; i < plane; i++) {
+    let best = logits[i]!;
+    let arg = 0;
+    for (let k = 1; k < K; k++) {
+      const v = logits[k * plane + i]!;
+      if (v > best) {
+        best = v;
+        arg = k;
+      }
+    }
+    out[i] = arg;
+  }
+  return out;
+}
+
+/** Class map (H, W) for one normalised image (3, H, W) of any size. */
+export async function predictClasses(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
+  return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
+}
