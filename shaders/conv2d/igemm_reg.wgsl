@@ -16,29 +16,32 @@
 //     head, k 64 / S 32, that skips 1023 of every 1024 taps). The phase class is the grid's
 //     slowest index.
 //
-// Each thread owns TM output rows (strided by WG, so neighbouring invocations touch
-// neighbouring pixels) × TN output channels and keeps the TM×TN sums in registers; per
-// reduction step it loads TM inputs and TN weights for TM·TN multiply-adds. Taps are the
-// outer loops so bounds are tested once per (row, tap), not per channel.
+// Each thread owns TM consecutive output rows × TN output channels and keeps the TM×TN sums in registers; per
+// reduction step it loads TM inputs and TN/4 vec4s of weights (from wt, the weights reordered
+// to (kh, kw, Cred, ColsPad) by weight_t.wgsl) for TM·TN multiply-adds. Taps are the outer
+// loops so bounds are tested once per (row, tap), not per channel.
 struct Params {
   N: u32, Cred: u32, IH: u32, IW: u32,      // input (N, Cred, IH, IW): x, or dy when BWD
   Cols: u32, OH: u32, OW: u32,              // output (N, Cols, OH, OW): y, or dx when BWD
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,  // the convolution's stride, padding, kernel
-  wsc: u32, wsr: u32,                       // weight strides of an output channel / reduction channel
   mGroups: u32, cGroups: u32, groups: u32,  // folded grid: m-groups × col-groups × phase classes
   hasBias: u32, accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (N, Cred, IH, IW)
-@group(0) @binding(2) var<storage, read> w: array<f32>;          // (K, C, kh, kw)
+@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;  // (kh, kw, Cred, ColsPad/4)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (Cols) or a 1-element dummy
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW)
 
 override BWD: bool = false;
 const WG = 64u;
 const TM = 4u;
-const TN = 4u;
+const TN = 4u;  // a multiple of 4
+const TN4 = TN / 4u;
+// Lines ending in `// each i<TM` (or `i<TM j<TN4`, `j<TN4 c<4`) are repeated by the planner for
+// every index value, with {i}, {j}, {c} substituted: the TM×TN accumulators become plain
+// variables rather than arrays, which some compilers (llvmpipe) would keep in memory.
 
 // One axis (rows or columns of the image) of one phase class.
 struct Axis { i0: i32, is: i32, it: i32, k0: i32, ks: i32, o0: i32, os: i32, U: i32, T: i32 }
@@ -71,70 +74,59 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let IHW = params.IH * params.IW;
   let IH = i32(params.IH);
   let IW = i32(params.IW);
+  let Ux = u32(ax.U);
+  let Uy = u32(ay.U);
 
-  // Per-row state: image base, input origin, and the output index.
-  var nbase: array<u32, TM>;
-  var iyb: array<i32, TM>;
-  var ixb: array<i32, TM>;
-  var obase: array<u32, TM>;
-  var live: array<bool, TM>;
-  let m0 = mg * WG * TM + lid;
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i * WG;
-    live[i] = m < M;
-    let mm = min(m, M - 1u);
-    let v = i32(mm % u32(ax.U));
-    let t = mm / u32(ax.U);
-    let u = i32(t % u32(ay.U));
-    let n = t / u32(ay.U);
-    nbase[i] = n * params.Cred * IHW;
-    iyb[i] = ay.i0 + ay.is * u;
-    ixb[i] = ax.i0 + ax.is * v;
-    obase[i] = n * params.Cols * params.OH * params.OW + u32(ay.o0 + ay.os * u) * params.OW + u32(ax.o0 + ax.os * v);
-  }
-  var cols: array<u32, TN>;
-  let c0 = cg * TN;
-  for (var j = 0u; j < TN; j++) { cols[j] = min(c0 + j, params.Cols - 1u); }
+  // Per-row state: row m → (n, u, v); image base, input origin, output index. A thread's rows
+  // are consecutive, so with few rows (deep layers, phase classes) whole threads retire here
+  // instead of computing clamped duplicates.
+  let m0 = (mg * WG + lid) * TM;
+  if (m0 >= M) { return; }
+  let m_{i} = m0 + {i}u;  // each i<TM
+  let mm_{i} = min(m_{i}, M - 1u);  // each i<TM
+  let u_{i} = i32((mm_{i} / Ux) % Uy);  // each i<TM
+  let v_{i} = i32(mm_{i} % Ux);  // each i<TM
+  let n_{i} = mm_{i} / Ux / Uy;  // each i<TM
+  let nbase_{i} = n_{i} * params.Cred * IHW;  // each i<TM
+  let iyb_{i} = ay.i0 + ay.is * u_{i};  // each i<TM
+  let ixb_{i} = ax.i0 + ax.is * v_{i};  // each i<TM
+  let CP4 = (params.Cols + 3u) / 4u;  // vec4s per (tap, ch) row of wt
+  let cb4 = cg * TN4;
+  let wlast = arrayLength(&wt) - 1u;
 
-  var acc: array<array<f32, TN>, TM>;
+  var acc_{i}_{j} = vec4<f32>();  // each i<TM j<TN4
   for (var ty = 0; ty < ay.T; ty++) {
     let ky = ay.k0 + ay.ks * ty;
     for (var tx = 0; tx < ax.T; tx++) {
       let kx = ax.k0 + ax.ks * tx;
-      var off: array<u32, TM>;
-      var ok: array<bool, TM>;
-      for (var i = 0u; i < TM; i++) {
-        let iy = iyb[i] + ay.it * ty;
-        let ix = ixb[i] + ax.it * tx;
-        ok[i] = iy >= 0 && iy < IH && ix >= 0 && ix < IW;
-        off[i] = nbase[i] + select(0u, u32(iy * IW + ix), ok[i]);
-      }
-      var wo: array<u32, TN>;
-      for (var j = 0u; j < TN; j++) { wo[j] = cols[j] * params.wsc + u32(ky * params.KW + kx); }
+      let iy_{i} = iyb_{i} + ay.it * ty;  // each i<TM
+      let ix_{i} = ixb_{i} + ax.it * tx;  // each i<TM
+      let ok_{i} = iy_{i} >= 0 && iy_{i} < IH && ix_{i} >= 0 && ix_{i} < IW;  // each i<TM
+      var off_{i} = nbase_{i} + select(0u, u32(iy_{i} * IW + ix_{i}), ok_{i});  // each i<TM
+      var wo = u32(ky * params.KW + kx) * params.Cred * CP4 + cb4;
       for (var ch = 0u; ch < params.Cred; ch++) {
-        let io = ch * IHW;
-        let wr = ch * params.wsr;
-        var a: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) { a[i] = select(0.0, inp[off[i] + io], ok[i]); }
-        for (var j = 0u; j < TN; j++) {
-          let b = w[wo[j] + wr];
-          for (var i = 0u; i < TM; i++) { acc[i][j] = fma(a[i], b, acc[i][j]); }
-        }
+        let a_{i} = vec4<f32>(select(0.0, inp[off_{i}], ok_{i}));  // each i<TM
+        let b_{j} = wt[min(wo + {j}u, wlast)];  // each j<TN4
+        acc_{i}_{j} = fma(a_{i}, b_{j}, acc_{i}_{j});  // each i<TM j<TN4
+        off_{i} += IHW;  // each i<TM
+        wo += CP4;
       }
     }
   }
 
   let OHW = params.OH * params.OW;
-  for (var j = 0u; j < TN; j++) {
-    let col = c0 + j;
-    if (col >= params.Cols) { break; }
-    let bj = select(0.0, bias[col], params.hasBias != 0u);
-    for (var i = 0u; i < TM; i++) {
-      if (!live[i]) { continue; }
-      let o = obase[i] + col * OHW;
-      var v = acc[i][j] + bj;
-      if (params.accumulate != 0u) { v += out[o]; }
-      out[o] = v;
-    }
-  }
+  let acc = params.accumulate != 0u;
+  let obase_{i} = n_{i} * params.Cols * OHW + u32(ay.o0 + ay.os * u_{i}) * params.OW + u32(ax.o0 + ax.os * v_{i});  // each i<TM
+  let live_{i} = m_{i} < M;  // each i<TM
+  let c0 = cg * TN;
+  store(live_{i}, obase_{i}, c0 + {j}u * 4u + {c}u, acc_{i}_{j}[{c}], acc);  // each i<TM j<TN4 c<4
+}
+
+// out(o + col·OH·OW) = v + bias(col) (+ the old value when accumulating), for real rows and columns.
+fn store(live: bool, obase: u32, col: u32, v: f32, accumulate: bool) {
+  if (!live || col >= params.Cols) { return; }
+  let o = obase + col * params.OH * params.OW;
+  var r = v + select(0.0, bias[col], params.hasBias != 0u);
+  if (accumulate) { r += out[o]; }
+  out[o] = r;
 }

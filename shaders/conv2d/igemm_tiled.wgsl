@@ -14,14 +14,13 @@ struct Params {
   N: u32, Cred: u32, IH: u32, IW: u32,      // input (N, Cred, IH, IW): x, or dy when BWD
   Cols: u32, OH: u32, OW: u32,              // output (N, Cols, OH, OW): y, or dx when BWD
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,
-  wsc: u32, wsr: u32,
   mGroups: u32, cGroups: u32, groups: u32,
   hasBias: u32, accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (N, Cred, IH, IW)
-@group(0) @binding(2) var<storage, read> w: array<f32>;          // (K, C, kh, kw)
+@group(0) @binding(2) var<storage, read> wt: array<f32>;         // (kh, kw, Cred, ColsPad): weight_t.wgsl
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (Cols) or a 1-element dummy
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW)
 
@@ -86,7 +85,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // The weight column this thread stages.
   let ln = lid % BN;
   let lnk = lid / BN;
-  let colB = min(c0 + ln, params.Cols - 1u);
+  let CP = (params.Cols + 3u) / 4u * 4u;
+  let colB = min(c0 + ln, CP - 1u);
 
   let tx = lid % WGX;
   let ty = lid / WGX;
@@ -114,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         let ch = r % params.Cred;
         let ky = ay.k0 + ay.ks * i32(tap / Tx);
         let kx = ax.k0 + ax.ks * i32(tap % Tx);
-        b = w[colB * params.wsc + ch * params.wsr + u32(ky * params.KW + kx)];
+        b = wt[(u32(ky * params.KW + kx) * params.Cred + ch) * CP + colB];
       }
       Bs[kk * BN + ln] = b;
     }

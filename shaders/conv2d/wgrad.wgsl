@@ -5,8 +5,9 @@
 // sums the (n, oy) rows s·rowsPer … (s+1)·rowsPer−1 and writes its partial dW to
 // out[s·K·C·kh·kw + ...] (reduce_splits.wgsl then adds the splits into dW), or, with a single
 // split, adds straight into dW (accumulate = 1).
-// A thread owns TK output channels × TC input channels at one tap (ky, kx): per output pixel
-// it tests bounds once, loads TC inputs and TK upstream gradients, and does TK·TC multiply-adds.
+// A thread owns TK output channels × TC input channels at one tap (ky, kx): it loops only over
+// the output columns whose input column is inside the image (no per-pixel bounds test), and per
+// pixel loads TC inputs and TK upstream gradients for TK·TC multiply-adds.
 // Transposed convolution reuses this kernel with operands swapped (dy := its input x,
 // x := its upstream gradient dy).
 struct Params {
@@ -25,6 +26,8 @@ struct Params {
 const WG = 64u;
 const TK = 4u;
 const TC = 4u;
+// Lines ending in `// each i<TK` etc. are repeated by the planner for each index value ({i}, {j}
+// substituted): the TK×TC sums are plain variables, not an array a compiler might keep in memory.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -41,47 +44,45 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
   let HW = params.H * params.W;
   let OHW = params.OH * params.OW;
-  var cs: array<u32, TC>;
-  for (var j = 0u; j < TC; j++) { cs[j] = min(cb * TC + j, params.C - 1u) * HW; }
-  var ks: array<u32, TK>;
-  for (var i = 0u; i < TK; i++) { ks[i] = min(kb * TK + i, params.K - 1u) * OHW; }
-
   let H = i32(params.H);
   let W = i32(params.W);
+  let c_{j} = min(cb * TC + {j}u, params.C - 1u) * HW;  // each j<TC
+  let k_{i} = min(kb * TK + {i}u, params.K - 1u) * OHW;  // each i<TK
+  // Output columns whose input column ox·S − P + kx lies inside the image.
+  let SW = params.SW;
+  let oxLo = u32(max(0, (params.PW - kx + SW - 1) / SW));
+  let last = W - 1 + params.PW - kx;  // ox·S ≤ last; i32 division truncates, so test the sign first
+  let oxHi = u32(select(0, min(last / SW + 1, i32(params.OW)), last >= 0));
+  let ix0 = i32(oxLo) * SW - params.PW + kx;
+
   let rows = params.N * params.OH;
   let rBegin = s * params.rowsPer;
   let rEnd = min(rBegin + params.rowsPer, rows);
-  var acc: array<array<f32, TC>, TK>;
+  var acc_{i}_{j} = 0.0;  // each i<TK j<TC
   for (var row = rBegin; row < rEnd; row++) {
     let n = row / params.OH;
     let oy = row % params.OH;
     let iy = i32(oy) * params.SH - params.PH + ky;
     if (iy < 0 || iy >= H) { continue; }
-    let xrow = n * params.C * HW + u32(iy * W);
-    let dyrow = n * params.K * OHW + oy * params.OW;
-    for (var ox = 0u; ox < params.OW; ox++) {
-      let ix = i32(ox) * params.SW - params.PW + kx;
-      if (ix < 0 || ix >= W) { continue; }
-      var a: array<f32, TC>;
-      for (var j = 0u; j < TC; j++) { a[j] = x[xrow + cs[j] + u32(ix)]; }
-      for (var i = 0u; i < TK; i++) {
-        let d = dy[dyrow + ks[i] + ox];
-        for (var j = 0u; j < TC; j++) { acc[i][j] = fma(d, a[j], acc[i][j]); }
-      }
+    var xo = n * params.C * HW + u32(iy * W + ix0);
+    var dyo = n * params.K * OHW + oy * params.OW + oxLo;
+    for (var ox = oxLo; ox < oxHi; ox++) {
+      let a_{j} = x[xo + c_{j}];  // each j<TC
+      let d_{i} = dy[dyo + k_{i}];  // each i<TK
+      acc_{i}_{j} = fma(d_{i}, a_{j}, acc_{i}_{j});  // each i<TK j<TC
+      xo += u32(SW);
+      dyo += 1u;
     }
   }
 
-  let size = params.K * params.C * taps;
-  for (var i = 0u; i < TK; i++) {
-    let k = kb * TK + i;
-    if (k >= params.K) { break; }
-    for (var j = 0u; j < TC; j++) {
-      let c = cb * TC + j;
-      if (c >= params.C) { break; }
-      let o = s * size + (k * params.C + c) * taps + tap;
-      var v = acc[i][j];
-      if (params.accumulate != 0u) { v += out[o]; }
-      out[o] = v;
-    }
-  }
+  let o0 = s * params.K * params.C * taps + tap;
+  store(o0, kb * TK + {i}u, cb * TC + {j}u, acc_{i}_{j});  // each i<TK j<TC
+}
+
+fn store(o0: u32, k: u32, c: u32, v: f32) {
+  if (k >= params.K || c >= params.C) { return; }
+  let o = o0 + (k * params.C + c) * params.KH * params.KW;
+  var r = v;
+  if (params.accumulate != 0u) { r += out[o]; }
+  out[o] = r;
 }

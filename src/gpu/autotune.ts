@@ -16,8 +16,8 @@ export interface AutotuneOptions {
   mode?: AutotuneMode;
   /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. */
   file?: string | null;
-  /** Forces one candidate by name for every family that has it (benchmarks compare variants this way). */
-  force?: string | null;
+  /** Forces candidates by name, in every family that has one of them (tests and benchmarks compare variants this way). */
+  force?: string | string[] | null;
   /** Timed runs per candidate (after one warm-up). */
   reps?: number;
 }
@@ -108,8 +108,8 @@ export async function choose<C>(
   plan: (config: C) => Promise<{ dispatches: Dispatch[]; release: () => void }>,
 ): Promise<Candidate<C>> {
   const byName = (name: string) => candidates.find((c) => c.name === name);
-  if (options.force) {
-    const f = byName(options.force);
+  for (const name of [options.force ?? []].flat()) {
+    const f = byName(name);
     if (f) return f;
   }
   const measure = options.mode === 'on' || (options.mode === 'auto' && !gpu.report.software);

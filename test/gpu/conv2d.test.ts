@@ -153,9 +153,10 @@ function randomParams(seed: number): Conv2dParams {
 }
 
 describe('conv2d vs float64 reference on random shapes', () => {
-  for (const variant of ['reg4x4', 'reg4x8', 'reg2x4', 'tiled64x64', 'tiled64x32', 'tiled32x32']) {
-    it(`six random shapes (${variant})`, async () => {
-      configureAutotune({ force: variant });
+  const wgrads = ['wg4x4t4k', 'wg8x8t16k', 'wg4x8t64k', 'wg8x4t256k', 'wg4x4t16k', 'wg8x8t4k', 'wg8x4t16k', 'wg4x8t4k'];
+  ['reg4x4', 'reg8x4', 'reg4x8', 'reg8x8', 'reg4x16', 'tiled64x64', 'tiled64x32', 'tiled32x32'].forEach((variant, vi) => {
+    it(`six random shapes (${variant}, ${wgrads[vi]})`, async () => {
+      configureAutotune({ force: [variant, wgrads[vi]!] });
       await withGpu(async (gpu) => {
         for (let s = 0; s < 6; s++) {
           const p = randomParams(100 + s);
@@ -172,7 +173,30 @@ describe('conv2d vs float64 reference on random shapes', () => {
         }
       });
     });
-  }
+  });
+
+  it('the baseline matmul (bench:kernels) is exact on small integers', async () => {
+    const { matmul } = await import('../../src/gpu/ops/matmul.js');
+    await withGpu(async (gpu) => {
+      const M = 68, K = 36, N = 72;
+      const av = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) - 6);
+      const bv = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) - 5);
+      for (const v of ['reg', 'tiled'] as const) {
+        const a = Tensor.from(gpu, av, [M, K], 'a'), b = Tensor.from(gpu, bv, [K, N], 'b'), c = Tensor.zeros(gpu, [M, N], 'c');
+        const d = await matmul(gpu, c, a, b, v);
+        submit(gpu, [d]);
+        const got = await c.read();
+        for (let i = 0; i < M; i++)
+          for (let j = 0; j < N; j++) {
+            let s = 0;
+            for (let k = 0; k < K; k++) s += av[i * K + k]! * bv[k * N + j]!;
+            expect(got[i * N + j], `${v} (${i}, ${j})`).toBe(s);
+          }
+        disposeDispatch(gpu, d);
+        [a, b, c].forEach((t) => t.dispose());
+      }
+    });
+  });
 });
 
 describe('conv2d model paths', () => {

@@ -115,9 +115,9 @@ describe('conv_transpose2d float64 reference and random shapes', () => {
     for (let i = 0; i < b.length; i++) expect(Math.abs(finiteDiff((v) => refConvTForward(x, w, v, p), b, dy, i) - g.db[i]!)).toBeLessThan(1e-7);
   });
 
-  for (const variant of ['reg4x4', 'reg4x8', 'tiled64x64', 'tiled32x32']) {
-    it(`GPU matches the reference on random shapes, with accumulation (${variant})`, async () => {
-      configureAutotune({ force: variant });
+  for (const [variant, wgrad] of [['reg4x4', 'wg4x4t4k'], ['reg8x8', 'wg8x8t16k'], ['tiled64x64', 'wg4x8t64k'], ['tiled32x32', 'wg8x4t4k']]) {
+    it(`GPU matches the reference on random shapes, with accumulation (${variant}, ${wgrad})`, async () => {
+      configureAutotune({ force: [variant!, wgrad!] });
       await withGpu(async (gpu) => {
         for (let s = 0; s < 6; s++) {
           const r = randn(12, 200 + s, 0, 1);

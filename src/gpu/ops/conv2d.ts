@@ -11,9 +11,10 @@ import igemmTiledWgsl from '../../../shaders/conv2d/igemm_tiled.wgsl';
 import wgradWgsl from '../../../shaders/conv2d/wgrad.wgsl';
 import reduceWgsl from '../../../shaders/conv2d/reduce_splits.wgsl';
 import biasGradWgsl from '../../../shaders/conv2d/bias_grad.wgsl';
+import weightTWgsl from '../../../shaders/conv2d/weight_t.wgsl';
 import { choose, type Candidate } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, disposeDispatch, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import { Tensor } from '../tensor.js';
 
 export interface Conv2dParams {
@@ -129,14 +130,41 @@ export interface IgemmConfig {
 /** The tuning table: register-blocked (no workgroup memory) and tiled, in a few sizes. */
 export const IGEMM_CANDIDATES: readonly Candidate<IgemmConfig>[] = [
   { name: 'reg4x4', config: { variant: 'reg', tm: 4, tn: 4, wgx: 64, wgy: 1 } },
+  { name: 'reg8x4', config: { variant: 'reg', tm: 8, tn: 4, wgx: 64, wgy: 1 } },
   { name: 'reg4x8', config: { variant: 'reg', tm: 4, tn: 8, wgx: 64, wgy: 1 } },
-  { name: 'reg2x4', config: { variant: 'reg', tm: 2, tn: 4, wgx: 64, wgy: 1 } },
+  { name: 'reg8x8', config: { variant: 'reg', tm: 8, tn: 8, wgx: 64, wgy: 1 } },
+  { name: 'reg4x16', config: { variant: 'reg', tm: 4, tn: 16, wgx: 64, wgy: 1 } },
   { name: 'tiled64x64', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 16, wgy: 16 } },
   { name: 'tiled64x32', config: { variant: 'tiled', tm: 4, tn: 2, wgx: 16, wgy: 16 } },
   { name: 'tiled32x32', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 8, wgy: 8 } },
 ];
 
-const igemmDefault = (software: boolean) => (software ? 'reg4x4' : 'tiled64x64');
+const weightTKernel: KernelDef = { name: 'conv2d.weight_t', code: weightTWgsl };
+
+/** Untimed choice: 8×8 register blocks on CPU adapters (4 columns when there are few output channels), 64×64 tiles on GPUs. */
+const igemmDefault = (cols: number) => (software: boolean) => (software ? (cols <= 4 ? 'reg8x4' : 'reg8x8') : 'tiled64x64');
+
+/**
+ * Repeats every line that ends in `// each i<A j<B ...` for all index values (A, B: numbers or
+ * names in `sizes`), substituting {i}, {j}, ...: register blocking without private arrays.
+ */
+export function expandEach(code: string, sizes: Record<string, number>): string {
+  return code
+    .split('\n')
+    .flatMap((line) => {
+      const m = /^(.*?)\s*\/\/ each ((?:\w+<\w+\s*)+)$/.exec(line);
+      if (!m) return [line];
+      let lines = [m[1]!];
+      for (const spec of m[2]!.trim().split(/\s+/)) {
+        const [v, lim] = spec.split('<') as [string, string];
+        const n = /^\d+$/.test(lim) ? Number(lim) : sizes[lim];
+        if (n === undefined) throw new Error(`expandEach: unknown size ${lim}`);
+        lines = lines.flatMap((l) => Array.from({ length: n }, (_, k) => l.replaceAll(`{${v}}`, String(k))));
+      }
+      return lines;
+    })
+    .join('\n');
+}
 
 function igemmKernel(c: IgemmConfig, bwd: boolean): KernelDef {
   let code = c.variant === 'reg' ? igemmRegWgsl : igemmTiledWgsl;
@@ -146,6 +174,7 @@ function igemmKernel(c: IgemmConfig, bwd: boolean): KernelDef {
     .replace(/const WG = \d+u;/, `const WG = ${c.wgx}u;`)
     .replace(/const WGX = \d+u;/, `const WGX = ${c.wgx}u;`)
     .replace(/const WGY = \d+u;/, `const WGY = ${c.wgy}u;`);
+  if (c.variant === 'reg') code = expandEach(code, { TM: c.tm, TN4: c.tn / 4 });
   return {
     name: `conv2d.igemm.${c.variant}${c.tm}x${c.tn}.wg${c.wgx}x${c.wgy}`,
     code,
@@ -173,15 +202,35 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
     [pr.bwd ? 'dx' : 'y']: { t: pr.out, perImage: pr.Cols * pr.OH * pr.OW * 4 },
   });
   const def = igemmKernel(c, pr.bwd);
+  // The weights reordered to (kh, kw, Cred, ColsPad): a scratch copy refreshed by every run.
+  const taps = pr.KH * pr.KW;
+  const colsPad = ceilDiv(pr.Cols, 4) * 4;
+  const wtSize = taps * pr.Cred * colsPad;
+  const wtBuf = gpu.createBuffer(`${op}(${label}).wt`, wtSize * 4, GPUBufferUsage.STORAGE);
+  const wt = new Tensor(gpu, wtBuf, [taps, pr.Cred, colsPad], 'f32', 0, false);
+  const out: Dispatch[] = [];
+  try {
+    const r = await makeDispatch(gpu, weightTKernel, {
+      bindings: { w: pr.w, wt },
+      uniforms: { Cred: pr.Cred, Cols: pr.Cols, ColsPad: colsPad, taps, wsc: pr.wsc, wsr: pr.wsr, n: wtSize },
+      workgroups: grid1d(gpu, wtSize, 256),
+      label,
+    });
+    r.scratch = [wtBuf];
+    out.push(relabel(r, `${op}.weights(${label})`));
+  } catch (e) {
+    gpu.destroyBuffer(wtBuf);
+    throw e;
+  }
   const phases = pr.bwd ? pr.SH * pr.SW : 1;
-  const rowsPerThreadGroup = c.variant === 'reg' ? c.wgx * c.tm : c.wgx * c.tm;
+  const rowsPerGroup = c.wgx * c.tm;
   const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const out: Dispatch[] = [];
+  try {
   for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
     const n = Math.min(nChunk, pr.N - n0);
     const rows = pr.bwd ? n * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : n * pr.OH * pr.OW;
-    const mGroups = ceilDiv(rows, rowsPerThreadGroup);
+    const mGroups = ceilDiv(rows, rowsPerGroup);
     const cGroups = ceilDiv(pr.Cols, colsPerGroup);
     const groups = mGroups * cGroups * phases;
     const gy = ceilDiv(groups, maxDim);
@@ -190,14 +239,14 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
     const d = await makeDispatch(gpu, def, {
       bindings: {
         inp: nChunk === pr.N ? pr.inp : images(pr.inp, n0, n),
-        w: pr.w,
+        wt,
         bias: pr.bias ?? dummy(gpu),
         out: nChunk === pr.N ? pr.out : images(pr.out, n0, n),
       },
       uniforms: {
         N: n, Cred: pr.Cred, IH: pr.IH, IW: pr.IW, Cols: pr.Cols, OH: pr.OH, OW: pr.OW,
         SH: pr.SH, SW: pr.SW, PH: pr.PH, PW: pr.PW, KH: pr.KH, KW: pr.KW,
-        wsc: pr.wsc, wsr: pr.wsr, mGroups, cGroups, groups,
+        mGroups, cGroups, groups,
         hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0,
       },
       workgroups: [gx, gy, 1],
@@ -205,13 +254,17 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
     });
     out.push(relabel(d, `${op}(${label})`));
   }
+  } catch (e) {
+    for (const d of out) disposeDispatch(gpu, d);
+    throw e;
+  }
   return out;
 }
 
 /** Chooses a config (autotune) and plans the problem. */
 async function planIgemm(gpu: Gpu, op: string, pr: IgemmProblem, label: string): Promise<Dispatch[]> {
   const shapeKey = [pr.bwd ? 'bwd' : 'fwd', pr.N, pr.Cred, pr.IH, pr.IW, pr.Cols, pr.OH, pr.OW, pr.SH, pr.SW, pr.PH, pr.PW, pr.KH, pr.KW].join(',');
-  const chosen = await choose(gpu, 'conv2d.igemm', shapeKey, IGEMM_CANDIDATES, igemmDefault, async (c) => {
+  const chosen = await choose(gpu, 'conv2d.igemm', shapeKey, IGEMM_CANDIDATES, igemmDefault(pr.Cols), async (c) => {
     const scratch = scratchLike(gpu, { inp: pr.inp, w: pr.w, out: pr.out, bias: pr.bias });
     const dispatches = await planIgemmWith(gpu, op, { ...pr, ...scratch, accumulate: false }, c, 'autotune');
     return { dispatches, release: () => Object.values(scratch).forEach((t) => t?.dispose()) };
@@ -228,22 +281,34 @@ function scratchLike<T extends Record<string, Tensor | null>>(gpu: Gpu, ts: T): 
 // ---------------------------------------------------------------------------------------------
 // Weight gradient (split-K GEMM + reduce) and bias gradient.
 
-const wgradKernel: KernelDef = { name: 'conv2d.wgrad', code: wgradWgsl };
 const reduceKernel: KernelDef = { name: 'conv2d.reduce_splits', code: reduceWgsl };
 const biasGradKernel: KernelDef = { name: 'conv2d.bias_grad', code: biasGradWgsl };
 
-/** Threads per split the wgrad pass aims for: enough to fill the adapter, few enough to keep partials small. */
-export const WGRAD_CANDIDATES: readonly Candidate<number>[] = [
-  { name: 'wg4k', config: 4096 },
-  { name: 'wg16k', config: 16384 },
-  { name: 'wg64k', config: 65536 },
-  { name: 'wg256k', config: 262144 },
-];
-const wgradDefault = (software: boolean) => (software ? 'wg4k' : 'wg64k');
+export interface WgradConfig {
+  /** Output and input channels per thread. */
+  tk: number;
+  tc: number;
+  /** Threads (all splits together) the split count aims for: enough to fill the adapter, few enough to keep partials small. */
+  target: number;
+}
+
+export const WGRAD_CANDIDATES: readonly Candidate<WgradConfig>[] = [4, 8].flatMap((tk) =>
+  [4, 8].flatMap((tc) =>
+    [4096, 16384, 65536, 262144].map((target) => ({ name: `wg${tk}x${tc}t${target >> 10}k`, config: { tk, tc, target } })),
+  ),
+);
+/** Untimed choice: 8×8 blocks (4×4 for few channels); many splits, which also keeps each split's rows in cache. */
+const wgradDefault = (p: Conv2dParams) => (software: boolean) =>
+  (p.K < 8 || p.C < 8 ? 'wg4x4' : 'wg8x8') + (software ? 't16k' : 't64k');
+
+function wgradKernel(c: WgradConfig): KernelDef {
+  const code = wgradWgsl.replace(/const TK = \d+u;/, `const TK = ${c.tk}u;`).replace(/const TC = \d+u;/, `const TC = ${c.tc}u;`);
+  return { name: `conv2d.wgrad.${c.tk}x${c.tc}`, code: expandEach(code, { TK: c.tk, TC: c.tc }) };
+}
 
 /** dw (K,C,kh,kw) += Σ dy·im2col(x), as a conv with params p; dy (N,K,OH,OW), x (N,C,H,W). */
 export async function planWgradWith(
-  gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, targetThreads: number, label: string,
+  gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, cfg: WgradConfig, label: string,
 ): Promise<Dispatch[]> {
   const { OH, OW } = conv2dOutSize(p);
   const nChunk = batchChunk(gpu, op, p.N, {
@@ -252,10 +317,10 @@ export async function planWgradWith(
   });
   const taps = p.kh * p.kw;
   const size = p.K * p.C * taps;
-  const threads = taps * ceilDiv(p.C, 4) * ceilDiv(p.K, 4);
+  const threads = taps * ceilDiv(p.C, cfg.tc) * ceilDiv(p.K, cfg.tk);
   const rows = nChunk * OH;
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
-  let splits = convOptions.wgradSplits ?? Math.ceil(targetThreads / threads);
+  let splits = convOptions.wgradSplits ?? Math.ceil(cfg.target / threads);
   splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
   const rowsPer = ceilDiv(rows, splits);
   splits = ceilDiv(rows, rowsPer);
@@ -268,12 +333,12 @@ export async function planWgradWith(
       const whole = nChunk === p.N;
       const chunkRows = n * OH;
       const chunkSplits = part ? ceilDiv(chunkRows, rowsPer) : 1;
-      const d = await makeDispatch(gpu, wgradKernel, {
+      const d = await makeDispatch(gpu, wgradKernel(cfg), {
         bindings: { dy: whole ? dy : images(dy, n0, n), x: whole ? x : images(x, n0, n), out: part ?? dw },
         uniforms: {
           N: n, C: p.C, H: p.H, W: p.W, K: p.K, OH, OW,
           SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
-          cBlocks: ceilDiv(p.C, 4), kBlocks: ceilDiv(p.K, 4), threads,
+          cBlocks: ceilDiv(p.C, cfg.tc), kBlocks: ceilDiv(p.K, cfg.tk), threads,
           rowsPer: part ? rowsPer : chunkRows, splits: chunkSplits, accumulate: part ? 0 : 1,
         },
         workgroups: grid1d(gpu, threads * chunkSplits, 64),
@@ -300,7 +365,7 @@ export async function planWgradWith(
 
 async function planWgrad(gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, label: string): Promise<Dispatch[]> {
   const shapeKey = Object.values(p).join(',');
-  const chosen = await choose(gpu, 'conv2d.wgrad', shapeKey, WGRAD_CANDIDATES, wgradDefault, async (t) => {
+  const chosen = await choose(gpu, 'conv2d.wgrad', shapeKey, WGRAD_CANDIDATES, wgradDefault(p), async (t) => {
     const s = scratchLike(gpu, { dw, dy, x });
     const dispatches = await planWgradWith(gpu, op, s.dw, s.dy, s.x, p, t, 'autotune');
     return { dispatches, release: () => Object.values(s).forEach((t) => t.dispose()) };
