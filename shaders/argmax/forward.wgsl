@@ -1,6 +1,7 @@
 // argmax over channels: out(n,y,x) = argmax_k logits(n,k,y,x). Ties go to the lowest k (strict
-// '>' in ascending scan) and a NaN wins, as torch.argmax on CPU.
-struct Params { N: u32, K: u32, HW: u32 }
+// '>' in ascending scan) and a NaN wins, as torch.argmax on CPU. Workgroup (b, n) takes pixels
+// [b·WG, (b+1)·WG) of image n (no per-pixel division).
+struct Params { K: u32, HW: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;     // (N, K, H, W)
@@ -9,11 +10,11 @@ struct Params { N: u32, K: u32, HW: u32 }
 const WG = 256u;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= params.N * params.HW) { return; }
-  let n = i / params.HW;
-  let s = i - n * params.HW;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let s = wid.x * WG + t;
+  if (s >= params.HW) { return; }
+  let n = wid.y;
+  let i = n * params.HW + s;
   let base = n * params.K * params.HW + s;
   var best = logits[base];
   var arg = 0u;

@@ -9,7 +9,7 @@ struct Params { P: u32 }
 @group(0) @binding(3) var<storage, read_write> dweight: array<f32>;  // (C)
 @group(0) @binding(4) var<storage, read_write> dbias: array<f32>;    // (C)
 
-const WG = 256u;
+const WG = 64u;
 var<workgroup> red: array<vec2f, WG>;
 
 // Tree reduction over the workgroup into `buf`. Every reduction in a kernel gets its own

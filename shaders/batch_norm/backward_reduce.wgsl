@@ -10,7 +10,7 @@ struct Params { C: u32, HW: u32, M: u32, chunk: u32 }
 @group(0) @binding(4) var<storage, read> invstd: array<f32>;          // (C)
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;  // (C, P, 2)
 
-const WG = 256u;
+const WG = 64u;
 var<workgroup> red: array<vec2f, WG>;
 
 // Tree reduction over the workgroup into `buf`. Every reduction in a kernel gets its own
@@ -27,9 +27,27 @@ fn reduce_sum2(buf: ptr<workgroup, array<vec2f, WG>>, t: u32, v: vec2f) -> vec2f
   return (*buf)[0];
 }
 
-fn at(j: u32, c: u32) -> u32 {
+// Thread t visits j = begin + t, j + WG, ... ; (n, s) of j are tracked by adding WG = q·HW + r
+// instead of dividing per element (integer division is scalarised and slow on CPU adapters).
+struct Walk { n: u32, s: u32, q: u32, r: u32 }
+
+fn walk_start(j: u32) -> Walk {
   let n = j / params.HW;
-  return (n * params.C + c) * params.HW + (j - n * params.HW);
+  let q = WG / params.HW;
+  return Walk(n, j - n * params.HW, q, WG - q * params.HW);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+  (*w).n += (*w).q;
+  (*w).s += (*w).r;
+  if ((*w).s >= params.HW) {
+    (*w).s -= params.HW;
+    (*w).n += 1u;
+  }
+}
+
+fn at(w: Walk, c: u32) -> u32 {
+  return (w.n * params.C + c) * params.HW + w.s;
 }
 
 @compute @workgroup_size(WG)
@@ -42,8 +60,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   let mu = mean[c];
   let istd = invstd[c];
   var acc = vec2f(0.0);
+  var w = walk_start(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    let i = at(j, c);
+    let i = at(w, c);
+    walk_next(&w);
     let g = dy[i];
     acc += vec2f(g, g * (x[i] - mu) * istd);
   }

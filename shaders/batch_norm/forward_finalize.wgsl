@@ -14,7 +14,7 @@ struct Params { P: u32, M: u32, eps: f32, momentum: f32 }
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;  // (C)
 @group(0) @binding(5) var<storage, read_write> running_var: array<f32>;   // (C)
 
-const WG = 256u;
+const WG = 64u;
 var<workgroup> red_mean: array<f32, WG>;
 var<workgroup> red_m2: array<f32, WG>;
 

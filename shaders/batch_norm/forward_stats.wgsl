@@ -13,7 +13,7 @@ struct Params { C: u32, HW: u32, M: u32, chunk: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;               // (N, C, H, W)
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;  // (C, P, 3)
 
-const WG = 256u;
+const WG = 64u;
 var<workgroup> red_mean: array<f32, WG>;
 var<workgroup> red_m2: array<vec2f, WG>;
 
@@ -41,9 +41,27 @@ fn reduce_sum2(buf: ptr<workgroup, array<vec2f, WG>>, t: u32, v: vec2f) -> vec2f
   return (*buf)[0];
 }
 
-fn at(j: u32, c: u32) -> u32 {
+// Thread t visits j = begin + t, j + WG, ... ; (n, s) of j are tracked by adding WG = q·HW + r
+// instead of dividing per element (integer division is scalarised and slow on CPU adapters).
+struct Walk { n: u32, s: u32, q: u32, r: u32 }
+
+fn walk_start(j: u32) -> Walk {
   let n = j / params.HW;
-  return (n * params.C + c) * params.HW + (j - n * params.HW);
+  let q = WG / params.HW;
+  return Walk(n, j - n * params.HW, q, WG - q * params.HW);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+  (*w).n += (*w).q;
+  (*w).s += (*w).r;
+  if ((*w).s >= params.HW) {
+    (*w).s -= params.HW;
+    (*w).n += 1u;
+  }
+}
+
+fn at(w: Walk, c: u32) -> u32 {
+  return (w.n * params.C + c) * params.HW + w.s;
 }
 
 @compute @workgroup_size(WG)
@@ -55,11 +73,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u
   let end = min(params.M, begin + params.chunk);
   let count = f32(end - begin);
   var s = 0.0;
-  for (var j = begin + t; j < end; j += WG) { s += x[at(j, c)]; }
+  var w = walk_start(begin + t);
+  for (var j = begin + t; j < end; j += WG) {
+    s += x[at(w, c)];
+    walk_next(&w);
+  }
   let m0 = reduce_sum(&red_mean, t, s) / count;
   var q = vec2f(0.0);
+  w = walk_start(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    let d = x[at(j, c)] - m0;
+    let d = x[at(w, c)] - m0;
+    walk_next(&w);
     q += vec2f(d, d * d);
   }
   let r = reduce_sum2(&red_m2, t, q);

@@ -3,44 +3,62 @@
 //   dx(n,c,iy,ix) = Σ dy(n,c,oy,ox) over oy·S−P <= iy < oy·S−P+k, ox likewise,
 //                   where indices(n,c,oy,ox) == iy·W + ix.
 // Windows are visited in ascending (oy, ox), the order PyTorch's CPU scatter adds in.
-// dx is overwritten.
-struct Params { NC: u32, H: u32, W: u32, OH: u32, OW: u32, k: u32, stride: u32, pad: u32 }
+// dx is OVERWRITTEN. Workgroup (bx, by, plane) covers ROWS rows of WG columns (few, large
+// workgroups: launches are costly on CPU adapters); k, S, P are pipeline constants, so the
+// divisions by S below are by a compile-time constant.
+override K: u32;
+override S: u32;
+override P: u32;
+// At most ceil(k/S) windows cover a coordinate: fixed trip counts the compiler can unroll.
+override SPAN: u32 = (K + S - 1u) / S;
+
+struct Params { H: u32, W: u32, OH: u32, OW: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;         // (N, C, OH, OW)
 @group(0) @binding(2) var<storage, read> indices: array<u32>;    // (N, C, OH, OW)
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;   // (N, C, H, W)
 
-const WG = 256u;
+const WG = 64u;
+const ROWS = 4u;
 
-// First output index o with o·S − P + k − 1 >= v, i.e. ceil((v + P − k + 1) / S), clamped at 0.
-fn first_window(v: i32) -> i32 {
-  let num = v + i32(params.pad) - i32(params.k) + 1;
-  if (num <= 0) { return 0; }
-  return (num + i32(params.stride) - 1) / i32(params.stride);
+// Windows covering input coordinate v: o in [ceil((v + P − k + 1)/S), floor((v + P)/S)],
+// clipped to [0, out − 1]. Computed on v + P + S >= 0 so unsigned division rounds correctly.
+fn window_range(v: u32, out: u32) -> vec2i {
+  let lo = v + P + S;  // shifted by S to stay non-negative
+  var first = 0i;
+  if (lo >= K - 1u + S) { first = i32((lo - (K - 1u) + S - 1u) / S) - 1; }
+  let last = min(i32((v + P) / S), i32(out) - 1);
+  return vec2i(max(first, 0), last);
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  let hw = params.H * params.W;
-  if (i >= params.NC * hw) { return; }
-  let plane = i / hw;
-  let j = i - plane * hw;
-  let iy = i32(j / params.W);
-  let ix = i32(j) - iy * i32(params.W);
-  let oy0 = first_window(iy);
-  let ox0 = first_window(ix);
-  // Last output index o with o·S − P <= v.
-  let oy1 = min((iy + i32(params.pad)) / i32(params.stride), i32(params.OH) - 1);
-  let ox1 = min((ix + i32(params.pad)) / i32(params.stride), i32(params.OW) - 1);
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let ix = wid.x * WG + t;
+  if (ix >= params.W) { return; }
+  let plane = wid.z;
+  let rx = window_range(ix, params.OW);
   let obase = plane * params.OH * params.OW;
+  for (var r = 0u; r < ROWS; r++) {
+    let iy = wid.y * ROWS + r;
+    if (iy < params.H) { dx[plane * params.H * params.W + iy * params.W + ix] = gather(iy, ix, rx, obase); }
+  }
+}
+
+fn gather(iy: u32, ix: u32, rx: vec2i, obase: u32) -> f32 {
+  let j = iy * params.W + ix;
+  let ry = window_range(iy, params.OH);
   var acc = 0.0;
-  for (var oy = oy0; oy <= oy1; oy++) {
-    for (var ox = ox0; ox <= ox1; ox++) {
-      let o = obase + u32(oy) * params.OW + u32(ox);
-      if (indices[o] == j) { acc += dy[o]; }
+  for (var a = 0u; a < SPAN; a++) {
+    let oy = ry.x + i32(a);
+    for (var b = 0u; b < SPAN; b++) {
+      let ox = rx.x + i32(b);
+      // Loads are unconditional (from a clamped, always valid window) and the sum is
+      // predicated: branch-free code vectorises far better on CPU adapters.
+      let o = obase + u32(min(oy, ry.y)) * params.OW + u32(min(ox, rx.y));
+      let hit = oy <= ry.y && ox <= rx.y && indices[o] == j;
+      acc += select(0.0, dy[o], hit);
     }
   }
-  dx[i] = acc;
+  return acc;
 }

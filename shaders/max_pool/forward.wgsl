@@ -5,28 +5,38 @@
 // so ties keep the first maximum in scan order and NaN propagates, as PyTorch's CPU kernel.
 // PyTorch starts from −inf with the index of the window's first in-bounds element (every window
 // has one because P <= k/2); starting from that element's value selects the same winner.
-struct Params { NC: u32, H: u32, W: u32, OH: u32, OW: u32, k: u32, stride: u32, pad: u32 }
+// Workgroup (bx, by, plane), plane = n·C + c, covers ROWS output rows of WG columns: coordinates
+// come from the grid (no run-time division; k, S, P are pipeline constants) and workgroups are
+// few and large (launches are costly on CPU adapters).
+override K: u32;
+override S: u32;
+override P: u32;
+
+struct Params { H: u32, W: u32, OH: u32, OW: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;              // (N, C, H, W)
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;        // (N, C, OH, OW)
 @group(0) @binding(3) var<storage, read_write> indices: array<u32>;  // (N, C, OH, OW)
 
-const WG = 256u;
+const WG = 64u;
+const ROWS = 4u;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  let ohw = params.OH * params.OW;
-  if (i >= params.NC * ohw) { return; }
-  let plane = i / ohw;
-  let o = i - plane * ohw;
-  let oy = o / params.OW;
-  let ox = o - oy * params.OW;
-  let y0 = i32(oy * params.stride) - i32(params.pad);
-  let x0 = i32(ox * params.stride) - i32(params.pad);
-  let y1 = min(y0 + i32(params.k), i32(params.H));
-  let x1 = min(x0 + i32(params.k), i32(params.W));
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let ox = wid.x * WG + t;
+  if (ox >= params.OW) { return; }
+  for (var r = 0u; r < ROWS; r++) {
+    let oy = wid.y * ROWS + r;
+    if (oy < params.OH) { pool(oy, ox, wid.z); }
+  }
+}
+
+fn pool(oy: u32, ox: u32, plane: u32) {
+  let y0 = i32(oy * S) - i32(P);
+  let x0 = i32(ox * S) - i32(P);
+  let y1 = min(y0 + i32(K), i32(params.H));
+  let x1 = min(x0 + i32(K), i32(params.W));
   let ys = max(y0, 0);
   let xs = max(x0, 0);
   let base = plane * params.H * params.W;
@@ -42,6 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
-  y[i] = best;
-  indices[i] = arg;
+  let o = (plane * params.OH + oy) * params.OW + ox;
+  y[o] = best;
+  indices[o] = arg;
 }

@@ -1,7 +1,7 @@
 // argmax over the channel dim: per-pixel class prediction from logits.
 import argmaxWgsl from '../../../shaders/argmax/forward.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
 export const argmaxKernel: KernelDef = { name: 'argmax', code: argmaxWgsl };
@@ -17,8 +17,8 @@ export async function argmax(gpu: Gpu, out: Tensor, logits: Tensor, label?: stri
   }
   return makeDispatch(gpu, argmaxKernel, {
     bindings: { logits, out },
-    uniforms: { N: N!, K: K!, HW: H! * W! },
-    workgroups: grid1d(gpu, out.size, 256),
+    uniforms: { K: K!, HW: H! * W! },
+    workgroups: [ceilDiv(H! * W!, 256), N!],
     label,
   });
 }

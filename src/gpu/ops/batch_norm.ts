@@ -15,7 +15,7 @@ import reduceWgsl from '../../../shaders/batch_norm/backward_reduce.wgsl';
 import backwardFinalizeWgsl from '../../../shaders/batch_norm/backward_finalize.wgsl';
 import backwardWgsl from '../../../shaders/batch_norm/backward.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import { scratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 
@@ -27,8 +27,24 @@ export const batchNormReduceKernel: KernelDef = { name: 'batch_norm.backward_red
 export const batchNormBackwardFinalizeKernel: KernelDef = { name: 'batch_norm.backward_finalize', code: backwardFinalizeWgsl };
 export const batchNormBackwardKernel: KernelDef = { name: 'batch_norm.backward', code: backwardWgsl };
 
-/** Elements of one channel reduced by one workgroup (16 per thread). */
+/** Elements of one channel reduced by one workgroup (64 per thread of 64). */
 export const BATCH_NORM_CHUNK = 4096;
+/** Threads per workgroup of the elementwise kernels (the WGSL's WG). */
+const ELEMENTWISE_WG = 64;
+
+/**
+ * Grid of the elementwise kernels: (blocks, C, N) with `items` elements per thread, blocks of
+ * H·W sized so that small planes do not leave most threads idle.
+ */
+function planeGrid(op: string, gpu: Gpu, p: BatchNormParams, HW: number) {
+  const blocks = ceilDiv(HW, ELEMENTWISE_WG * 8);
+  const items = ceilDiv(HW, blocks * ELEMENTWISE_WG);
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (blocks > maxDim || p.C > maxDim || p.N > maxDim) {
+    throw new GpuError(`grid ${blocks}x${p.C}x${p.N} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`, op);
+  }
+  return { items, workgroups: [blocks, p.C, p.N] as const };
+}
 
 export interface BatchNormParams {
   N: number;
@@ -93,13 +109,13 @@ export async function batchNormForward(
   const act = [p.N, p.C, p.H, p.W];
   expectShape(op, { x, y }, act);
   expectShape(op, { weight, bias, runningMean, runningVar }, [p.C]);
-  const n = x.size;
+  const grid = planeGrid(op, gpu, p, HW);
   if (mode === 'eval') {
     return [
       await makeDispatch(gpu, batchNormEvalKernel, {
         bindings: { x, weight, bias, running_mean: runningMean, running_var: runningVar, y },
-        uniforms: { n, C: p.C, HW, eps },
-        workgroups: grid1d(gpu, n, 256),
+        uniforms: { C: p.C, HW, items: grid.items, eps },
+        workgroups: grid.workgroups,
         label,
       }),
     ];
@@ -126,8 +142,8 @@ export async function batchNormForward(
     }),
     await makeDispatch(gpu, batchNormTrainKernel, {
       bindings: { x, weight, bias, mean: saved.mean, invstd: saved.invstd, y },
-      uniforms: { n, C: p.C, HW, eps },
-      workgroups: grid1d(gpu, n, 256),
+      uniforms: { C: p.C, HW, items: grid.items, eps },
+      workgroups: grid.workgroups,
       label,
     }),
   ];
@@ -157,6 +173,7 @@ export async function batchNormBackward(
   if (P > gpu.limits.maxComputeWorkgroupsPerDimension || p.C > gpu.limits.maxComputeWorkgroupsPerDimension) {
     throw new GpuError(`grid ${P}x${p.C} exceeds maxComputeWorkgroupsPerDimension ${gpu.limits.maxComputeWorkgroupsPerDimension}`, op);
   }
+  const grid = planeGrid(op, gpu, p, HW);
   const partials = scratch(gpu, 'batch_norm.partials', p.C * P * 2); // (C, P, 2)
   const sums = scratch(gpu, 'batch_norm.sums', p.C * 2); // (C, 2)
   return [
@@ -174,8 +191,8 @@ export async function batchNormBackward(
     }),
     await makeDispatch(gpu, batchNormBackwardKernel, {
       bindings: { x, dy, weight, mean: saved.mean, invstd: saved.invstd, sums, dx },
-      uniforms: { n: x.size, C: p.C, HW, M },
-      workgroups: grid1d(gpu, x.size, 256),
+      uniforms: { C: p.C, HW, items: grid.items, M },
+      workgroups: grid.workgroups,
       label,
     }),
   ];

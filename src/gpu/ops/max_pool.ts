@@ -3,11 +3,21 @@
 import forwardWgsl from '../../../shaders/max_pool/forward.wgsl';
 import backwardWgsl from '../../../shaders/max_pool/backward.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
-export const maxPoolForwardKernel: KernelDef = { name: 'max_pool.forward', code: forwardWgsl };
-export const maxPoolBackwardKernel: KernelDef = { name: 'max_pool.backward', code: backwardWgsl };
+/** Threads per workgroup along W and rows per thread (the WGSL's WG and ROWS). */
+const WG = 64;
+const ROWS = 4;
+
+/** Window geometry is compiled in (override constants): one pipeline per (k, stride, pad). */
+function kernels(p: MaxPoolParams): { forward: KernelDef; backward: KernelDef } {
+  const constants = { K: p.k, S: p.stride, P: p.pad };
+  return {
+    forward: { name: 'max_pool.forward', code: forwardWgsl, constants },
+    backward: { name: 'max_pool.backward', code: backwardWgsl, constants },
+  };
+}
 
 export interface MaxPoolParams {
   N: number;
@@ -47,7 +57,15 @@ function checkShapes(op: string, p: MaxPoolParams, t: Record<string, [Tensor, re
 }
 
 function uniforms(p: MaxPoolParams, OH: number, OW: number) {
-  return { NC: p.N * p.C, H: p.H, W: p.W, OH, OW, k: p.k, stride: p.stride, pad: p.pad };
+  return { H: p.H, W: p.W, OH, OW };
+}
+
+/** Grid (column blocks, row blocks, planes): a thread per column and ROWS rows, plane = n·C + c. */
+function grid(op: string, gpu: Gpu, p: MaxPoolParams, rows: number, cols: number): [number, number, number] {
+  const planes = p.N * p.C;
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (planes > maxDim) throw new GpuError(`N·C = ${planes} exceeds maxComputeWorkgroupsPerDimension ${maxDim}`, op);
+  return [ceilDiv(cols, WG), ceilDiv(rows, ROWS), planes];
 }
 
 /** Plans y, indices (N, C, OH, OW) = max_pool2d(x (N, C, H, W)); both overwritten. indices hold iy·W + ix. */
@@ -56,10 +74,10 @@ export async function maxPool2dForward(gpu: Gpu, y: Tensor, indices: Tensor, x: 
   const [OH, OW] = maxPoolOutputSize(p, op);
   const out = [p.N, p.C, OH, OW];
   checkShapes(op, p, { x: [x, [p.N, p.C, p.H, p.W], 'float'], y: [y, out, 'float'], indices: [indices, out, 'int'] });
-  return makeDispatch(gpu, maxPoolForwardKernel, {
+  return makeDispatch(gpu, kernels(p).forward, {
     bindings: { x, y, indices },
     uniforms: uniforms(p, OH, OW),
-    workgroups: grid1d(gpu, y.size, 256),
+    workgroups: grid(op, gpu, p, OH, OW),
     label,
   });
 }
@@ -70,10 +88,10 @@ export async function maxPool2dBackward(gpu: Gpu, dx: Tensor, dy: Tensor, indice
   const [OH, OW] = maxPoolOutputSize(p, op);
   const out = [p.N, p.C, OH, OW];
   checkShapes(op, p, { dx: [dx, [p.N, p.C, p.H, p.W], 'float'], dy: [dy, out, 'float'], indices: [indices, out, 'int'] });
-  return makeDispatch(gpu, maxPoolBackwardKernel, {
+  return makeDispatch(gpu, kernels(p).backward, {
     bindings: { dy, indices, dx },
     uniforms: uniforms(p, OH, OW),
-    workgroups: grid1d(gpu, dx.size, 256),
+    workgroups: grid(op, gpu, p, p.H, p.W),
     label,
   });
 }
