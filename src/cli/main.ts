@@ -68,6 +68,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit explicitly: Dawn can crash in its exit-time teardown when Node unwinds on its own with GPU
-// objects still waiting for collection.
-process.exit(await main(process.argv.slice(2)));
