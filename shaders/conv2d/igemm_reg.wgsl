@@ -20,19 +20,25 @@
 // reduction step it loads TM inputs and TN/4 vec4s of weights (from wt, the weights reordered
 // to (kh, kw, Cred, ColsPad) by weight_t.wgsl) for TM·TN multiply-adds. Taps are the outer
 // loops so bounds are tested once per (row, tap), not per channel.
+//
+// Split-K: when there are few outputs and a long reduction (FCN's k64/s32 head: 600×21 outputs,
+// 86016-term sums), split s of the grid sums only kernel rows ty in [s·tyPer, (s+1)·tyPer) and,
+// with partial = 1, stores its raw sums at out[s·outSize + o]; reduce_out.wgsl adds the splits,
+// the bias and (when accumulating) the old output.
 struct Params {
   N: u32, Cred: u32, IH: u32, IW: u32,      // input (N, Cred, IH, IW): x, or dy when BWD
   Cols: u32, OH: u32, OW: u32,              // output (N, Cols, OH, OW): y, or dx when BWD
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,  // the convolution's stride, padding, kernel
-  mGroups: u32, cGroups: u32, groups: u32,  // folded grid: m-groups × col-groups × phase classes
+  mGroups: u32, cGroups: u32, groups: u32,  // folded grid: m-groups × col-groups × phase classes × splits
   hasBias: u32, accumulate: u32,
+  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K over kernel rows (see below)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (N, Cred, IH, IW)
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;  // (kh, kw, Cred, ColsPad/4)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (Cols) or a 1-element dummy
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW)
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW), or (splits, N, Cols, OH, OW) partials
 
 override BWD: bool = false;
 const WG = 64u;
@@ -65,7 +71,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let mg = g % params.mGroups;
   let rest = g / params.mGroups;
   let cg = rest % params.cGroups;
-  let phase = i32(rest / params.cGroups);
+  let rest2 = rest / params.cGroups;
+  let phase = i32(rest2 % params.phases);
+  let split = rest2 / params.phases;
   let SW = params.SW;
   let ay = axis(phase / SW, params.SH, params.PH, params.KH, i32(params.IH), i32(params.OH));
   let ax = axis(phase % SW, SW, params.PW, params.KW, i32(params.IW), i32(params.OW));
@@ -95,7 +103,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let wlast = arrayLength(&wt) - 1u;
 
   var acc_{i}_{j} = vec4<f32>();  // each i<TM j<TN4
-  for (var ty = 0; ty < ay.T; ty++) {
+  let tyBegin = i32(split) * params.tyPer;
+  let tyEnd = min(tyBegin + params.tyPer, ay.T);
+  for (var ty = tyBegin; ty < tyEnd; ty++) {
     let ky = ay.k0 + ay.ks * ty;
     for (var tx = 0; tx < ax.T; tx++) {
       let kx = ax.k0 + ax.ks * tx;
@@ -119,13 +129,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let obase_{i} = n_{i} * params.Cols * OHW + u32(ay.o0 + ay.os * u_{i}) * params.OW + u32(ax.o0 + ax.os * v_{i});  // each i<TM
   let live_{i} = m_{i} < M;  // each i<TM
   let c0 = cg * TN;
-  store(live_{i}, obase_{i}, c0 + {j}u * 4u + {c}u, acc_{i}_{j}[{c}], acc);  // each i<TM j<TN4 c<4
+  let sbase = split * params.outSize;
+  store(live_{i}, obase_{i}, c0 + {j}u * 4u + {c}u, acc_{i}_{j}[{c}], acc, sbase);  // each i<TM j<TN4 c<4
 }
 
 // out(o + col·OH·OW) = v + bias(col) (+ the old value when accumulating), for real rows and columns.
-fn store(live: bool, obase: u32, col: u32, v: f32, accumulate: bool) {
+fn store(live: bool, obase: u32, col: u32, v: f32, accumulate: bool, sbase: u32) {
   if (!live || col >= params.Cols) { return; }
   let o = obase + col * params.OH * params.OW;
+  if (params.partial != 0u) {
+    out[sbase + o] = v;
+    return;
+  }
   var r = v + select(0.0, bias[col], params.hasBias != 0u);
   if (accumulate) { r += out[o]; }
   out[o] = r;

@@ -16,13 +16,14 @@ struct Params {
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,
   mGroups: u32, cGroups: u32, groups: u32,
   hasBias: u32, accumulate: u32,
+  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K over kernel rows, as in igemm_reg.wgsl
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (N, Cred, IH, IW)
 @group(0) @binding(2) var<storage, read> wt: array<f32>;         // (kh, kw, Cred, ColsPad): weight_t.wgsl
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (Cols) or a 1-element dummy
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW)
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;  // (N, Cols, OH, OW), or (splits, N, Cols, OH, OW) partials
 
 override BWD: bool = false;
 const WGX = 16u;
@@ -57,7 +58,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let mg = g % params.mGroups;
   let rest = g / params.mGroups;
   let cg = rest % params.cGroups;
-  let phase = i32(rest / params.cGroups);
+  let rest2 = rest / params.cGroups;
+  let phase = i32(rest2 % params.phases);
+  let split = rest2 / params.phases;
   let SW = params.SW;
   let ay = axis(phase / SW, params.SH, params.PH, params.KH, i32(params.IH), i32(params.OH));
   let ax = axis(phase % SW, SW, params.PW, params.KW, i32(params.IW), i32(params.OW));
@@ -67,7 +70,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let IH = i32(params.IH);
   let IW = i32(params.IW);
   let Tx = u32(ax.T);
-  let R = u32(ay.T) * Tx * params.Cred;
+  // This split's reduction range: kernel rows [tyBegin, tyEnd) are r in [rBegin, R).
+  let tyBegin = min(i32(split) * params.tyPer, ay.T);
+  let tyEnd = min(tyBegin + params.tyPer, ay.T);
+  let rBegin = u32(tyBegin) * Tx * params.Cred;
+  let R = u32(tyEnd) * Tx * params.Cred;
   let m0 = mg * BM;
   let c0 = cg * BN;
 
@@ -91,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tx = lid % WGX;
   let ty = lid / WGX;
   var acc: array<array<f32, TN>, TM>;
-  for (var r0 = 0u; r0 < R; r0 += BK) {
+  for (var r0 = rBegin; r0 < R; r0 += BK) {
     for (var kk = lmk; kk < BK; kk += NT / BM) {
       let r = r0 + kk;
       var a = 0.0;
@@ -143,6 +150,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let col = c0 + ty + WGY * j;
       if (col >= params.Cols) { continue; }
       let o = ob + col * OHW;
+      if (params.partial != 0u) {
+        out[split * params.outSize + o] = acc[i][j];
+        continue;
+      }
       var val = acc[i][j] + select(0.0, bias[col], params.hasBias != 0u);
       if (params.accumulate != 0u) { val += out[o]; }
       out[o] = val;

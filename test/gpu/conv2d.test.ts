@@ -24,6 +24,7 @@ afterEach(() => {
   configureAutotune({ force: null });
   delete convOptions.maxBindingBytes;
   delete convOptions.wgradSplits;
+  delete convOptions.igemmSplits;
 });
 
 // Forward: atol 1e-5 rather than 1e-6 because outputs are f32 sums of up to C·kh·kw = 147
@@ -39,6 +40,7 @@ interface Run {
   dw: Float32Array;
   db: Float32Array | null;
   dispatches: number;
+  labels: string[];
 }
 
 /** Runs forward, backward-input and backward-weight on the GPU; dw/db start at dw0/db0 (accumulation). */
@@ -61,7 +63,7 @@ async function runConv(
     ...(await conv2dBackwardWeight(gpu, dw, db, dy, x, p, 'test')),
   ];
   submit(gpu, ds);
-  const out = { y: await y.read(), dx: await dx.read(), dw: await dw.read(), db: db ? await db.read() : null, dispatches: ds.length };
+  const out = { y: await y.read(), dx: await dx.read(), dw: await dw.read(), db: db ? await db.read() : null, dispatches: ds.length, labels: ds.map((d) => d.label) };
   for (const d of ds) disposeDispatch(gpu, d);
   for (const t of [x, w, b, dy, y, dx, dw, db]) t?.dispose();
   return out;
@@ -232,6 +234,26 @@ describe('conv2d model paths', () => {
         expectClose('dw', r.dw, g.dw, GRAD);
         expectClose('db', r.db!, g.db, GRAD);
       });
+    });
+  }
+
+  for (const variant of VARIANTS) {
+    it(`splits the forward / backward-input reduction (split-K), keeping overwrite and accumulate (${variant})`, async () => {
+      configureAutotune({ force: variant });
+      for (const splits of [2, 3]) {
+        convOptions.igemmSplits = splits;
+        await withGpu(async (gpu) => {
+          const before = gpu.stats();
+          const dx0 = randn(xs.length, 51);
+          const r = await runConv(gpu, p, xs, ws, bs, dys, { dx0 });
+          expect(gpu.stats()).toEqual(before); // partial sums are freed with the dispatches
+          expect(r.labels).toContain('conv2d.forward.reduce(test)');
+          expect(r.labels).toContain('conv2d.backward_input.reduce(test)');
+          const g = ref();
+          expectClose(`y splits=${splits}`, r.y, g.y, FWD);
+          expectClose(`dx splits=${splits}`, r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
+        });
+      }
     });
   }
 

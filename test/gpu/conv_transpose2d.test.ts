@@ -25,6 +25,7 @@ afterEach(() => {
   configureAutotune({ force: null });
   delete convOptions.maxBindingBytes;
   delete convOptions.wgradSplits;
+  delete convOptions.igemmSplits;
 });
 
 // Forward: atol 1e-5 (not 1e-6): f32 sums of up to Cin·⌈k/S⌉² products in another order than PyTorch's.
@@ -88,6 +89,23 @@ describe('conv_transpose2d vs PyTorch goldens', () => {
         });
       });
     }
+  }
+
+  for (const variant of VARIANTS) {
+    it(`FCN head with the reduction split over kernel rows (split-K) (${variant})`, async () => {
+      configureAutotune({ force: variant });
+      // backward-input sums 64 kernel rows: 7 splits of 10 rows (forward has only 2 rows per phase: 2 splits)
+      convOptions.igemmSplits = 7;
+      const c = cases.find((k) => k.params.kh === 64)!;
+      await withGpu(async (gpu) => {
+        const g = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
+        const r = await runConvT(gpu, c.params, g('x'), g('w'), g('b'), g('dy'));
+        expectClose('y', r.y, g('y'), FWD);
+        expectClose('dx', r.dx, g('dx'), GRAD);
+        expectClose('dw', r.dw, g('dw'), GRAD);
+        expectClose('db', r.db!, g('db'), GRAD);
+      });
+    });
   }
 
   it('the float64 scatter reference matches the goldens', () => {

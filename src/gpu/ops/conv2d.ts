@@ -12,6 +12,7 @@ import wgradWgsl from '../../../shaders/conv2d/wgrad.wgsl';
 import reduceWgsl from '../../../shaders/conv2d/reduce_splits.wgsl';
 import biasGradWgsl from '../../../shaders/conv2d/bias_grad.wgsl';
 import weightTWgsl from '../../../shaders/conv2d/weight_t.wgsl';
+import reduceOutWgsl from '../../../shaders/conv2d/reduce_out.wgsl';
 import { choose, type Candidate } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
 import { ceilDiv, disposeDispatch, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
@@ -28,6 +29,8 @@ export const convOptions: {
   maxBindingBytes?: number;
   /** Fixed split count for the weight-gradient reduction (else chosen from the shape). */
   wgradSplits?: number;
+  /** Fixed split-K count for forward / backward-input (else chosen from the shape). */
+  igemmSplits?: number;
 } = {};
 
 /** Output spatial size: floor((H + 2P − kh)/S) + 1. */
@@ -140,6 +143,7 @@ export const IGEMM_CANDIDATES: readonly Candidate<IgemmConfig>[] = [
 ];
 
 const weightTKernel: KernelDef = { name: 'conv2d.weight_t', code: weightTWgsl };
+const reduceOutKernel: KernelDef = { name: 'conv2d.reduce_out', code: reduceOutWgsl };
 
 /** Untimed choice: 8×8 register blocks on CPU adapters (4 columns when there are few output channels), 64×64 tiles on GPUs. */
 const igemmDefault = (cols: number) => (software: boolean) => (software ? (cols <= 4 ? 'reg8x4' : 'reg8x8') : 'tiled64x64');
@@ -226,34 +230,64 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
   const rowsPerGroup = c.wgx * c.tm;
   const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  try {
-  for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
-    const n = Math.min(nChunk, pr.N - n0);
-    const rows = pr.bwd ? n * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : n * pr.OH * pr.OW;
-    const mGroups = ceilDiv(rows, rowsPerGroup);
-    const cGroups = ceilDiv(pr.Cols, colsPerGroup);
-    const groups = mGroups * cGroups * phases;
-    const gy = ceilDiv(groups, maxDim);
-    if (gy > maxDim) throw new GpuError(`${groups} workgroups exceed ${maxDim}² even folded`, op);
-    const gx = ceilDiv(groups, gy);
-    const d = await makeDispatch(gpu, def, {
-      bindings: {
-        inp: nChunk === pr.N ? pr.inp : images(pr.inp, n0, n),
-        wt,
-        bias: pr.bias ?? dummy(gpu),
-        out: nChunk === pr.N ? pr.out : images(pr.out, n0, n),
-      },
-      uniforms: {
-        N: n, Cred: pr.Cred, IH: pr.IH, IW: pr.IW, Cols: pr.Cols, OH: pr.OH, OW: pr.OW,
-        SH: pr.SH, SW: pr.SW, PH: pr.PH, PW: pr.PW, KH: pr.KH, KW: pr.KW,
-        mGroups, cGroups, groups,
-        hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0,
-      },
-      workgroups: [gx, gy, 1],
-      label,
-    });
-    out.push(relabel(d, `${op}(${label})`));
+  // Split-K over kernel rows when the outputs alone give too few threads to fill the adapter
+  // (deep layers at small batch, and above all the FCN head's backward-input: 86016-term sums).
+  const Tmax = pr.bwd ? ceilDiv(pr.KH, pr.SH) : pr.KH;
+  const rowsMax = pr.bwd ? nChunk * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : nChunk * pr.OH * pr.OW;
+  const threads = Math.ceil((rowsMax * phases * pr.Cols) / (c.tm * c.tn));
+  const target = gpu.report.software ? 1024 : 32768;
+  const outSize = nChunk * pr.Cols * pr.OH * pr.OW;
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  let splits = convOptions.igemmSplits ?? Math.ceil(target / threads);
+  splits = Math.max(1, Math.min(splits, Tmax, Math.floor(limit / (outSize * 4))));
+  const tyPer = ceilDiv(Tmax, splits);
+  splits = ceilDiv(Tmax, tyPer);
+  let part: Tensor | null = null;
+  if (splits > 1) {
+    const buf = gpu.createBuffer(`${op}(${label}).partials`, splits * outSize * 4, GPUBufferUsage.STORAGE);
+    out[0]!.scratch!.push(buf);
+    part = new Tensor(gpu, buf, [splits * outSize], 'f32', 0, false);
   }
+  try {
+    for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
+      const n = Math.min(nChunk, pr.N - n0);
+      const rows = pr.bwd ? n * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : n * pr.OH * pr.OW;
+      const mGroups = ceilDiv(rows, rowsPerGroup);
+      const cGroups = ceilDiv(pr.Cols, colsPerGroup);
+      const groups = mGroups * cGroups * phases * splits;
+      const gy = ceilDiv(groups, maxDim);
+      if (gy > maxDim) throw new GpuError(`${groups} workgroups exceed ${maxDim}² even folded`, op);
+      const gx = ceilDiv(groups, gy);
+      const outChunk = nChunk === pr.N ? pr.out : images(pr.out, n0, n);
+      const chunkOut = n * pr.Cols * pr.OH * pr.OW;
+      const d = await makeDispatch(gpu, def, {
+        bindings: {
+          inp: nChunk === pr.N ? pr.inp : images(pr.inp, n0, n),
+          wt,
+          bias: pr.bias ?? dummy(gpu),
+          out: part ? part.view([splits * chunkOut]) : outChunk,
+        },
+        uniforms: {
+          N: n, Cred: pr.Cred, IH: pr.IH, IW: pr.IW, Cols: pr.Cols, OH: pr.OH, OW: pr.OW,
+          SH: pr.SH, SW: pr.SW, PH: pr.PH, PW: pr.PW, KH: pr.KH, KW: pr.KW,
+          mGroups, cGroups, groups,
+          hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0,
+          phases, tyPer, partial: part ? 1 : 0, outSize: chunkOut,
+        },
+        workgroups: [gx, gy, 1],
+        label,
+      });
+      out.push(relabel(d, `${op}(${label})`));
+      if (part) {
+        const r = await makeDispatch(gpu, reduceOutKernel, {
+          bindings: { part: part.view([splits * chunkOut]), bias: pr.bias ?? dummy(gpu), out: outChunk },
+          uniforms: { size: chunkOut, splits, Cols: pr.Cols, OHW: pr.OH * pr.OW, hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0 },
+          workgroups: grid1d(gpu, chunkOut, 256),
+          label,
+        });
+        out.push(relabel(r, `${op}.reduce(${label})`));
+      }
+    }
   } catch (e) {
     for (const d of out) disposeDispatch(gpu, d);
     throw e;
