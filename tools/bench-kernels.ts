@@ -4,7 +4,7 @@
 // FLOPs on the same adapter. Each kernel family is timed in every variant of its tuning table
 // and the best is reported with its name.
 //
-//   node --import ./tools/register.js tools/bench-kernels.ts [--batch 1] [--size 320x480] [--reps 5] [--json] [--quick] [--only NAME] [--all] [--min]
+//   node --import ./tools/register.js tools/bench-kernels.ts [--batch 1] [--size 320x480] [--reps 5] [--json] [--quick] [--only NAME] [--all] [--min] [--inner N]
 //
 // Timing: GPU timestamp queries around the compute pass when the adapter has 'timestamp-query',
 // otherwise wall time fenced by queue.onSubmittedWorkDone; the median (or with --min the best) of
@@ -45,6 +45,10 @@ const quick = args.includes('--quick'); // only the default variant of each fami
 const only = opt('only', ''); // only shapes whose name contains this
 const allVariants = args.includes('--all'); // print every variant, not just the best
 const useMin = args.includes('--min'); // best of --reps instead of the median (for shared, noisy machines)
+// Each timed run encodes the dispatches this many times in one pass and reports the time per
+// repetition: GPU kernels take tens of microseconds, below the timestamp quantisation.
+const innerArg = Number(opt('inner', '0'));
+let inner = 1;
 
 interface Shape {
   name: string;
@@ -89,13 +93,17 @@ async function timeMany(gpu: Gpu, lists: Dispatch[][]): Promise<number[]> {
   const run = async (ds: Dispatch[]): Promise<number> => {
     const t0 = performance.now();
     if (!qs) {
-      submit(gpu, ds, 'bench');
+      const enc = gpu.device.createCommandEncoder({ label: 'bench' });
+      const pass = enc.beginComputePass({ label: 'bench' });
+      for (let k = 0; k < inner; k++) encode(pass, ds);
+      pass.end();
+      gpu.device.queue.submit([enc.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
-      return performance.now() - t0;
+      return (performance.now() - t0) / inner;
     }
     const enc = gpu.device.createCommandEncoder({ label: 'bench' });
     const pass = enc.beginComputePass({ label: 'bench', timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-    encode(pass, ds);
+    for (let k = 0; k < inner; k++) encode(pass, ds);
     pass.end();
     enc.resolveQuerySet(qs, 0, 2, resolve!, 0);
     enc.copyBufferToBuffer(resolve!, 0, read!, 0, 16);
@@ -103,7 +111,7 @@ async function timeMany(gpu: Gpu, lists: Dispatch[][]): Promise<number[]> {
     await read!.mapAsync(GPUMapMode.READ);
     const [a, b] = new BigInt64Array(read!.getMappedRange().slice(0));
     read!.unmap();
-    return Number(b! - a!) / 1e6;
+    return Number(b! - a!) / 1e6 / inner;
   };
   for (const ds of lists) await run(ds);
   gpu.check();
@@ -170,6 +178,7 @@ interface Row {
 
 async function main(): Promise<void> {
   const gpu = await acquireGpu();
+  inner = innerArg || (gpu.report.software ? 1 : 20);
   configureAutotune({ mode: 'off' });
   await checkMatmul(gpu);
   // Workgroup-memory tiling is 3-4x slower on CPU adapters: not worth timing there.
@@ -182,7 +191,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const log = (s: string) => (asJson ? process.stderr.write(`${s}\n`) : console.log(s));
   log(`adapter: ${gpu.report.backend} ${gpu.report.description || gpu.report.device} (software=${gpu.report.software}); ` +
-    `timing: ${gpu.device.features.has('timestamp-query') ? 'timestamp queries' : 'fences'}; batch ${batch}, ${IH}x${IW}, ${useMin ? 'best' : 'median'} of ${reps}`);
+    `timing: ${gpu.device.features.has('timestamp-query') ? 'timestamp queries' : 'fences'}; batch ${batch}, ${IH}x${IW}, ${useMin ? 'best' : 'median'} of ${reps} runs of ${inner} repetitions`);
   log(`${'shape'.padEnd(28)} ${'op'.padEnd(8)} ${'variant'.padEnd(11)} ${'ms'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'matmul'.padStart(8)} ${'ratio'.padStart(6)}`);
   const t0 = performance.now();
   for (const s of shapes().filter((x) => x.name.includes(only))) {

@@ -14,24 +14,26 @@
 //     taps are ky = py + S·ty (ty < ceil((kh−py)/S)) and oy = ay + u − ty with ay = (y0+P−py)/S:
 //     a stride-1 correlation, so no thread ever tests a tap that cannot contribute (for the FCN
 //     head, k 64 / S 32, that skips 1023 of every 1024 taps). The phase class is the grid's
-//     slowest index.
+//     second slowest index of the grid (after the split).
 //
-// Each thread owns TM consecutive output rows × TN output channels and keeps the TM×TN sums in registers; per
-// reduction step it loads TM inputs and TN/4 vec4s of weights (from wt, the weights reordered
-// to (kh, kw, Cred, ColsPad) by weight_t.wgsl) for TM·TN multiply-adds. Taps are the outer
-// loops so bounds are tested once per (row, tap), not per channel.
+// Each thread owns TM consecutive output rows × TN output channels and keeps the TM×TN sums
+// in registers; per reduction step it loads TM inputs and TN/4 vec4s of weights (from wt, the
+// weights reordered to (kh, kw, Cred, ColsPad) by weight_t.wgsl) for TM·TN multiply-adds.
+// Taps are the outer loops, so bounds are tested once per (row, tap), not per channel.
 //
 // Split-K: when there are few outputs and a long reduction (FCN's k64/s32 head: 600×21 outputs,
-// 86016-term sums), split s of the grid sums only kernel rows ty in [s·tyPer, (s+1)·tyPer) and,
-// with partial = 1, stores its raw sums at out[s·outSize + o]; reduce_out.wgsl adds the splits,
-// the bias and (when accumulating) the old output.
+// 86016-term sums; deep layers at small batch), split s = (sc, st) of the grid sums only kernel
+// rows ty in [st·tyPer, (st+1)·tyPer) and channels ch in [sc·chPer, (sc+1)·chPer) and, with
+// partial = 1, stores its raw sums at out[s·outSize + o]; reduce_out.wgsl adds the splits, the
+// bias and (when accumulating) the old output.
 struct Params {
   N: u32, Cred: u32, IH: u32, IW: u32,      // input (N, Cred, IH, IW): x, or dy when BWD
   Cols: u32, OH: u32, OW: u32,              // output (N, Cols, OH, OW): y, or dx when BWD
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,  // the convolution's stride, padding, kernel
   mGroups: u32, cGroups: u32, groups: u32,  // folded grid: m-groups × col-groups × phase classes × splits
   hasBias: u32, accumulate: u32,
-  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K over kernel rows (see below)
+  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K (see above)
+  tySplits: u32, chPer: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -103,8 +105,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let wlast = arrayLength(&wt) - 1u;
 
   var acc_{i}_{j} = vec4<f32>();  // each i<TM j<TN4
-  let tyBegin = i32(split) * params.tyPer;
+  let tyBegin = i32(split % params.tySplits) * params.tyPer;
   let tyEnd = min(tyBegin + params.tyPer, ay.T);
+  let chBegin = min(split / params.tySplits * params.chPer, params.Cred);
+  let chEnd = min(chBegin + params.chPer, params.Cred);
   for (var ty = tyBegin; ty < tyEnd; ty++) {
     let ky = ay.k0 + ay.ks * ty;
     for (var tx = 0; tx < ax.T; tx++) {
@@ -112,9 +116,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let iy_{i} = iyb_{i} + ay.it * ty;  // each i<TM
       let ix_{i} = ixb_{i} + ax.it * tx;  // each i<TM
       let ok_{i} = iy_{i} >= 0 && iy_{i} < IH && ix_{i} >= 0 && ix_{i} < IW;  // each i<TM
-      var off_{i} = nbase_{i} + select(0u, u32(iy_{i} * IW + ix_{i}), ok_{i});  // each i<TM
-      var wo = u32(ky * params.KW + kx) * params.Cred * CP4 + cb4;
-      for (var ch = 0u; ch < params.Cred; ch++) {
+      var off_{i} = nbase_{i} + chBegin * IHW + select(0u, u32(iy_{i} * IW + ix_{i}), ok_{i});  // each i<TM
+      var wo = (u32(ky * params.KW + kx) * params.Cred + chBegin) * CP4 + cb4;
+      for (var ch = chBegin; ch < chEnd; ch++) {
         let a_{i} = vec4<f32>(select(0.0, inp[off_{i}], ok_{i}));  // each i<TM
         let b_{j} = wt[min(wo + {j}u, wlast)];  // each j<TN4
         acc_{i}_{j} = fma(a_{i}, b_{j}, acc_{i}_{j});  // each i<TM j<TN4

@@ -16,7 +16,8 @@ struct Params {
   SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,
   mGroups: u32, cGroups: u32, groups: u32,
   hasBias: u32, accumulate: u32,
-  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K over kernel rows, as in igemm_reg.wgsl
+  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K, as in igemm_reg.wgsl
+  tySplits: u32, chPer: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -70,11 +71,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let IH = i32(params.IH);
   let IW = i32(params.IW);
   let Tx = u32(ax.T);
-  // This split's reduction range: kernel rows [tyBegin, tyEnd) are r in [rBegin, R).
-  let tyBegin = min(i32(split) * params.tyPer, ay.T);
+  // This split's reduction: kernel rows [tyBegin, tyEnd) × channels [chBegin, chBegin + CL),
+  // flattened as r = ((ty − tyBegin)·Tx + tx)·CL + (ch − chBegin) in [0, R).
+  let tyBegin = min(i32(split % params.tySplits) * params.tyPer, ay.T);
   let tyEnd = min(tyBegin + params.tyPer, ay.T);
-  let rBegin = u32(tyBegin) * Tx * params.Cred;
-  let R = u32(tyEnd) * Tx * params.Cred;
+  let chBegin = min(split / params.tySplits * params.chPer, params.Cred);
+  let CL = min(chBegin + params.chPer, params.Cred) - chBegin;
+  let R = u32(tyEnd - tyBegin) * Tx * CL;
   let m0 = mg * BM;
   let c0 = cg * BN;
 
@@ -98,14 +101,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tx = lid % WGX;
   let ty = lid / WGX;
   var acc: array<array<f32, TN>, TM>;
-  for (var r0 = rBegin; r0 < R; r0 += BK) {
+  for (var r0 = 0u; r0 < R; r0 += BK) {
     for (var kk = lmk; kk < BK; kk += NT / BM) {
       let r = r0 + kk;
       var a = 0.0;
       if (r < R && rowA) {
-        let tap = r / params.Cred;
-        let ch = r % params.Cred;
-        let iy = iybA + ay.it * i32(tap / Tx);
+        let tap = r / CL;
+        let ch = chBegin + r % CL;
+        let iy = iybA + ay.it * (tyBegin + i32(tap / Tx));
         let ix = ixbA + ax.it * i32(tap % Tx);
         if (iy >= 0 && iy < IH && ix >= 0 && ix < IW) {
           a = inp[nbaseA + ch * IHW + u32(iy * IW + ix)];
@@ -117,9 +120,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let r = r0 + kk;
       var b = 0.0;
       if (r < R) {
-        let tap = r / params.Cred;
-        let ch = r % params.Cred;
-        let ky = ay.k0 + ay.ks * i32(tap / Tx);
+        let tap = r / CL;
+        let ch = chBegin + r % CL;
+        let ky = ay.k0 + ay.ks * (tyBegin + i32(tap / Tx));
         let kx = ax.k0 + ax.ks * i32(tap % Tx);
         b = wt[(u32(ky * params.KW + kx) * params.Cred + ch) * CP + colB];
       }

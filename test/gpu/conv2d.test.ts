@@ -25,6 +25,7 @@ afterEach(() => {
   delete convOptions.maxBindingBytes;
   delete convOptions.wgradSplits;
   delete convOptions.igemmSplits;
+  delete convOptions.igemmChSplits;
 });
 
 // Forward: atol 1e-5 rather than 1e-6 because outputs are f32 sums of up to C·kh·kw = 147
@@ -240,8 +241,9 @@ describe('conv2d model paths', () => {
   for (const variant of VARIANTS) {
     it(`splits the forward / backward-input reduction (split-K), keeping overwrite and accumulate (${variant})`, async () => {
       configureAutotune({ force: variant });
-      for (const splits of [2, 3]) {
+      for (const [splits, chSplits] of [[2, 1], [3, 1], [1, 3], [2, 2]] as const) {
         convOptions.igemmSplits = splits;
+        convOptions.igemmChSplits = chSplits;
         await withGpu(async (gpu) => {
           const before = gpu.stats();
           const dx0 = randn(xs.length, 51);
@@ -250,8 +252,8 @@ describe('conv2d model paths', () => {
           expect(r.labels).toContain('conv2d.forward.reduce(test)');
           expect(r.labels).toContain('conv2d.backward_input.reduce(test)');
           const g = ref();
-          expectClose(`y splits=${splits}`, r.y, g.y, FWD);
-          expectClose(`dx splits=${splits}`, r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
+          expectClose(`y splits=${splits}x${chSplits}`, r.y, g.y, FWD);
+          expectClose(`dx splits=${splits}x${chSplits}`, r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
         });
       }
     });

@@ -26,6 +26,7 @@ afterEach(() => {
   delete convOptions.maxBindingBytes;
   delete convOptions.wgradSplits;
   delete convOptions.igemmSplits;
+  delete convOptions.igemmChSplits;
 });
 
 // Forward: atol 1e-5 (not 1e-6): f32 sums of up to Cin·⌈k/S⌉² products in another order than PyTorch's.
@@ -96,6 +97,7 @@ describe('conv_transpose2d vs PyTorch goldens', () => {
       configureAutotune({ force: variant });
       // backward-input sums 64 kernel rows: 7 splits of 10 rows (forward has only 2 rows per phase: 2 splits)
       convOptions.igemmSplits = 7;
+      convOptions.igemmChSplits = 2; // and 2 channel chunks (Cin 2, Cout 3)
       const c = cases.find((k) => k.params.kh === 64)!;
       await withGpu(async (gpu) => {
         const g = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);

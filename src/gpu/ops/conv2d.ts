@@ -29,8 +29,9 @@ export const convOptions: {
   maxBindingBytes?: number;
   /** Fixed split count for the weight-gradient reduction (else chosen from the shape). */
   wgradSplits?: number;
-  /** Fixed split-K count for forward / backward-input (else chosen from the shape). */
+  /** Fixed split-K counts for forward / backward-input over kernel rows and over channels (else chosen from the shape). */
   igemmSplits?: number;
+  igemmChSplits?: number;
 } = {};
 
 /** Output spatial size: floor((H + 2P − kh)/S) + 1. */
@@ -230,18 +231,25 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
   const rowsPerGroup = c.wgx * c.tm;
   const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  // Split-K over kernel rows when the outputs alone give too few threads to fill the adapter
-  // (deep layers at small batch, and above all the FCN head's backward-input: 86016-term sums).
+  // Split-K over kernel rows, then over channel chunks (≥ 16 channels each), when the outputs
+  // alone give too few threads to fill the adapter (deep layers at small batch, and above all
+  // the FCN head's backward-input with its 86016-term sums).
   const Tmax = pr.bwd ? ceilDiv(pr.KH, pr.SH) : pr.KH;
   const rowsMax = pr.bwd ? nChunk * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : nChunk * pr.OH * pr.OW;
   const threads = Math.ceil((rowsMax * phases * pr.Cols) / (c.tm * c.tn));
-  const target = gpu.report.software ? 1024 : 32768;
+  const target = gpu.report.software ? 1024 : 131072;
   const outSize = nChunk * pr.Cols * pr.OH * pr.OW;
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
-  let splits = convOptions.igemmSplits ?? Math.ceil(target / threads);
-  splits = Math.max(1, Math.min(splits, Tmax, Math.floor(limit / (outSize * 4))));
-  const tyPer = ceilDiv(Tmax, splits);
-  splits = ceilDiv(Tmax, tyPer);
+  const maxSplits = Math.max(1, Math.floor(limit / (outSize * 4)));
+  const want = Math.min(maxSplits, Math.ceil(target / threads));
+  let tySplits = Math.max(1, Math.min(convOptions.igemmSplits ?? want, Tmax, maxSplits));
+  const tyPer = ceilDiv(Tmax, tySplits);
+  tySplits = ceilDiv(Tmax, tyPer);
+  let chSplits = convOptions.igemmChSplits ?? Math.floor(want / tySplits);
+  chSplits = Math.max(1, Math.min(chSplits, ceilDiv(pr.Cred, convOptions.igemmChSplits ? 1 : 16), Math.floor(maxSplits / tySplits)));
+  const chPer = ceilDiv(pr.Cred, chSplits);
+  chSplits = ceilDiv(pr.Cred, chPer);
+  const splits = tySplits * chSplits;
   let part: Tensor | null = null;
   if (splits > 1) {
     const buf = gpu.createBuffer(`${op}(${label}).partials`, splits * outSize * 4, GPUBufferUsage.STORAGE);
@@ -272,7 +280,7 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
           SH: pr.SH, SW: pr.SW, PH: pr.PH, PW: pr.PW, KH: pr.KH, KW: pr.KW,
           mGroups, cGroups, groups,
           hasBias: pr.bias ? 1 : 0, accumulate: pr.accumulate ? 1 : 0,
-          phases, tyPer, partial: part ? 1 : 0, outSize: chunkOut,
+          phases, tyPer, partial: part ? 1 : 0, outSize: chunkOut, tySplits, chPer,
         },
         workgroups: [gx, gy, 1],
         label,
