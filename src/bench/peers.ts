@@ -1,0 +1,131 @@
+// Peer implementations of the same FCN-ResNet18, each run in its own child process on this
+// machine, one after another (never alongside webfcn's GPU work): TensorFlow.js on its WebGPU
+// backend (the same Dawn adapter webfcn uses) and on its WebAssembly backend, and PyTorch on the
+// CPU. The runners live in tools/bench-peers/ and print one JSON line.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const PEERS = ['tfjs-webgpu', 'tfjs-wasm', 'torch'] as const;
+export type PeerName = (typeof PEERS)[number];
+
+/** One measurement of a peer: a time, or why there is none. */
+export type PeerTiming = { ms: number; perSec: number } | { error: string };
+
+export interface PeerResult {
+  peer: PeerName;
+  /** What ran (library version, backend, threads). */
+  detail: string;
+  train: PeerTiming;
+  infer: PeerTiming;
+  /** Set when the runner itself failed (could not start, crashed, unavailable). */
+  error?: string;
+  wallSec: number;
+}
+
+export interface PeerRunOptions {
+  batch: number;
+  size: [number, number];
+  inferBatch: number;
+  inferSize: [number, number];
+  classes: number;
+  steps: number;
+  /** webfcn's Dawn backend ('opengles', 'default', 'swiftshader'): tfjs-webgpu uses the same. */
+  dawnBackend: string;
+  /** Seconds before a runner is killed. */
+  timeoutSec?: number;
+  log?: (s: string) => void;
+}
+
+/** The repository root (peers are development tools, run from a checkout). */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+/** Whether an error is the expected "this peer cannot do that" rather than a failure. */
+export function isNotApplicable(t: PeerTiming): boolean {
+  return 'error' in t && t.error.startsWith('n/a');
+}
+
+function command(peer: PeerName, o: PeerRunOptions): { cmd: string; args: string[] } {
+  const shape = [
+    '--batch', String(o.batch), '--size', `${o.size[0]}x${o.size[1]}`,
+    '--infer-batch', String(o.inferBatch), '--infer-size', `${o.inferSize[0]}x${o.inferSize[1]}`,
+    '--classes', String(o.classes), '--steps', String(o.steps),
+  ];
+  if (peer === 'torch') return { cmd: PYTHON, args: [`${ROOT}tools/bench-peers/torch_peer.py`, ...shape] };
+  const backend = peer === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
+  return {
+    cmd: process.execPath,
+    args: ['--import', `${ROOT}tools/register.js`, `${ROOT}tools/bench-peers/tfjs.ts`, '--backend', backend, '--dawn', o.dawnBackend, ...shape],
+  };
+}
+
+function timing(v: unknown): PeerTiming {
+  const r = v as { ms?: number; perSec?: number; error?: string } | undefined;
+  if (!r) return { error: 'not measured' };
+  if (typeof r.error === 'string') return { error: r.error };
+  if (typeof r.ms === 'number' && typeof r.perSec === 'number') return { ms: r.ms, perSec: r.perSec };
+  return { error: `unexpected result ${JSON.stringify(r)}` };
+}
+
+/** Runs one peer to completion in a child process. */
+export async function runPeer(peer: PeerName, o: PeerRunOptions): Promise<PeerResult> {
+  const t0 = performance.now();
+  const fail = (error: string): PeerResult => ({
+    peer, detail: '', train: { error }, infer: { error }, error, wallSec: (performance.now() - t0) / 1000,
+  });
+  const { cmd, args } = command(peer, o);
+  if (!existsSync(cmd)) return fail(`${cmd} not found`);
+  if (!existsSync(args[peer === 'torch' ? 0 : 2]!)) return fail(`runner ${args[peer === 'torch' ? 0 : 2]} not found (peers run from a source checkout)`);
+  o.log?.(`peer ${peer}: ${peer === 'torch' ? 'python3' : 'node'} ${args.slice(peer === 'torch' ? 0 : 2).join(' ').replace(ROOT, '')}`);
+  const env = { ...process.env };
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (o.timeoutSec ?? 1800) * 1000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve(fail(`could not start: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').pop() ?? '';
+      let parsed: Record<string, unknown> | null = null;
+      try {
+        parsed = JSON.parse(last) as Record<string, unknown>;
+      } catch {
+        parsed = null;
+      }
+      if (!parsed) {
+        const why = signal ? `killed by ${signal}` : `exit code ${code}`;
+        const tail = err.trim().split('\n').filter((l) => !/^Warning:|artificially reduced|XDG_RUNTIME_DIR/.test(l)).slice(-3).join(' | ');
+        resolve(fail(`${why}, no result${tail ? `: ${tail}` : ''}`));
+        return;
+      }
+      const detail = [
+        parsed.version ? `v${parsed.version}` : '',
+        parsed.backend ? `backend ${parsed.backend}` : '',
+        parsed.threads ? `${parsed.threads} threads` : '',
+      ].filter(Boolean).join(', ');
+      const r: PeerResult = {
+        peer, detail, train: timing(parsed.train), infer: timing(parsed.infer), wallSec: (performance.now() - t0) / 1000,
+      };
+      if (typeof parsed.error === 'string') r.error = parsed.error;
+      else if (code !== 0) r.error = `exit code ${code}`;
+      resolve(r);
+    });
+  });
+}
+
+/** Parses `--peers a,b` ('none' or '' for no peers). */
+export function parsePeers(v: string): PeerName[] {
+  if (v === '' || v === 'none') return [];
+  const names = v.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(PEERS as readonly string[]).includes(n)) throw new Error(`unknown peer '${n}' (choose from ${PEERS.join(', ')}, or none)`);
+  }
+  return [...new Set(names)] as PeerName[];
+}

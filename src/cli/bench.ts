@@ -1,0 +1,89 @@
+// `webfcn bench`: where the time of a training step and an inference pass goes, and the same
+// model in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) side by side.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchSvg, formatBench, runBench } from '../bench/index.js';
+import { parsePeers, PEERS } from '../bench/peers.js';
+import { acquireGpu } from '../gpu/device.js';
+import { parseIntFlag, parseSize, UsageError } from './args.js';
+
+export const benchHelp = `webfcn bench [options]
+
+Times one training step and one inference pass of FCN-ResNet18 by stage, and the same model in peers.
+
+  --batch-size B        training batch (default 2)
+  --size HxW            training crop, multiples of 32 (default 160x256)
+  --infer-batch-size B  inference batch (default: --batch-size)
+  --infer-size HxW      inference size (default: --size)
+  --classes K           (default 21, Pascal VOC)
+  --steps N             timed repetitions after one warm-up; the median is reported (default 1)
+  --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; torch is skipped
+                        where it is not installed unless named explicitly)
+  --memory-mib M        activation memory per micro-batch plan (default 1536)
+  --json                print the result as JSON
+  --out DIR             also write DIR/bench.json, DIR/bench.txt and DIR/bench.svg (bar chart)
+  --quiet               no progress lines on stderr
+
+Exits non-zero when a requested peer fails (an expected 'n/a', e.g. tfjs-wasm training, is not a failure).`;
+
+export const benchOptions = {
+  'batch-size': { type: 'string' },
+  size: { type: 'string' },
+  'infer-batch-size': { type: 'string' },
+  'infer-size': { type: 'string' },
+  classes: { type: 'string' },
+  steps: { type: 'string' },
+  peers: { type: 'string' },
+  'memory-mib': { type: 'string' },
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+  quiet: { type: 'boolean' },
+} as const;
+
+function size32(flag: string, v: string): [number, number] {
+  const s = parseSize(flag, v);
+  if (s[0] % 32 || s[1] % 32) throw new UsageError(`--${flag} sides must be multiples of 32 (the backbone's stride); got ${v}`);
+  return s;
+}
+
+export async function bench(v: Record<string, string | boolean | undefined>): Promise<void> {
+  const s = (k: string) => v[k] as string | undefined;
+  const batch = parseIntFlag('batch-size', s('batch-size') ?? '2', 1);
+  const size = size32('size', s('size') ?? '160x256');
+  let peers;
+  try {
+    peers = parsePeers(s('peers') ?? PEERS.join(','));
+  } catch (e) {
+    throw new UsageError(`--peers: ${(e as Error).message}`);
+  }
+  const opts = {
+    batch,
+    size,
+    inferBatch: parseIntFlag('infer-batch-size', s('infer-batch-size') ?? String(batch), 1),
+    inferSize: s('infer-size') ? size32('infer-size', s('infer-size')!) : size,
+    classes: parseIntFlag('classes', s('classes') ?? '21', 2, 255),
+    steps: parseIntFlag('steps', s('steps') ?? '1', 1, 1000),
+    peers,
+    optionalPeers: s('peers') === undefined ? (['torch'] as const).slice() : [],
+    memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? '1536', 64) * 2 ** 20,
+    log: v.quiet ? undefined : (line: string) => process.stderr.write(`bench: ${line}\n`),
+  };
+  const gpu = await acquireGpu();
+  let result;
+  try {
+    result = await runBench(gpu, opts);
+  } finally {
+    gpu.dispose();
+  }
+  const text = formatBench(result);
+  console.log(v.json ? JSON.stringify(result, null, 1) : text);
+  if (v.out) {
+    const dir = v.out as string;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'bench.json'), `${JSON.stringify(result, null, 1)}\n`);
+    writeFileSync(join(dir, 'bench.txt'), `${text}\n`);
+    writeFileSync(join(dir, 'bench.svg'), benchSvg(result));
+    if (!v.quiet) process.stderr.write(`bench: wrote ${join(dir, 'bench.json')}, bench.txt, bench.svg\n`);
+  }
+  if (result.failures.length) throw new Error(`peer failures: ${result.failures.join('; ')}`);
+}

@@ -1,0 +1,92 @@
+"""PyTorch CPU peer for `webfcn bench`: the chapter's own FCN-ResNet18 (tools/golden/model.py),
+timed for one SGD training step (lr 0.001, weight decay 1e-3, the chapter's loss.sum() of
+per-image mean cross-entropies) and one inference pass (eval mode, no_grad, argmax), with
+torch.set_num_threads set to the machine's cores.
+
+  /usr/bin/python3 tools/bench-peers/torch_peer.py --batch B --size HxW --infer-batch B
+      --infer-size HxW --classes K --steps N
+
+Prints one JSON line (the last line of stdout): {peer, version, threads, train, infer}, where
+train / infer are {ms, perSec} or {error}.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'golden'))
+
+
+def size(s):
+    h, w = s.split('x')
+    return int(h), int(w)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--batch', type=int, default=1)
+    ap.add_argument('--size', type=size, default=(64, 64))
+    ap.add_argument('--infer-batch', type=int, default=None)
+    ap.add_argument('--infer-size', type=size, default=None)
+    ap.add_argument('--classes', type=int, default=21)
+    ap.add_argument('--steps', type=int, default=1)
+    a = ap.parse_args()
+    out = {'peer': 'torch'}
+    try:
+        import torch
+        from model import chapter_model, loss_fn  # the chapter's model and loss, as the goldens use
+    except Exception as e:  # no torch / torchvision on this machine
+        out['error'] = f'torch unavailable: {e}'
+        print(json.dumps(out))
+        return 1
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    out.update(version=torch.__version__, threads=threads)
+    net, _ = chapter_model(a.classes)
+    steps = max(1, a.steps)
+    ib, (ih, iw) = a.infer_batch or a.batch, a.infer_size or a.size
+
+    x = torch.randn(ib, 3, ih, iw)
+    net.eval()
+
+    def infer():
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            net(x).argmax(dim=1)
+        return (time.perf_counter() - t0) * 1e3
+
+    try:
+        infer()  # warm-up
+        ms = statistics.median([infer() for _ in range(steps)])
+        out['infer'] = {'ms': ms, 'perSec': ib * 1e3 / ms, 'batch': ib, 'size': [ih, iw]}
+    except Exception as e:
+        out['infer'] = {'error': str(e).split('\n')[0]}
+
+    h, w = a.size
+    x = torch.randn(a.batch, 3, h, w)
+    y = torch.randint(0, a.classes, (a.batch, h, w))
+    net.train()
+    trainer = torch.optim.SGD(net.parameters(), lr=0.001, weight_decay=1e-3)
+
+    def step():
+        t0 = time.perf_counter()
+        trainer.zero_grad()
+        loss_fn(net(x), y).sum().backward()
+        trainer.step()
+        return (time.perf_counter() - t0) * 1e3
+
+    try:
+        step()
+        ms = statistics.median([step() for _ in range(steps)])
+        out['train'] = {'ms': ms, 'perSec': 1e3 / ms, 'batch': a.batch, 'size': [h, w]}
+    except Exception as e:
+        out['train'] = {'error': str(e).split('\n')[0]}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
