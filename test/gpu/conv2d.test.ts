@@ -12,6 +12,7 @@ import {
   conv2dForward,
   conv2dOutSize,
   convOptions,
+  IGEMM_CANDIDATES,
   type Conv2dParams,
 } from '../../src/gpu/ops/conv2d.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -269,6 +270,43 @@ describe('conv2d model paths', () => {
         expect(gpu.stats()).toEqual(before); // partial-sum scratch is freed with the dispatches
         expectClose(`dw splits=${splits}`, r.dw, ref().dw.map((v, i) => v + dw0[i]!), GRAD);
       });
+    }
+  });
+
+  it('autotune measures the candidates once per shape, caches the winner and persists it per adapter', async () => {
+    const { mkdtempSync, readFileSync: read } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { adapterKey, autotuneOptions } = await import('../../src/gpu/autotune.js');
+    const saved = { ...autotuneOptions() };
+    const file = join(mkdtempSync(join(tmpdir(), 'webfcn-')), 'autotune.json');
+    const q: Conv2dParams = { ...p, N: 1, H: 6, W: 5, K: 3 }; // a shape no other test plans
+    configureAutotune({ mode: 'on', file, reps: 1 });
+    try {
+      await withGpu(async (gpu) => {
+        const { OH: oh, OW: ow } = conv2dOutSize(q);
+        const x = Tensor.from(gpu, randn(q.C * 30, 71), [1, q.C, 6, 5], 'x');
+        const w = Tensor.from(gpu, randn(3 * q.C * 9, 72), [3, q.C, 3, 3], 'w');
+        const y = Tensor.zeros(gpu, [1, 3, oh, ow], 'y');
+        // (a forced, untimed plan first creates the per-device 1-element stand-in for a missing bias)
+        configureAutotune({ force: 'reg4x4' });
+        (await conv2dForward(gpu, y, x, w, null, q)).forEach((d) => disposeDispatch(gpu, d));
+        configureAutotune({ force: null });
+        const before = gpu.stats();
+        const ds = await conv2dForward(gpu, y, x, w, null, q, 'tuned');
+        const table = JSON.parse(read(file, 'utf8')) as Record<string, Record<string, string>>;
+        const chosen = Object.entries(table[adapterKey(gpu)]!).find(([k]) => k.startsWith('conv2d.igemm:fwd,1,'))?.[1];
+        expect(IGEMM_CANDIDATES.map((c) => c.name)).toContain(chosen);
+        // Timing ran on scratch buffers: the op's own tensors were not touched, and the scratch is gone.
+        expect(Array.from(await y.read()).every((v) => v === 0)).toBe(true);
+        submit(gpu, ds);
+        expectClose('y', await y.read(), refConvForward(await x.read(), await w.read(), null, q), FWD);
+        ds.forEach((d) => disposeDispatch(gpu, d));
+        expect(gpu.stats()).toEqual(before);
+        [x, w, y].forEach((t) => t.dispose());
+      });
+    } finally {
+      configureAutotune({ mode: saved.mode, file: saved.file, reps: saved.reps });
     }
   });
 

@@ -138,6 +138,7 @@ export const IGEMM_CANDIDATES: readonly Candidate<IgemmConfig>[] = [
   { name: 'reg4x8', config: { variant: 'reg', tm: 4, tn: 8, wgx: 64, wgy: 1 } },
   { name: 'reg8x8', config: { variant: 'reg', tm: 8, tn: 8, wgx: 64, wgy: 1 } },
   { name: 'reg4x16', config: { variant: 'reg', tm: 4, tn: 16, wgx: 64, wgy: 1 } },
+  { name: 'reg8x8w16', config: { variant: 'reg', tm: 8, tn: 8, wgx: 16, wgy: 1 } },
   { name: 'tiled64x64', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 16, wgy: 16 } },
   { name: 'tiled64x32', config: { variant: 'tiled', tm: 4, tn: 2, wgx: 16, wgy: 16 } },
   { name: 'tiled32x32', config: { variant: 'tiled', tm: 4, tn: 4, wgx: 8, wgy: 8 } },
