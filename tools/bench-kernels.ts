@@ -131,7 +131,7 @@ async function timeMany(gpu: Gpu, lists: Dispatch[][]): Promise<number[]> {
 async function planMatmuls(gpu: Gpu, macs: number) {
   const d = Math.max(64, Math.round(Math.cbrt(macs) / 64) * 64);
   const ts = [Tensor.zeros(gpu, [d, d], 'a'), Tensor.zeros(gpu, [d, d], 'b'), Tensor.zeros(gpu, [d, d], 'c')] as const;
-  const variants = gpu.report.software ? (['reg'] as MatmulVariant[]) : (['reg', 'tiled'] as MatmulVariant[]);
+  const variants = gpu.report.software ? (['reg', 'reg8'] as MatmulVariant[]) : (['reg', 'reg8', 'tiled'] as MatmulVariant[]);
   const lists = await Promise.all(variants.map(async (v) => [await matmul(gpu, ts[2], ts[0], ts[1], v, 'bench')]));
   return {
     d,
@@ -146,10 +146,10 @@ async function planMatmuls(gpu: Gpu, macs: number) {
 
 /** Checks the baseline matmul once on a small problem, so the ratios compare against a correct kernel. */
 async function checkMatmul(gpu: Gpu): Promise<void> {
-  const M = 68, K = 36, N = 72;
+  const M = 72, K = 36, N = 80;
   const av = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) - 6);
   const bv = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) - 5);
-  for (const v of ['reg', 'tiled'] as MatmulVariant[]) {
+  for (const v of ['reg', 'reg8', 'tiled'] as MatmulVariant[]) {
     const a = Tensor.from(gpu, av, [M, K], 'a'), b = Tensor.from(gpu, bv, [K, N], 'b'), c = Tensor.zeros(gpu, [M, N], 'c');
     const d = await matmul(gpu, c, a, b, v);
     submit(gpu, [d]);

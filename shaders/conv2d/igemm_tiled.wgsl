@@ -38,6 +38,12 @@ const NT = WGX * WGY;
 
 var<workgroup> As: array<f32, BK * BM>;  // [kk][mm] input tile
 var<workgroup> Bs: array<f32, BK * BN>;  // [kk][nn] weight tile
+// Per reduction index of the current step: valid, input row/column offsets, channel offset, weight row.
+var<workgroup> rOk: array<bool, BK>;
+var<workgroup> rDy: array<i32, BK>;
+var<workgroup> rDx: array<i32, BK>;
+var<workgroup> rIn: array<u32, BK>;
+var<workgroup> rW: array<u32, BK>;
 
 struct Axis { i0: i32, is: i32, it: i32, k0: i32, ks: i32, o0: i32, os: i32, U: i32, T: i32 }
 
@@ -102,31 +108,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let ty = lid / WGX;
   var acc: array<array<f32, TN>, TM>;
   for (var r0 = 0u; r0 < R; r0 += BK) {
+    // Decode this step's BK reduction indices once per workgroup (integer division by
+    // runtime values is slow on GPUs; per staged element it dominated the tile loads).
+    if (lid < BK) {
+      let r = r0 + lid;
+      let tap = r / CL;
+      let tyy = tyBegin + i32(tap / Tx);
+      let txx = i32(tap % Tx);
+      let ch = chBegin + r % CL;
+      rOk[lid] = r < R;
+      rDy[lid] = ay.it * tyy;
+      rDx[lid] = ax.it * txx;
+      rIn[lid] = ch * IHW;
+      rW[lid] = (u32((ay.k0 + ay.ks * tyy) * params.KW + ax.k0 + ax.ks * txx) * params.Cred + ch) * CP;
+    }
+    workgroupBarrier();
     for (var kk = lmk; kk < BK; kk += NT / BM) {
-      let r = r0 + kk;
       var a = 0.0;
-      if (r < R && rowA) {
-        let tap = r / CL;
-        let ch = chBegin + r % CL;
-        let iy = iybA + ay.it * (tyBegin + i32(tap / Tx));
-        let ix = ixbA + ax.it * i32(tap % Tx);
-        if (iy >= 0 && iy < IH && ix >= 0 && ix < IW) {
-          a = inp[nbaseA + ch * IHW + u32(iy * IW + ix)];
-        }
+      let iy = iybA + rDy[kk];
+      let ix = ixbA + rDx[kk];
+      if (rOk[kk] && rowA && iy >= 0 && iy < IH && ix >= 0 && ix < IW) {
+        a = inp[nbaseA + rIn[kk] + u32(iy * IW + ix)];
       }
       As[kk * BM + lm] = a;
     }
     for (var kk = lnk; kk < BK; kk += NT / BN) {
-      let r = r0 + kk;
-      var b = 0.0;
-      if (r < R) {
-        let tap = r / CL;
-        let ch = chBegin + r % CL;
-        let ky = ay.k0 + ay.ks * (tyBegin + i32(tap / Tx));
-        let kx = ax.k0 + ax.ks * i32(tap % Tx);
-        b = wt[(u32(ky * params.KW + kx) * params.Cred + ch) * CP + colB];
-      }
-      Bs[kk * BN + ln] = b;
+      Bs[kk * BN + ln] = select(0.0, wt[min(rW[kk] + colB, arrayLength(&wt) - 1u)], rOk[kk]);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {

@@ -182,10 +182,10 @@ describe('conv2d vs float64 reference on random shapes', () => {
   it('the baseline matmul (bench:kernels) is exact on small integers', async () => {
     const { matmul } = await import('../../src/gpu/ops/matmul.js');
     await withGpu(async (gpu) => {
-      const M = 68, K = 36, N = 72;
+      const M = 72, K = 36, N = 80;
       const av = Float32Array.from({ length: M * K }, (_, i) => ((i * 7) % 13) - 6);
       const bv = Float32Array.from({ length: K * N }, (_, i) => ((i * 5) % 11) - 5);
-      for (const v of ['reg', 'tiled'] as const) {
+      for (const v of ['reg', 'reg8', 'tiled'] as const) {
         const a = Tensor.from(gpu, av, [M, K], 'a'), b = Tensor.from(gpu, bv, [K, N], 'b'), c = Tensor.zeros(gpu, [M, N], 'c');
         const d = await matmul(gpu, c, a, b, v);
         submit(gpu, [d]);

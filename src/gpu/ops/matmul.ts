@@ -1,17 +1,21 @@
 // Plain matmul C (M,N) = A (M,K) · B (K,N), row-major f32: the speed baseline that
 // `bench:kernels` compares the convolution kernels against (same adapter, equal FLOPs).
-// Two variants, as for the convolutions: register-blocked without workgroup memory ('reg',
-// needs M, N, K multiples of 4), and workgroup-memory tiled + register-blocked ('tiled').
+// Variants, as for the convolutions: register-blocked without workgroup memory ('reg' 4×4, needs
+// M, N, K multiples of 4; 'reg8' 8×8, M and N multiples of 8), and workgroup-memory tiled +
+// register-blocked ('tiled').
 import regWgsl from '../../../shaders/matmul/reg.wgsl';
 import tiledWgsl from '../../../shaders/matmul/tiled.wgsl';
+import reg8Wgsl from '../../../shaders/matmul/reg8.wgsl';
 import { GpuError, type Gpu } from '../device.js';
 import { ceilDiv, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { expandEach } from './conv2d.js';
 
-export type MatmulVariant = 'reg' | 'tiled';
+export type MatmulVariant = 'reg' | 'reg8' | 'tiled';
 
 const kernels: Record<MatmulVariant, KernelDef> = {
   reg: { name: 'matmul.reg', code: regWgsl },
+  reg8: { name: 'matmul.reg8', code: expandEach(reg8Wgsl, {}) },
   tiled: { name: 'matmul.tiled', code: tiledWgsl },
 };
 
@@ -24,6 +28,15 @@ export async function matmul(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, variant:
     throw new GpuError(`shapes a [${a.shape}] · b [${b.shape}] -> c [${c.shape}] do not chain`, op);
   }
   if (variant === 'reg' && (M % 4 || N % 4 || K % 4)) throw new GpuError(`M ${M}, N ${N}, K ${K} must be multiples of 4`, op);
+  if (variant === 'reg8' && (M % 8 || N % 8 || K % 4)) throw new GpuError(`M ${M}, N ${N} must be multiples of 8 and K ${K} of 4`, op);
+  if (variant === 'reg8') {
+    return makeDispatch(gpu, kernels.reg8, {
+      bindings: { a, b, c },
+      uniforms: { M, N, K, nBlocks: N / 8 },
+      workgroups: grid1d(gpu, (M / 8) * (N / 8), 64),
+      label,
+    });
+  }
   if (variant === 'reg') {
     return makeDispatch(gpu, kernels.reg, {
       bindings: { a, b, c },
