@@ -1,16 +1,70 @@
 // Bundles: the library for Node and browsers, the engine worker, and the CLI. WGSL shaders and
 // the preprocessing wasm are inlined (tools/wgsl-plugin.js), so no bundle reads files at run time.
+//
+//   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
+//   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled; no Node modules)
+import path from 'node:path';
+import { nodeResolve } from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
 import { wgslPlugin } from './tools/wgsl-plugin.js';
 
 const nodeExternal = (id) => /^(node:|webgpu$|pngjs|jpeg-js|fflate|comlink|webgpu-utils)/.test(id);
-const ts = () => typescript({ tsconfig: './tsconfig.json', declaration: false, outDir: 'dist', rootDir: 'src', noEmitOnError: true });
+const ts = (outDir = 'dist') => typescript({ tsconfig: './tsconfig.json', declaration: false, outDir, rootDir: 'src', noEmitOnError: true });
+
+const API = path.resolve('src/api');
+const WORKER_URL = "new URL('./worker.js', import.meta.url)";
+
+/**
+ * The engine worker (src/api/worker.ts) is emitted as `worker.js`, a chunk of the same build that
+ * shares the library's chunks. The platform file that starts it names it by
+ * `new URL('./worker.js', import.meta.url)`; that is rewritten to the emitted file's URL relative
+ * to whichever chunk holds the code, so it resolves wherever rollup places that chunk.
+ */
+function engineWorker(platformFile) {
+  let ref;
+  const file = path.join(API, platformFile);
+  return {
+    name: 'webfcn-engine-worker',
+    buildStart() {
+      ref = this.emitFile({ type: 'chunk', id: path.join(API, 'worker.ts'), fileName: 'worker.js' });
+    },
+    transform(code, id) {
+      if (path.resolve(id) !== file) return null;
+      if (!code.includes(WORKER_URL)) this.error(`${id} must start the worker with ${WORKER_URL}`);
+      // Only that expression changes (no lines move), so the existing source map stays valid.
+      return { code: code.replaceAll(WORKER_URL, `new URL(import.meta.ROLLUP_FILE_URL_${ref})`), map: null };
+    },
+  };
+}
+
+/** Browser bundle: src/api/platform.browser.ts replaces platform.ts, and Dawn is a stub. */
+function browserPlatform() {
+  const DAWN_STUB = '\0webfcn-no-dawn';
+  return {
+    name: 'webfcn-browser-platform',
+    resolveId(source, importer) {
+      if (source === 'webgpu') return DAWN_STUB;
+      if (source === './platform.js' && importer && path.dirname(path.resolve(importer)) === API) return path.join(API, 'platform.browser.ts');
+      return null;
+    },
+    load(id) {
+      if (id !== DAWN_STUB) return null;
+      return "export function create() { throw new Error('Dawn (the webgpu package) runs in Node only; browsers use navigator.gpu'); }\n" +
+        'export const globals = {};\nexport default { create, globals };\n';
+    },
+  };
+}
 
 export default [
   {
-    input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
+    input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/main.ts' },
     output: { dir: 'dist', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
     external: nodeExternal,
-    plugins: [wgslPlugin(), ts()],
+    plugins: [wgslPlugin(), ts(), engineWorker('platform.ts')],
+  },
+  {
+    input: { webfcn: 'src/index.browser.ts' },
+    output: { dir: 'dist/browser', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
+    plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), engineWorker('platform.browser.ts')],
   },
 ];

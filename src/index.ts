@@ -1,3 +1,12 @@
-// webfcn's library entry point (Node and browsers).
+// webfcn's library entry point for Node (browsers: index.browser.ts).
 export { acquireGpu, Gpu, GpuError, type AdapterReport, type AcquireOptions } from './gpu/device.js';
 export { Tensor } from './gpu/tensor.js';
+
+// The engine in a worker thread, behind Comlink (src/api/engine.ts).
+export { createEngine } from './api/engine.js';
+export type * from './api/types.js';
+
+// Node helpers the examples use: image files, class colours, the synthetic VOC-layout dataset.
+export { decodeImage, encodeJpeg, encodePngRgb, encodePngGrey, type DecodedImage } from './data/codec.js';
+export { VOC_CLASSES, VOC_COLORMAP, IGNORE_LABEL } from './data/colormap.js';
+export { renderSample, syntheticClassNames, writeSyntheticDataset, type SynthOptions, type SynthResult } from './data/synth.js';

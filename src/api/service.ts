@@ -1,0 +1,422 @@
+// The engine as it runs inside the worker: owns the GPU device, one model and its metadata, and
+// serves the calls of the Engine API (src/api/types.ts) one at a time, in arrival order, so a
+// predict() sent during train() runs after it (cancel() and info() answer at once).
+//
+// Nothing here depends on the platform: dataset paths are opened by the `openPath` the worker
+// entry passes in (openVOC in Node; absent in browsers).
+import * as Comlink from 'comlink';
+import type { SegDataset } from '../data/dataset.js';
+import { VOC_CLASSES, VOC_COLORMAP } from '../data/colormap.js';
+import { DataLoader } from '../data/loader.js';
+import { Preprocessor } from '../data/preprocess.js';
+import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
+import { disposeDispatch, submit } from '../gpu/kernel.js';
+import { convTranspose2dForward } from '../gpu/ops/conv_transpose2d.js';
+import { Tensor } from '../gpu/tensor.js';
+import { bilinearKernel } from '../fcn/init.js';
+import { decodeModelFile, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
+import { evaluateWholeImages } from '../fcn/evaluate.js';
+import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
+import { normalizeImage } from '../fcn/image.js';
+import { FcnModel, initialState } from '../fcn/model.js';
+import { predictClasses } from '../fcn/predict.js';
+import type { OptimizerOptions } from '../fcn/trainer.js';
+import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
+import type {
+  BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
+  Prediction, PredictOptions, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+} from './types.js';
+
+/** Opens split `split` of a VOC-layout folder (Node's openVOC). */
+export type OpenPath = (path: string, split: string, opts: { crop?: [number, number]; classes: number; preprocessor: Preprocessor }) => Promise<SegDataset>;
+
+/** What the platform gives the service. */
+export interface ServiceHost {
+  /** Undefined where there is no file system: dataset paths are then an error. */
+  openPath?: OpenPath;
+}
+
+const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+
+/** VOC colours for the first K classes, then a deterministic spread of hues (the CLI's defaultColormap). */
+export function defaultColormap(K: number): Array<[number, number, number]> {
+  return Array.from({ length: K }, (_, i) => {
+    const c = VOC_COLORMAP[i];
+    if (c) return [c[0], c[1], c[2]];
+    const h = (i * 137.508) % 360;
+    const f = (n: number) => Math.round(255 * (0.5 + 0.5 * Math.cos(((h + n) * Math.PI) / 180)));
+    return [f(0), f(120), f(240)];
+  });
+}
+
+function defaultClassNames(K: number): string[] {
+  return K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
+}
+
+function isMemoryDataset(d: DatasetInput): d is MemoryDatasetInput {
+  return typeof d === 'object' && d !== null && 'images' in d;
+}
+
+/** Throws unless v is an integer in [lo, hi]. */
+function checkInt(what: string, v: number, lo: number, hi = Number.MAX_SAFE_INTEGER): number {
+  if (!(Number.isInteger(v) && v >= lo && v <= hi)) throw new RangeError(`${what} must be an integer in [${lo}, ${hi}], got ${v}`);
+  return v;
+}
+
+function checkNumber(what: string, v: number, lo: number): number {
+  if (!(typeof v === 'number' && Number.isFinite(v) && v >= lo)) throw new RangeError(`${what} must be a number ≥ ${lo}, got ${v}`);
+  return v;
+}
+
+/** The worker-side engine; its methods are what the Comlink remote calls. */
+export class EngineService {
+  private gpu: Gpu | null = null;
+  private model: FcnModel | null = null;
+  private meta: CheckpointMeta | null = null;
+  private history: EpochMetrics[] = [];
+  private pre: Preprocessor | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+  private cancelRequested = false;
+  private disposed = false;
+
+  constructor(private readonly host: ServiceHost = {}) {}
+
+  /** Acquires the GPU (createEngine calls this first, so a missing adapter fails there). */
+  init(options: AcquireOptions = {}): Promise<EngineInfo> {
+    return this.serial(async () => {
+      this.gpu ??= await acquireGpu(options);
+      return this.infoNow();
+    });
+  }
+
+  info(): Promise<EngineInfo> {
+    return Promise.resolve().then(() => this.infoNow());
+  }
+
+  build(options: BuildOptions): Promise<ModelInfo> {
+    return this.serial(async () => {
+      const K = checkInt('build: classes', options?.classes, 1, 255);
+      const head = options.head ?? 'fcn32s';
+      if (!['fcn32s', 'fcn16s', 'fcn8s'].includes(head)) throw new Error(`build: head must be fcn32s, fcn16s or fcn8s, got '${head}'`);
+      const transposeInit = options.transposeInit ?? 'bilinear';
+      if (transposeInit !== 'bilinear' && transposeInit !== 'xavier') throw new Error(`build: transposeInit must be bilinear or xavier, got '${transposeInit}'`);
+      const seed = checkInt('build: seed', options.seed ?? 0, 0, 2 ** 32 - 1);
+      const config = { classes: K, head };
+      const model = new FcnModel(this.requireGpu(), config);
+      try {
+        model.loadState(initialState(config, { seed, transposeInit }));
+      } catch (e) {
+        await model.dispose();
+        throw e;
+      }
+      await this.replaceModel(model, {
+        config,
+        colormap: options.colormap?.slice(0, K) ?? defaultColormap(K),
+        classNames: options.classNames?.slice(0, K) ?? defaultClassNames(K),
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+      }, []);
+      return this.modelInfo()!;
+    });
+  }
+
+  load(bytes: Uint8Array, name = 'model'): Promise<LoadResult> {
+    return this.serial(async () => {
+      if (!(bytes instanceof Uint8Array)) throw new TypeError(`load: expected the file's bytes as a Uint8Array, got ${typeof bytes}`);
+      const ck = decodeModelFile(bytes, name);
+      const K = ck.meta.config.classes;
+      if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
+      if (!ck.meta.classNames.length) ck.meta.classNames = defaultClassNames(K);
+      const model = new FcnModel(this.requireGpu(), ck.meta.config);
+      try {
+        model.loadState(ck.state);
+        if (ck.momentum) model.store.loadMomentum(ck.momentum);
+      } catch (e) {
+        await model.dispose();
+        throw e;
+      }
+      await this.replaceModel(model, ck.meta, (ck.meta.progress?.history as EpochMetrics[] | undefined) ?? []);
+      return { model: this.modelInfo()!, format: isZip(bytes) ? 'pytorch' : 'webfcn', notes: ck.notes };
+    });
+  }
+
+  save(): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('save');
+      const state = await model.readState();
+      const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
+      const bytes = encodeCheckpoint({ meta, state, momentum }, model.shapes());
+      return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  train(dataset: DatasetInput, options: TrainOptions = {}, onProgress?: (e: TrainEvent) => unknown): Promise<TrainResult> {
+    // A cancel() sent before this call is queued behind nothing it could stop: start clean.
+    return this.serial(async () => {
+      this.cancelRequested = false;
+      const pending: Promise<unknown>[] = [];
+      const emit = (e: TrainEvent) => {
+        if (!onProgress) return;
+        // Not awaited: the next step starts while the event travels; errors in the callback don't stop training.
+        pending.push(Promise.resolve().then(() => onProgress(e)).catch(() => undefined));
+      };
+      try {
+        return await this.trainNow(dataset, options, emit);
+      } finally {
+        await Promise.all(pending);
+        (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
+      }
+    });
+  }
+
+  predict(image: { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels?: 3 | 4 }, options: PredictOptions = {}): Promise<Prediction> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('predict');
+      const channels = imageChannels(image, 'predict: image');
+      const alpha = options.alpha ?? 0.5;
+      if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`predict: alpha must be in [0, 1], got ${alpha}`);
+      const { width: W, height: H } = image;
+      const pixels = bytesOf(image.data);
+      const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta), H, W, { tile: options.tile, overlap: options.overlap });
+      const colors = new Uint8Array(H * W * 4);
+      for (let i = 0; i < H * W; i++) {
+        const c = meta.colormap[classes[i]!] ?? [255, 255, 255];
+        colors[4 * i] = c[0];
+        colors[4 * i + 1] = c[1];
+        colors[4 * i + 2] = c[2];
+        colors[4 * i + 3] = 255;
+      }
+      this.pre ??= await Preprocessor.create();
+      const overlay = this.pre.overlay(pixels, channels, colors, alpha);
+      const out: Prediction = { width: W, height: H, classes, colors, overlay };
+      return Comlink.transfer(out, [classes.buffer, colors.buffer, overlay.buffer] as ArrayBuffer[]);
+    });
+  }
+
+  evaluate(dataset: DatasetInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('evaluate');
+      const K = model.config.classes;
+      const t0 = performance.now();
+      let samples: () => Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>;
+      if (isMemoryDataset(dataset)) {
+        // Validates sizes and class ids; the copy into WebAssembly memory is not needed here.
+        new MemoryDataset(await Preprocessor.create(), dataset, K);
+        samples = function* () {
+          for (let i = 0; i < dataset.images.length; i++) {
+            const img = dataset.images[i]!;
+            const c = imageChannels(img, `evaluate[${i}]`);
+            yield { image: normalizeImage(bytesOf(img.data), img.height, img.width, c, meta), labels: dataset.labels[i]!, height: img.height, width: img.width };
+          }
+        };
+      } else {
+        const ds = await this.openPath(dataset, 'val', { classes: K, preprocessor: await Preprocessor.create() });
+        samples = function* () {
+          for (let i = 0; i < ds.length; i++) {
+            const s = ds.sample(i);
+            yield { image: normalizeImage(s.image, s.height, s.width, s.channels, meta), labels: s.label, height: s.height, width: s.width };
+          }
+        };
+      }
+      // onImage given: evaluateWholeImages counts images inside `onImage?.(++n)`, skipped without it.
+      const r = await evaluateWholeImages(model, samples(), { tile: options.tile, overlap: options.overlap, onImage: () => undefined });
+      return { ...r, classNames: meta.classNames.slice(), seconds: (performance.now() - t0) / 1000 };
+    });
+  }
+
+  /**
+   * The chapter's bilinear upsampling: a transposed convolution with kernel 2s, stride s, padding
+   * s/2 and bilinear_kernel(3, 3, 2s) weights, on the GPU; needs no model.
+   */
+  upsample(image: ImageInput, scale = 2): Promise<RgbaImage> {
+    return this.serial(async () => {
+      const gpu = this.requireGpu();
+      const C = imageChannels(image, 'upsample: image');
+      const s = checkInt('upsample: scale', scale, 2, 32);
+      if (s % 2) throw new RangeError(`upsample: scale must be even (padding s/2 must be whole), got ${s}`);
+      const { height: H, width: W } = image;
+      const px = bytesOf(image.data);
+      const x = new Float32Array(3 * H * W); // (1, 3, H, W)
+      for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) x[c * H * W + i] = px[i * C + c]! / 255;
+      const k = 2 * s;
+      const [OH, OW] = [H * s, W * s];
+      const xt = Tensor.from(gpu, x, [1, 3, H, W], 'upsample.input'); // (1, 3, H, W)
+      const wt = Tensor.from(gpu, bilinearKernel(3, 3, k), [3, 3, k, k], 'upsample.weight'); // (Cin, Cout, k, k)
+      const yt = Tensor.zeros(gpu, [1, 3, OH, OW], 'upsample.output'); // (1, 3, sH, sW)
+      let y: Float32Array;
+      const ds = await convTranspose2dForward(gpu, yt, xt, wt, null,
+        { N: 1, Cin: 3, H, W, Cout: 3, kh: k, kw: k, strideH: s, strideW: s, padH: s / 2, padW: s / 2 }, 'upsample').catch((e) => {
+        for (const t of [xt, wt, yt]) t.dispose();
+        throw e;
+      });
+      try {
+        submit(gpu, ds, 'upsample');
+        y = await yt.read();
+      } finally {
+        for (const d of ds) disposeDispatch(gpu, d);
+        for (const t of [xt, wt, yt]) t.dispose();
+      }
+      const data = new Uint8Array(OH * OW * 4);
+      for (let i = 0; i < OH * OW; i++) {
+        for (let c = 0; c < 3; c++) data[4 * i + c] = Math.max(0, Math.min(255, Math.round(y[c * OH * OW + i]! * 255)));
+        data[4 * i + 3] = 255;
+      }
+      return Comlink.transfer({ data, width: OW, height: OH }, [data.buffer]);
+    });
+  }
+
+  /** Asks a running train() to stop before its next step. */
+  cancel(): Promise<void> {
+    this.cancelRequested = true;
+    return Promise.resolve();
+  }
+
+  /** Stops training, waits for queued calls, frees the model and the device. */
+  dispose(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    this.cancelRequested = true;
+    const done = this.tail.then(async () => {
+      this.disposed = true;
+      await this.model?.dispose().catch(() => undefined);
+      this.model = null;
+      this.gpu?.dispose();
+      this.gpu = null;
+      this.pre = null;
+    });
+    this.tail = done.catch(() => undefined);
+    return done;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /** Runs fn after every earlier call has finished. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(() => {
+      if (this.disposed) throw new Error('the engine has been disposed');
+      return fn();
+    });
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private requireGpu(): Gpu {
+    if (!this.gpu) throw new Error('the engine has no GPU (init() was not called or failed)');
+    return this.gpu;
+  }
+
+  private requireModel(op: string): { model: FcnModel; meta: CheckpointMeta } {
+    if (!this.model || !this.meta) throw new Error(`${op}: there is no model yet; call build() or load() first`);
+    return { model: this.model, meta: this.meta };
+  }
+
+  private async replaceModel(model: FcnModel, meta: CheckpointMeta, history: EpochMetrics[]): Promise<void> {
+    const old = this.model;
+    this.model = model;
+    this.meta = meta;
+    this.history = history.slice();
+    await old?.dispose();
+  }
+
+  private modelInfo(): ModelInfo | null {
+    const { model, meta } = this;
+    if (!model || !meta) return null;
+    return {
+      classes: model.config.classes,
+      head: model.config.head,
+      parameters: model.store.parameterCount,
+      classNames: meta.classNames.slice(),
+      colormap: meta.colormap.map((c) => [c[0], c[1], c[2]]),
+      mean: [...meta.mean],
+      std: [...meta.std],
+      epochs: this.history.length,
+    };
+  }
+
+  private infoNow(): EngineInfo {
+    const gpu = this.requireGpu();
+    return { adapter: gpu.report, model: this.modelInfo(), memory: gpu.stats() };
+  }
+
+  private async openPath(d: string | { path: string; split?: string }, defaultSplit: string,
+    opts: { crop?: [number, number]; classes: number; preprocessor: Preprocessor }): Promise<SegDataset> {
+    const { path, split } = typeof d === 'string' ? { path: d, split: defaultSplit } : { path: d.path, split: d.split ?? defaultSplit };
+    if (typeof path !== 'string') throw new TypeError('a dataset is a folder path, { path, split } or { images, labels }');
+    if (!this.host.openPath) {
+      throw new Error(`dataset '${path}': dataset paths need a file system (Node); in a browser pass { images, labels } instead`);
+    }
+    return this.host.openPath(path, split, opts);
+  }
+
+  /** A dataset for training (or per-epoch validation) with every sample at least `crop` big. */
+  private async openForTraining(d: DatasetInput, split: string, crop: [number, number], K: number, pre: Preprocessor): Promise<{ source: SegDataset; classNames: readonly string[] }> {
+    if (isMemoryDataset(d)) {
+      const m = new MemoryDataset(pre, d, K, crop);
+      return { source: m.asSegDataset(), classNames: d.classNames ? m.classNames : [] };
+    }
+    const ds = await this.openPath(d, split, { crop, classes: K, preprocessor: pre });
+    return { source: ds, classNames: ds.classNames };
+  }
+
+  private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
+    const { model, meta } = this.requireModel('train');
+    const K = model.config.classes;
+    const epochs = checkInt('train: epochs', o.epochs ?? 5, 1);
+    const batchSize = checkInt('train: batchSize', o.batchSize ?? 32, 1);
+    const crop = o.crop ?? [320, 480];
+    if (!Array.isArray(crop) || crop.length !== 2 || !crop.every((v) => Number.isInteger(v) && v > 0 && v % 32 === 0)) {
+      throw new RangeError(`train: crop must be [H, W] with positive multiples of 32 (the backbone's stride), got [${crop}]`);
+    }
+    const optimizer: OptimizerOptions = {
+      lr: checkNumber('train: lr', o.lr ?? 0.001, 0),
+      weightDecay: checkNumber('train: weightDecay', o.weightDecay ?? 1e-3, 0),
+      momentum: checkNumber('train: momentum', o.momentum ?? 0, 0),
+      nesterov: !!o.nesterov,
+      reduction: o.loss ?? 'sum',
+    };
+    if (optimizer.reduction !== 'sum' && optimizer.reduction !== 'mean') throw new RangeError(`train: loss must be 'sum' or 'mean', got '${optimizer.reduction}'`);
+    const schedule = o.schedule ?? 'constant';
+    if (schedule !== 'constant' && schedule !== 'poly') throw new RangeError(`train: schedule must be 'constant' or 'poly', got '${schedule}'`);
+    const seed = checkInt('train: seed', o.seed ?? 0, 0, 2 ** 32 - 1);
+    const memoryBudget = checkNumber('train: memoryMiB', o.memoryMiB ?? 1536, 1) * 2 ** 20;
+
+    // A fresh Preprocessor per run: its WebAssembly memory (decoded samples) goes when the run ends.
+    const pre = await Preprocessor.create();
+    const train = await this.openForTraining(dataset, 'train', crop, K, pre);
+    const val = o.validation !== undefined ? await this.openForTraining(o.validation, 'val', crop, K, pre) : null;
+    const trainLoader = new DataLoader(train.source, { batchSize, crop, seed });
+    const testLoader = val ? new DataLoader(val.source, { batchSize: Math.min(batchSize, val.source.length), crop, seed, shuffle: false }) : null;
+    if (train.classNames.length === K) meta.classNames = train.classNames.slice();
+
+    const t0 = performance.now();
+    let steps = 0;
+    let cancelled = false;
+    const history: EpochMetrics[] = [];
+    const options = { epochs, batchSize, crop, optimizer, schedule, seed };
+    try {
+      await fit(model, trainLoader, testLoader, {
+        epochs,
+        optimizer,
+        schedule,
+        memoryBudget,
+        shouldStop: () => this.cancelRequested,
+        onProgress: (p) => {
+          steps++;
+          emit({ type: 'step', ...p });
+        },
+        onEpoch: (m) => {
+          history.push(m);
+          this.history.push(m);
+          meta.progress = { epoch: this.history.length, step: steps, seed, options, history: this.history };
+          emit({ type: 'epoch', ...m });
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof TrainingCancelled)) throw e;
+      cancelled = true;
+    } finally {
+      this.cancelRequested = false;
+    }
+    return { history, cancelled, steps, seconds: (performance.now() - t0) / 1000 };
+  }
+}
