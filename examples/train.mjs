@@ -14,7 +14,7 @@ const { values: args } = parseArgs({ options: { out: { type: 'string', default: 
 const classes = 4;
 const data = join(args.out, 'data');
 mkdirSync(args.out, { recursive: true });
-const synth = writeSyntheticDataset({ out: data, classes, train: 6, val: 2, size: [48, 64], seed: 0 });
+const synth = writeSyntheticDataset({ out: data, classes, train: 4, val: 2, size: [48, 64], seed: 0 });
 console.log(`dataset: ${synth.train.length} train + ${synth.val.length} val images in ${synth.root}`);
 
 const engine = await createEngine();
