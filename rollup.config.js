@@ -57,7 +57,7 @@ function browserPlatform() {
 
 export default [
   {
-    input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/main.ts' },
+    input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
     output: { dir: 'dist', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
     external: nodeExternal,
     plugins: [wgslPlugin(), ts(), engineWorker('platform.ts')],

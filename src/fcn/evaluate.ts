@@ -93,7 +93,8 @@ export async function evaluateWholeImages(
   for (const s of images) {
     const pred = await predictClasses(model, s.image, s.height, s.width, opts);
     accumulateConfusion(conf, pred, s.labels, K);
-    opts.onImage?.(++n);
+    n++;
+    opts.onImage?.(n);
   }
   const pixels = conf.reduce((a, b) => a + b, 0);
   return { ...segMetrics(conf, K), images: n, pixels, confusion: Array.from(conf) };

@@ -4,11 +4,14 @@
 // match.
 //
 // Tolerances. Each element is checked as |got - want| <= atol + rtol·|want| with atol scaled to
-// the tensor's magnitude (atol = 2e-4·max|want| for values, 2e-3·max|want| for gradients). Why
-// looser than single ops (1e-6 / 1e-4): 20 conv layers with reductions up to 4608 terms run in f32
-// in another summation order than PyTorch's MKL-DNN, and five train-mode BatchNorms renormalise by
-// batch statistics of only 2x2x3 = 12 values per channel in layer4, which amplifies those
-// rounding differences in gradients ~100x. The measured maxima are printed and stay well inside.
+// the tensor's magnitude (atol = 2e-5·max|want| for values, 2e-4·max|want| for gradients and the
+// losses after three more steps). Why looser than single ops (1e-6 / 1e-4 absolute): 20 conv
+// layers with reductions up to 4608 terms run in f32 in another summation order than PyTorch's
+// CPU kernels, and train-mode BatchNorms in layer4 renormalise by batch statistics of only
+// 2x2x3 = 12 values per channel, which amplifies those rounding differences in the gradients.
+// Measured on llvmpipe (max |diff| / max |PyTorch|): eval logits 1.5e-6, train logits 6.3e-6,
+// gradients 1.6e-5, parameters after the step 8e-7, the next three losses 4.5e-5 — each ~10x
+// inside its tolerance.
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { submit } from '../../src/gpu/kernel.js';
@@ -55,25 +58,25 @@ describe('FCN-ResNet18 vs PyTorch (the chapter model, 2 x 3 x 64 x 96, K = 21)',
     const evalPlan = await model.plan(N, H, W, 'eval');
     evalPlan.images.write(x);
     submit(gpu, evalPlan.forward);
-    worst.eval_logits = expectClose('eval logits', await evalPlan.logits.read(), fwd('eval_logits'), 2e-4, 1e-3);
+    worst.eval_logits = expectClose('eval logits', await evalPlan.logits.read(), fwd('eval_logits'), 2e-5, 1e-3);
 
     const trainer = new Trainer(gpu, model, { ...CHAPTER_OPTIMIZER });
     await trainer.step({ images: x, labels }, N, H, W);
     const losses = await trainer.flush();
-    worst.losses = expectClose('per-image losses', losses!, fwd('losses'), 2e-4, 1e-3);
+    worst.losses = expectClose('per-image losses', losses!, fwd('losses'), 2e-5, 1e-3);
     const trainPlan = await model.plan(N, H, W, 'train');
-    worst.train_logits = expectClose('train logits', await trainPlan.logits.read(), fwd('train_logits'), 2e-4, 1e-3);
+    worst.train_logits = expectClose('train logits', await trainPlan.logits.read(), fwd('train_logits'), 2e-5, 1e-3);
 
     const grads = golden('grads.safetensors');
     const gotGrads = await model.store.readAll('grads');
     let worstGrad = 0;
-    for (const [name, g] of gotGrads) worstGrad = Math.max(worstGrad, expectClose(`grad ${name}`, g, grads(`grad.${name}`), 2e-3, 1e-2));
+    for (const [name, g] of gotGrads) worstGrad = Math.max(worstGrad, expectClose(`grad ${name}`, g, grads(`grad.${name}`), 2e-4, 1e-2));
     worst.grads = worstGrad;
 
     const after = golden('after_step.safetensors');
     const state = await model.readState();
     let worstAfter = 0;
-    for (const [name, v] of state.tensors) worstAfter = Math.max(worstAfter, expectClose(`after-step ${name}`, v, after(`after.${name}`), 2e-4, 1e-3));
+    for (const [name, v] of state.tensors) worstAfter = Math.max(worstAfter, expectClose(`after-step ${name}`, v, after(`after.${name}`), 2e-5, 1e-3));
     worst.after_step = worstAfter;
     expect(state.numBatchesTracked).toBe(7 + 1);
 
