@@ -14,6 +14,8 @@ export interface BenchOptions {
   inferSize: [number, number];
   classes: number;
   steps: number;
+  /** Report the median of the timed repetitions, or the fastest (default median). */
+  stat?: 'median' | 'min';
   peers: PeerName[];
   /** Peers that may be missing on this machine without failing the run (the defaults). */
   optionalPeers?: PeerName[];
@@ -65,14 +67,14 @@ export async function runBench(gpu: Gpu, o: BenchOptions): Promise<BenchResult> 
   const load0 = loadavg()[0]!;
   const web = await benchWebfcn(gpu, {
     batch: o.batch, size: o.size, inferBatch: o.inferBatch, inferSize: o.inferSize,
-    classes: o.classes, steps: o.steps, memoryBudget: o.memoryBudget, log,
+    classes: o.classes, steps: o.steps, stat: o.stat, memoryBudget: o.memoryBudget, log,
   });
   const peers: PeerResult[] = [];
   const failures: string[] = [];
   for (const p of o.peers) {
     const r = await runPeer(p, {
       batch: o.batch, size: o.size, inferBatch: o.inferBatch, inferSize: o.inferSize, classes: o.classes,
-      steps: o.steps, dawnBackend: gpu.report.backend === 'browser' ? 'default' : gpu.report.backend,
+      steps: o.steps, stat: o.stat ?? 'median', dawnBackend: gpu.report.backend === 'browser' ? 'default' : gpu.report.backend,
       timeoutSec: o.peerTimeoutSec, log,
     });
     log(`peer ${p}: ${r.error ?? 'done'} (${r.wallSec.toFixed(1)} s)`);
@@ -138,7 +140,7 @@ export function formatBench(r: BenchResult): string {
   L.push(`webfcn bench — FCN-ResNet18 (fcn32s), ${r.options.classes} classes; adapter ${w.adapter.backend} ${w.adapter.description} ` +
     `(${w.adapter.featureLevel}${w.adapter.software ? ', software' : ''}); GPU timing: ${w.timing === 'fence' ? 'submission fences (no timestamp-query)' : 'timestamp queries'}; ` +
     `${r.machine.cpus} CPU cores (${r.machine.cpuModel}), load average ${r.machine.loadAvg.map((v) => v.toFixed(1)).join(' -> ')}; ` +
-    `median of ${r.options.steps} after a warm-up`);
+    `${r.options.stat === 'min' ? 'fastest' : 'median'} of ${r.options.steps} after a warm-up`);
   L.push('');
   L.push(`Training step, batch ${w.train.batch} x 3 x ${H} x ${W}${w.train.micro < w.train.batch ? ` (micro-batches of ${w.train.micro})` : ''}:`);
   const stageLine = (name: string, ms: number, share: string, how: string, note = '') =>

@@ -30,6 +30,7 @@ export interface PeerRunOptions {
   inferSize: [number, number];
   classes: number;
   steps: number;
+  stat: 'median' | 'min';
   /** webfcn's Dawn backend ('opengles', 'default', 'swiftshader'): tfjs-webgpu uses the same. */
   dawnBackend: string;
   /** Seconds before a runner is killed. */
@@ -50,7 +51,7 @@ function command(peer: PeerName, o: PeerRunOptions): { cmd: string; args: string
   const shape = [
     '--batch', String(o.batch), '--size', `${o.size[0]}x${o.size[1]}`,
     '--infer-batch', String(o.inferBatch), '--infer-size', `${o.inferSize[0]}x${o.inferSize[1]}`,
-    '--classes', String(o.classes), '--steps', String(o.steps),
+    '--classes', String(o.classes), '--steps', String(o.steps), '--stat', o.stat,
   ];
   if (peer === 'torch') return { cmd: PYTHON, args: [`${ROOT}tools/bench-peers/torch_peer.py`, ...shape] };
   const backend = peer === 'tfjs-webgpu' ? 'webgpu' : 'wasm';

@@ -26,7 +26,7 @@ import { CHAPTER_OPTIMIZER, chooseMicroBatch, Trainer } from '../fcn/trainer.js'
 
 export type TimingMethod = 'timestamp-query' | 'fence' | 'wall';
 
-/** One stage of a step: median milliseconds per step (per batch for host stages). */
+/** One stage of a step: milliseconds per step (median or fastest of the repetitions; host stages: median per batch). */
 export interface Stage {
   name: string;
   ms: number;
@@ -94,8 +94,10 @@ export interface WebfcnBenchOptions {
   inferBatch: number;
   inferSize: [number, number];
   classes: number;
-  /** Timed repetitions after one warm-up (the median is reported). */
+  /** Timed repetitions after one warm-up. */
   steps: number;
+  /** Which of the repetitions is reported: the median, or the fastest (for machines shared with other work). */
+  stat?: 'median' | 'min';
   memoryBudget?: number;
   log?: (s: string) => void;
 }
@@ -278,6 +280,7 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
   const log = o.log ?? (() => {});
   const K = o.classes;
   const runs = Math.max(1, o.steps);
+  const pick = o.stat === 'min' ? (v: number[]) => Math.min(...v) : median;
   const timer = new GpuTimer(gpu);
   const config = { classes: K, head: 'fcn32s' as const };
   const model = new FcnModel(gpu, config);
@@ -370,13 +373,13 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     const gpuMethod = timer.method;
     const trainStageList: Stage[] = Object.keys(stageRuns[0]!).map((name) => ({
       name,
-      ms: median(stageRuns.map((r) => r[name]!)),
+      ms: pick(stageRuns.map((r) => r[name]!)),
       method: name === 'upload' ? 'fence' : name === 'readback' ? 'wall' : gpuMethod,
       where: 'gpu',
       note: name === 'optimiser' ? 'zero grads + SGD' : name === 'metrics' ? 'argmax for the confusion matrix' : name === 'loss' ? 'cross-entropy forward + dlogits' : undefined,
     }));
 
-    const fusedMs = median(fused);
+    const fusedMs = pick(fused);
     await trainer.dispose();
     trainer = null;
     owned.splice(0).forEach((d) => disposeDispatch(gpu, d));
@@ -427,12 +430,12 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     gpu.destroyBuffer(readBuf);
     const inferStageList: Stage[] = Object.keys(iRuns[0]!).map((name) => ({
       name,
-      ms: median(iRuns.map((r) => r[name]!)),
+      ms: pick(iRuns.map((r) => r[name]!)),
       method: name === 'upload' ? 'fence' : name === 'readback' ? 'wall' : gpuMethod,
       where: 'gpu',
       note: name === 'forward' ? 'forward + argmax' : name === 'readback' ? 'class map (N, H, W) u32' : undefined,
     }));
-    const iFusedMs = median(iFused);
+    const iFusedMs = pick(iFused);
 
     // ---- data preparation -----------------------------------------------------------------
     log('data: decode and preprocessing');

@@ -16,7 +16,9 @@ Times one training step and one inference pass of FCN-ResNet18 by stage, and the
   --infer-batch-size B  inference batch (default: --batch-size)
   --infer-size HxW      inference size (default: --size)
   --classes K           (default 21, Pascal VOC)
-  --steps N             timed repetitions after one warm-up; the median is reported (default 1)
+  --steps N             timed repetitions after one warm-up (default 1)
+  --stat median|min     report the median of the repetitions, or the fastest (for machines shared
+                        with other work; default median)
   --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; torch is skipped
                         where it is not installed unless named explicitly)
   --memory-mib M        activation memory per micro-batch plan (default 1536)
@@ -33,6 +35,7 @@ export const benchOptions = {
   'infer-size': { type: 'string' },
   classes: { type: 'string' },
   steps: { type: 'string' },
+  stat: { type: 'string' },
   peers: { type: 'string' },
   'memory-mib': { type: 'string' },
   json: { type: 'boolean' },
@@ -44,6 +47,12 @@ function size32(flag: string, v: string): [number, number] {
   const s = parseSize(flag, v);
   if (s[0] % 32 || s[1] % 32) throw new UsageError(`--${flag} sides must be multiples of 32 (the backbone's stride); got ${v}`);
   return s;
+}
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}; got '${v}'`);
+  return v as T;
 }
 
 export async function bench(v: Record<string, string | boolean | undefined>): Promise<void> {
@@ -63,6 +72,7 @@ export async function bench(v: Record<string, string | boolean | undefined>): Pr
     inferSize: s('infer-size') ? size32('infer-size', s('infer-size')!) : size,
     classes: parseIntFlag('classes', s('classes') ?? '21', 2, 255),
     steps: parseIntFlag('steps', s('steps') ?? '1', 1, 1000),
+    stat: oneOf('stat', s('stat'), ['median', 'min'] as const, 'median'),
     peers,
     optionalPeers: s('peers') === undefined ? (['torch'] as const).slice() : [],
     memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? '1536', 64) * 2 ** 20,

@@ -4,7 +4,7 @@ per-image mean cross-entropies) and one inference pass (eval mode, no_grad, argm
 torch.set_num_threads set to the machine's cores.
 
   /usr/bin/python3 tools/bench-peers/torch_peer.py --batch B --size HxW --infer-batch B
-      --infer-size HxW --classes K --steps N
+      --infer-size HxW --classes K --steps N [--stat median|min]
 
 Prints one JSON line (the last line of stdout): {peer, version, threads, train, infer}, where
 train / infer are {ms, perSec} or {error}.
@@ -32,6 +32,7 @@ def main():
     ap.add_argument('--infer-size', type=size, default=None)
     ap.add_argument('--classes', type=int, default=21)
     ap.add_argument('--steps', type=int, default=1)
+    ap.add_argument('--stat', choices=['median', 'min'], default='median')
     a = ap.parse_args()
     out = {'peer': 'torch'}
     try:
@@ -47,6 +48,7 @@ def main():
     out.update(version=torch.__version__, threads=threads)
     net, _ = chapter_model(a.classes)
     steps = max(1, a.steps)
+    pick = min if a.stat == 'min' else statistics.median
     ib, (ih, iw) = a.infer_batch or a.batch, a.infer_size or a.size
 
     x = torch.randn(ib, 3, ih, iw)
@@ -60,7 +62,7 @@ def main():
 
     try:
         infer()  # warm-up
-        ms = statistics.median([infer() for _ in range(steps)])
+        ms = pick([infer() for _ in range(steps)])
         out['infer'] = {'ms': ms, 'perSec': ib * 1e3 / ms, 'batch': ib, 'size': [ih, iw]}
     except Exception as e:
         out['infer'] = {'error': str(e).split('\n')[0]}
@@ -80,7 +82,7 @@ def main():
 
     try:
         step()
-        ms = statistics.median([step() for _ in range(steps)])
+        ms = pick([step() for _ in range(steps)])
         out['train'] = {'ms': ms, 'perSec': 1e3 / ms, 'batch': a.batch, 'size': [h, w]}
     except Exception as e:
         out['train'] = {'error': str(e).split('\n')[0]}
