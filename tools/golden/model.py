@@ -91,6 +91,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     sd = net.state_dict()
     torch.save(sd, os.path.join(OUT, 'fcn_chapter.pth'))
+    initial = collections.OrderedDict((k, v.clone()) for k, v in sd.items())  # sd aliases the live parameters
     torch.save(to_torchvision_names(sd), os.path.join(OUT, 'fcn_torchvision.pth'))
     # A torchvision resnet18 file as users download it (fc included), for loading a pretrained backbone.
     tv_sd = tv.state_dict()
@@ -124,6 +125,36 @@ def main():
         next_losses.append(l.detach())
 
     meta = {'classes': str(K), 'lr': str(LR), 'weight_decay': str(WD), 'shape': f'{N}x3x{H}x{W}'}
+
+    # The chapter's crop size, 1 x 3 x 320 x 480, from the initial state: long reductions (stem
+    # weight gradient over 160x240 pixels, the head's 86016-term sums) at the sizes users train at.
+    # At this size f32 itself is the limit: PyTorch's own f32 gradients of the early layers differ
+    # from float64 by ~3e-3 of their scale (relu and max-pool decisions flip on near-ties). So the
+    # reference is a float64 run, and the file records PyTorch-f32's own error for each tensor.
+    xf = torch.randn(1, 3, 320, 480)
+    yf = torch.randint(0, K, (1, 320, 480))
+    yf[0, 100:140, :] = 255
+    keep = ['conv1.weight', 'bn1.weight', 'layer1.0.conv1.weight', 'layer4.1.conv2.weight', 'final_conv.weight', 'final_conv.bias', 'transpose_conv.weight', 'transpose_conv.bias']
+
+    def full_pass(dtype):
+        m, _ = chapter_model(K)
+        m.load_state_dict(initial)
+        m = m.to(dtype)
+        m.train()
+        l = loss_fn(m(xf.to(dtype)), yf)
+        l.sum().backward()
+        named = to_torchvision_names(dict(m.named_parameters()))
+        return l.detach().double(), {k: named[k].grad.detach().double() for k in keep}
+
+    l64, g64 = full_pass(torch.float64)
+    l32, g32 = full_pass(torch.float32)
+    full = collections.OrderedDict(x=xf, labels=yf, losses=l64)
+    f32_error = {'losses': float((l32 - l64).abs().max() / l64.abs().max())}
+    for k in keep:
+        full['grad.' + k] = g64[k]
+        f32_error[k] = float((g32[k] - g64[k]).abs().max() / g64[k].abs().max())
+    full_meta = dict(meta, torch_f32_error=f32_error)
+    write_safetensors(os.path.join(OUT, 'full_size.safetensors'), full, full_meta)
     write_safetensors(os.path.join(OUT, 'forward.safetensors'), collections.OrderedDict(
         x=x, labels=y, eval_logits=eval_logits, train_logits=logits.detach(), losses=losses.detach()), meta)
     write_safetensors(os.path.join(OUT, 'grads.safetensors'), grads, meta)
