@@ -59,7 +59,7 @@ async function installDawn(): Promise<void> {
 }
 
 type Conv = { w: tf.Variable; stride: number; pad: number };
-type BN = { gamma: tf.Variable; beta: tf.Variable };
+type BN = { gamma: tf.Variable; beta: tf.Variable; runningMean: tf.Tensor1D; runningVar: tf.Tensor1D };
 type Block = { c1: Conv; b1: BN; c2: Conv; b2: BN; down: { c: Conv; b: BN } | null };
 
 function heNormal(shape: [number, number, number, number]): tf.Tensor4D {
@@ -87,7 +87,9 @@ function makeModel() {
     stride,
     pad,
   });
-  const bn = (c: number): BN => ({ gamma: tf.variable(tf.ones([c])), beta: tf.variable(tf.zeros([c])) });
+  const bn = (c: number): BN => ({
+    gamma: tf.variable(tf.ones([c])), beta: tf.variable(tf.zeros([c])), runningMean: tf.zeros([c]), runningVar: tf.ones([c]),
+  });
   const stem = conv(3, 64, 7, 2, 3);
   const bn1 = bn(64);
   const blocks: Block[] = [];
@@ -113,10 +115,11 @@ function makeModel() {
   const applyConv = (x: tf.Tensor4D, c: Conv): tf.Tensor4D =>
     tf.conv2d(x, c.w as tf.Tensor4D, c.stride, c.pad === 0 ? 'valid' : c.pad);
   const applyBn = (x: tf.Tensor4D, b: BN, training: boolean): tf.Tensor4D => {
-    if (!training) return tf.add(tf.mul(x, b.gamma), b.beta);
+    // Eval mode: running statistics (fresh ones: the timing does not depend on their values).
+    if (!training) return tf.batchNorm(x, b.runningMean, b.runningVar, b.beta as tf.Tensor1D, b.gamma as tf.Tensor1D, 1e-5);
     // Training mode: batch statistics over (N, H, W) per channel.
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    return tf.batchNorm(x, mean, variance, b.beta, b.gamma, 1e-5);
+    return tf.batchNorm(x, mean as tf.Tensor1D, variance as tf.Tensor1D, b.beta as tf.Tensor1D, b.gamma as tf.Tensor1D, 1e-5);
   };
   const forward = (x: tf.Tensor4D, training: boolean): tf.Tensor4D => {
     let h = tf.relu(applyBn(applyConv(x, stem), bn1, training));
@@ -125,7 +128,7 @@ function makeModel() {
       let y = tf.relu(applyBn(applyConv(h, b.c1), b.b1, training));
       y = applyBn(applyConv(y, b.c2), b.b2, training);
       const sc = b.down ? applyBn(applyConv(h, b.down.c), b.down.b, training) : h;
-      h = tf.relu(tf.add(y, sc));
+      h = tf.relu(tf.add(y, sc)) as tf.Tensor4D;
     }
     const score = tf.add(tf.conv2d(h, finalW as tf.Tensor4D, 1, 'valid'), finalB) as tf.Tensor4D;
     const [n, sh, sw] = score.shape;
