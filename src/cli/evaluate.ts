@@ -8,8 +8,8 @@ import { loadModelFile } from './model-files.js';
 
 export const evaluateHelp = `webfcn evaluate --model CKPT --data DIR [--split val] [--classes K] [--json]
 
-Evaluates a model on every pixel of every image of a split (whole images through the tiled
-predictor: deterministic): pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.`;
+Evaluates a model on every pixel of every image of a split: whole images through the tiled
+predictor, deterministic. Reports pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.`;
 
 export const evaluateOptions = {
   model: { type: 'string' },

@@ -8,6 +8,7 @@ import { train, trainHelp, trainOptions } from './train.js';
 import { evaluate, evaluateHelp, evaluateOptions } from './evaluate.js';
 import { predict, predictHelp, predictOptions } from './predict.js';
 import { upsample, upsampleHelp, upsampleOptions } from './upsample.js';
+import { bench, benchHelp, benchOptions } from './bench.js';
 
 interface Command {
   help: string;
@@ -26,7 +27,16 @@ const commands: Record<string, Command> = {
   evaluate: { help: evaluateHelp, options: evaluateOptions, run: evaluate },
   predict: { help: predictHelp, options: predictOptions, run: predict },
   upsample: { help: upsampleHelp, options: upsampleOptions, run: upsample },
+  bench: { help: benchHelp, options: benchOptions, run: bench },
 };
+
+/** The first sentence of a command's help paragraph (the text after its usage line). */
+function summary(help: string): string {
+  const paragraph = help.split('\n\n')[1] ?? '';
+  const text = paragraph.replace(/\s+/g, ' ').trim();
+  const end = text.search(/\.(\s|$)/);
+  return end > 0 ? text.slice(0, end + 1) : text;
+}
 
 const usage = `webfcn — Fully Convolutional Networks on WebGPU
 
@@ -34,7 +44,7 @@ usage: webfcn <command> [options]   (webfcn <command> --help for its options)
 
 commands:
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.help.split('\n')[2] ?? ''}`)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${summary(c.help)}`)
   .join('\n')}`;
 
 export async function main(argv: string[]): Promise<number> {
