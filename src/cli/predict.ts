@@ -14,7 +14,7 @@ import { colorize } from './predictions.js';
 
 export const predictHelp = `webfcn predict --model CKPT --input FILE|DIR --out DIR [--classes K] [--alpha A]
 
-Predicts a class map for each image (JPEG or PNG, any size; overlapping tiles, logits averaged)
+Predicts a class map for each image (JPEG or PNG, any size; overlapping tiles, logits averaged).
 It writes <name>.png (the class map in the model's colour map) and <name>.overlay.png.`;
 
 export const predictOptions = {
