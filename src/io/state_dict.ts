@@ -8,6 +8,7 @@
 
 import { CheckpointError } from './errors.js';
 import { toFloat32, type SafetensorsFile } from './safetensors.js';
+import { fcnParamSpecs, headSpec, type HeadKind } from '../fcn/spec.js';
 
 export type FloatDType = 'F32' | 'F64' | 'F16' | 'BF16';
 
@@ -86,35 +87,15 @@ export const CHAPTER_RENAMES: ReadonlyArray<readonly [string, string]> = [
   ['7', 'layer4'],
 ];
 
-export type FcnVariant = 'fcn32s' | 'fcn16s' | 'fcn8s';
+export type FcnVariant = HeadKind;
 
-/** One head module: name and parameter shapes for `k` classes. */
-interface HeadModule {
-  name: string;
-  params(k: number): Array<[string, number[]]>;
-}
-
-const conv1x1 = (name: string, cin: number): HeadModule => ({ name, params: (k) => [['weight', [k, cin, 1, 1]], ['bias', [k]]] });
-/** ConvTranspose2d(k, k, kernel) weights are (in, out, kh, kw). */
-const upsample = (name: string, kernel: number): HeadModule => ({ name, params: (k) => [['weight', [k, k, kernel, kernel]], ['bias', [k]]] });
-
-/**
- * FCN heads on resnet18 features (layer4: 512 ch at stride 32, layer3: 256 at 16, layer2: 128 at 8).
- * 32s is the chapter's (1x1 conv, then a 64x64 stride-32 transposed conv); 16s/8s add the skip scores
- * and 2x upsamplers of the FCN paper, with transpose_conv as the final stride-16 / stride-8 upsampler.
- */
-export const HEADS: Record<FcnVariant, HeadModule[]> = {
-  fcn32s: [conv1x1('final_conv', 512), upsample('transpose_conv', 64)],
-  fcn16s: [conv1x1('final_conv', 512), upsample('upscore2', 4), conv1x1('score_layer3', 256), upsample('transpose_conv', 32)],
-  fcn8s: [
-    conv1x1('final_conv', 512),
-    upsample('upscore2', 4),
-    conv1x1('score_layer3', 256),
-    upsample('upscore_pool4', 4),
-    conv1x1('score_layer2', 128),
-    upsample('transpose_conv', 16),
-  ],
-};
+/** Head modules of each variant, from the architecture table (src/fcn/spec.ts). */
+export const HEADS: Record<FcnVariant, ReadonlyArray<{ name: string }>> = Object.fromEntries(
+  (['fcn32s', 'fcn16s', 'fcn8s'] as const).map((v) => {
+    const h = headSpec({ classes: 1, head: v });
+    return [v, [...h.scores, ...h.deconvs].map((m) => ({ name: m.name }))];
+  }),
+) as unknown as Record<FcnVariant, ReadonlyArray<{ name: string }>>;
 
 /** Module names of every head (named the same in every layout), derived from HEADS. */
 export const HEAD_MODULES: readonly string[] = [...new Set(Object.values(HEADS).flatMap((h) => h.map((m) => m.name)))];
@@ -215,41 +196,23 @@ export function toCanonical<T>(stateDict: Map<string, T>, source = '<state dict>
 // ---------------------------------------------------------------------------------------------
 // Expected shapes
 
-function bn(out: Map<string, number[]>, prefix: string, c: number): void {
-  for (const p of ['weight', 'bias', 'running_mean', 'running_var']) out.set(`${prefix}.${p}`, [c]);
-  out.set(`${prefix}.num_batches_tracked`, []);
+/**
+ * Canonical keys and shapes of a whole FCN-ResNet18 with `numClasses` outputs, in state_dict
+ * order, with every BatchNorm's num_batches_tracked (shape []). Derived from the one architecture
+ * table, src/fcn/spec.ts.
+ */
+export function fcnShapes(numClasses: number, variant: FcnVariant = 'fcn32s'): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const s of fcnParamSpecs({ classes: numClasses, head: variant })) {
+    out.set(s.name, s.shape);
+    if (s.name.endsWith('.running_var')) out.set(s.name.replace(/running_var$/, 'num_batches_tracked'), []);
+  }
+  return out;
 }
 
 /** torchvision resnet18's backbone keys and shapes in state_dict order (no 'fc.*'). */
 export function resnet18Shapes(): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  out.set('conv1.weight', [64, 3, 7, 7]);
-  bn(out, 'bn1', 64);
-  let cin = 64;
-  [64, 128, 256, 512].forEach((c, li) => {
-    for (let b = 0; b < 2; b++) {
-      const p = `layer${li + 1}.${b}`;
-      const inC = b === 0 ? cin : c;
-      out.set(`${p}.conv1.weight`, [c, inC, 3, 3]);
-      bn(out, `${p}.bn1`, c);
-      out.set(`${p}.conv2.weight`, [c, c, 3, 3]);
-      bn(out, `${p}.bn2`, c);
-      if (b === 0 && li > 0) {
-        out.set(`${p}.downsample.0.weight`, [c, inC, 1, 1]);
-        bn(out, `${p}.downsample.1`, c);
-      }
-    }
-    cin = c;
-  });
-  return out;
-}
-
-
-/** Canonical keys and shapes of a whole FCN-ResNet18 with `numClasses` outputs. */
-export function fcnShapes(numClasses: number, variant: FcnVariant = 'fcn32s'): Map<string, number[]> {
-  const out = resnet18Shapes();
-  for (const m of HEADS[variant]) for (const [p, s] of m.params(numClasses)) out.set(`${m.name}.${p}`, s);
-  return out;
+  return new Map([...fcnShapes(1)].filter(([k]) => !isHead(k)));
 }
 
 /**
