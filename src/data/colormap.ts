@@ -57,25 +57,41 @@ export function makePalette(colors: readonly Rgb[] = VOC_COLORMAP, ignore: Rgb =
   return p;
 }
 
+/** A bad colour-map file; the message starts with `file:line`. */
+export class ColormapError extends Error {
+  constructor(readonly file: string, message: string, line?: number) {
+    super(`${file}${line ? `:${line}` : ''}: ${message}`);
+    this.name = 'ColormapError';
+  }
+}
+
 /**
  * Reads a colour-map file: one class per line, `r g b name` (name optional, may contain
  * spaces), `#` starts a comment, blank lines skipped. Line i (0-based, counting only class
- * lines) is class id i, so the first line is the background.
+ * lines) is class id i, so the first line is the background. At most 255 classes, each colour
+ * once (255 is the ignore label; a colour maps to one class).
  */
 export function parseColormap(text: string, source: string): { colors: Rgb[]; names: string[] } {
   const colors: Rgb[] = [];
   const names: string[] = [];
+  const seen = new Map<number, number>();
   text.split(/\r?\n/).forEach((raw, ln) => {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) return;
     const m = /^(\d+)\s+(\d+)\s+(\d+)(?:\s+(.*))?$/.exec(line);
     const rgb = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
     if (!m || rgb.some((v) => v > 255)) {
-      throw new Error(`${source}:${ln + 1}: expected "r g b name" with 0..255 components, got "${raw}"`);
+      // JSON quoting shows control bytes; long lines are cut.
+      const shown = JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+      throw new ColormapError(source, `expected "r g b name" with 0..255 components, got ${shown}`, ln + 1);
     }
+    const key = colorKey(rgb[0]!, rgb[1]!, rgb[2]!);
+    if (seen.has(key)) throw new ColormapError(source, `colour ${rgb.join(' ')} is already class ${seen.get(key)}`, ln + 1);
+    if (colors.length === 255) throw new ColormapError(source, 'more than 255 classes (255 is the ignore label)', ln + 1);
+    seen.set(key, colors.length);
     colors.push([rgb[0]!, rgb[1]!, rgb[2]!]);
     names.push(m[4]?.trim() || `class${colors.length - 1}`);
   });
-  if (colors.length === 0) throw new Error(`${source}: no colours`);
+  if (colors.length === 0) throw new ColormapError(source, 'no colours');
   return { colors, names };
 }

@@ -12,7 +12,7 @@
 // listed in `dataset.skipped` (and in `summary()`); then every sample is decoded while opening,
 // so the sample set is fixed before the first epoch and nothing is dropped silently later.
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { DataError, decodeImage, decodePng, imageSize } from './codec.js';
 import { ColorTable, IGNORE_LABEL, parseColormap, type Rgb, VOC_CLASSES, VOC_COLORMAP } from './colormap.js';
 import { Preprocessor } from './preprocess.js';
@@ -155,11 +155,11 @@ export class SegDataset {
   }
 
   private decode(e: SampleEntry): ResidentSample {
-    const img = decodeImage(readFileSync(e.image), e.image);
+    const img = decodeImage(readBytes(e.image), e.image);
     if (img.height !== e.height || img.width !== e.width) {
       throw new DataError(e.image, `decoded size ${img.height}x${img.width} differs from its header ${e.height}x${e.width}`);
     }
-    const lbl = decodePng(readFileSync(e.label), e.label);
+    const lbl = decodePng(readBytes(e.label), e.label);
     if (lbl.height !== img.height || lbl.width !== img.width) {
       throw new DataError(e.label, `label is ${lbl.height}x${lbl.width} but image ${e.image} is ${img.height}x${img.width}`);
     }
@@ -192,18 +192,25 @@ function isGrey(rgba: Uint8Array): boolean {
   return true;
 }
 
+/** A file's bytes; I/O failures (a folder in its place, no permission) are DataErrors naming it. */
+function readBytes(file: string, maxBytes = Infinity): Uint8Array {
+  let fd: number | undefined;
+  try {
+    if (maxBytes === Infinity) return readFileSync(file);
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(Math.min(maxBytes, statSync(file).size));
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+  } catch (e) {
+    throw new DataError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Reads up to 64 KiB of a file's head (enough for any JPEG/PNG header), the whole file if needed. */
 function headerSize(file: string): { height: number; width: number } {
-  const fd = openSync(file, 'r');
-  let head: Uint8Array;
-  try {
-    const buf = Buffer.alloc(Math.min(65536, statSync(file).size));
-    const got = readSync(fd, buf, 0, buf.length, 0);
-    head = buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-  const s = imageSize(head, file) ?? imageSize(readFileSync(file), file);
+  const head = readBytes(file, 65536);
+  const s = imageSize(head, file) ?? imageSize(readBytes(file), file);
   if (!s) throw new DataError(file, 'truncated: the file ends before its image header');
   return s;
 }
@@ -211,9 +218,20 @@ function headerSize(file: string): { height: number; width: number } {
 /** Reads a split list (one id per line); an empty list is an error naming the file. */
 function readList(file: string): string[] {
   if (!existsSync(file)) throw new DataError(file, 'split list not found');
-  const ids = readFileSync(file, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s && !s.startsWith('#'));
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(file, `cannot read the split list (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const ids = text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s && !s.startsWith('#'));
   if (ids.length === 0) throw new DataError(file, 'the split is empty');
   return ids;
+}
+
+/** An id for messages: JSON-quoted (control bytes visible), cut when long. */
+function quoteId(id: string): string {
+  return JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
 }
 
 /** Checks files and headers of the listed samples; filters by crop; collects or throws errors. */
@@ -224,9 +242,13 @@ function scan(ids: string[], listFile: string, paths: (id: string) => { image: s
   let filtered = 0;
   for (const id of ids) {
     try {
+      // Ids name files inside the dataset's folders: no NULs, absolute paths or '..' segments.
+      if (id.includes('\0') || isAbsolute(id) || id.split(/[\\/]/).includes('..')) {
+        throw new DataError(listFile, `id ${quoteId(id)} is not a file name inside the dataset`);
+      }
       const { image, label } = paths(id);
-      if (!image) throw new DataError(listFile, `lists "${id}" but no image file for it exists`);
-      if (!existsSync(label)) throw new DataError(label, `missing label for "${id}" (listed in ${listFile})`);
+      if (!image) throw new DataError(listFile, `lists ${quoteId(id)} but no image file for it exists`);
+      if (!existsSync(label)) throw new DataError(label, `missing label for ${quoteId(id)} (listed in ${listFile})`);
       const si = headerSize(image);
       const sl = headerSize(label);
       if (si.height !== sl.height || si.width !== sl.width) {

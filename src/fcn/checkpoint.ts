@@ -70,14 +70,33 @@ export function encodeCheckpoint(ck: Checkpoint, shapes: Map<string, number[]>):
   });
 }
 
-function parseJson<T>(text: string | undefined, key: string, source: string): T | undefined {
+/**
+ * A JSON metadata value checked against what the loaders after this one rely on (an edited or
+ * corrupt file must fail here, naming the key, not later as a TypeError in prediction or resume).
+ */
+function parseJson<T>(text: string | undefined, key: string, source: string, valid: (v: unknown) => boolean, expected: string): T | undefined {
   if (text === undefined) return undefined;
+  let v: unknown;
   try {
-    return JSON.parse(text) as T;
+    v = JSON.parse(text);
   } catch {
     throw new CheckpointFormatError(`metadata '${key}' is not valid JSON`, source);
   }
+  if (!valid(v)) throw new CheckpointFormatError(`metadata '${key}' is ${text.length > 80 ? `${text.slice(0, 80)}…` : text}, expected ${expected}`, source);
+  return v as T;
 }
+
+const HEAD_KINDS: readonly HeadKind[] = ['fcn32s', 'fcn16s', 'fcn8s'];
+const isByte = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255;
+const isColormap = (v: unknown) => Array.isArray(v) && v.every((c) => Array.isArray(c) && c.length === 3 && c.every(isByte));
+const isNames = (v: unknown) => Array.isArray(v) && v.every((n) => typeof n === 'string');
+const isTriple = (positive: boolean) => (v: unknown) =>
+  Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+const isProgress = (v: unknown) => {
+  const p = v as Record<string, unknown> | null;
+  return typeof p === 'object' && p !== null && !Array.isArray(p) && Number.isInteger(p.epoch) && (p.epoch as number) >= 0 &&
+    (p.history === undefined || Array.isArray(p.history)) && (p.options === undefined || (typeof p.options === 'object' && p.options !== null));
+};
 
 /** Parses a webfcn safetensors checkpoint (metadata may be partial: defaults fill the rest). */
 export function decodeCheckpoint(bytes: Uint8Array, source: string, defaults: Partial<CheckpointMeta> & { classes?: number } = {}): Checkpoint {
@@ -93,17 +112,23 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, defaults: Pa
   }
   const classesFromFile = md.classes !== undefined ? Number(md.classes) : tensors.get('final_conv.bias')?.length;
   const classes = classesFromFile ?? defaults.classes;
-  if (!classes || !Number.isInteger(classes)) {
+  if (classes === undefined) {
     throw new CheckpointFormatError('the number of classes is not recorded and there is no final_conv.bias: pass --classes', source);
+  }
+  if (!Number.isInteger(classes) || classes < 1 || classes > 255) {
+    throw new CheckpointFormatError(`the number of classes is ${String(md.classes ?? classes).slice(0, 80)}, expected an integer in 1..255`, source);
+  }
+  if (md.head !== undefined && !HEAD_KINDS.includes(md.head as HeadKind)) {
+    throw new CheckpointFormatError(`metadata 'head' is ${JSON.stringify(md.head.slice(0, 80))}, expected one of ${HEAD_KINDS.join(', ')}`, source);
   }
   const head = (md.head as HeadKind | undefined) ?? (tensors.has('score_layer2.weight') ? 'fcn8s' : tensors.has('score_layer3.weight') ? 'fcn16s' : 'fcn32s');
   const meta: CheckpointMeta = {
     config: { classes, head },
-    colormap: parseJson(md.colormap, 'colormap', source) ?? defaults.colormap ?? [],
-    classNames: parseJson(md.class_names, 'class_names', source) ?? defaults.classNames ?? [],
-    mean: parseJson(md.mean, 'mean', source) ?? defaults.mean ?? [0.485, 0.456, 0.406],
-    std: parseJson(md.std, 'std', source) ?? defaults.std ?? [0.229, 0.224, 0.225],
-    progress: parseJson(md.progress, 'progress', source),
+    colormap: parseJson(md.colormap, 'colormap', source, isColormap, 'a list of [r, g, b] with 0..255 components') ?? defaults.colormap ?? [],
+    classNames: parseJson(md.class_names, 'class_names', source, isNames, 'a list of strings') ?? defaults.classNames ?? [],
+    mean: parseJson(md.mean, 'mean', source, isTriple(false), 'three finite numbers') ?? defaults.mean ?? [0.485, 0.456, 0.406],
+    std: parseJson(md.std, 'std', source, isTriple(true), 'three positive numbers') ?? defaults.std ?? [0.229, 0.224, 0.225],
+    progress: parseJson(md.progress, 'progress', source, isProgress, 'an object with a whole-number epoch'),
   };
   return { meta, state: { tensors, numBatchesTracked }, momentum: momentum.size ? momentum : null };
 }

@@ -13,6 +13,7 @@ import { crossEntropyForwardBackward } from '../gpu/ops/cross_entropy.js';
 import { argmax } from '../gpu/ops/argmax.js';
 import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { perImageFootprint, type GraphPlan } from './graph.js';
+import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
 
 export type LossReduction = 'sum' | 'mean';
@@ -54,8 +55,20 @@ export function chooseMicroBatch(gpu: Gpu, model: FcnModel, B: number, H: number
     );
   }
   // Equal micro-batches keep one plan; pick the largest divisor of B that fits.
-  for (let k = m; k >= 1; k--) if (B % k === 0) return k;
-  return 1;
+  let k = m;
+  while (B % k !== 0) k--;
+  // Train-mode BatchNorm needs 2+ values per channel; layer4 has k·⌈H/32⌉·⌈W/32⌉ (PyTorch
+  // refuses fewer too), so a split must not go below that.
+  const deepest = Math.ceil(H / OUTPUT_STRIDE) * Math.ceil(W / OUTPUT_STRIDE);
+  if (k * deepest < 2) {
+    throw new GpuError(
+      `training BatchNorm needs at least 2 values per channel at 1/${OUTPUT_STRIDE} resolution, but micro-batches of ${k} ` +
+        `${H}x${W} crops (batch ${B}${k < B ? ', split to fit the device' : ''}) give ${k * deepest}: use a larger crop, ` +
+        `a larger batch${k < B ? ' or a bigger memory budget' : ''}`,
+      'train',
+    );
+  }
+  return k;
 }
 
 interface StepPlan {

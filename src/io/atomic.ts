@@ -45,9 +45,17 @@ export async function writeFileAtomic(target: string, data: AtomicData, opts: At
   } catch (e) {
     if (fh) await fh.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
-    throw e;
+    throw naming(e, target);
   }
-  await syncDir(dir);
+  await syncDir(dir).catch((e: unknown) => {
+    throw naming(e, target);
+  });
+}
+
+/** Puts the target in a file-system error's message (Node names no path for a failed write, e.g. ENOSPC). */
+function naming(e: unknown, target: string): unknown {
+  if (e instanceof Error && !e.message.includes(target)) e.message = `${target}: cannot write (${e.message})`;
+  return e;
 }
 
 /** fsyncs a folder so a rename in it is durable; folders cannot be opened for sync on Windows. */
