@@ -1,7 +1,7 @@
 // `webfcn train`: trains an FCN on a VOC-layout folder and writes a run folder: checkpoints
 // (epoch-N.safetensors and last.safetensors, atomic), metrics.json, curves.svg and
 // predictions.png (input | prediction | ground truth, as the chapter's figure).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openVOC } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
@@ -176,7 +176,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
       };
     }
     log(`model: FCN-ResNet18 ${opts.head}, ${opts.classes} classes, ${(model.store.parameterCount / 1e6).toFixed(2)}M parameters`);
-    writeFileSync(join(out, 'options.json'), JSON.stringify(opts, null, 2));
+    await writeFileAtomic(join(out, 'options.json'), new TextEncoder().encode(JSON.stringify(opts, null, 2)));
     const bar = quiet ? null : new ProgressBar(opts.epochs);
     const t0 = performance.now();
     const m = model;

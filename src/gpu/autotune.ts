@@ -96,7 +96,7 @@ export async function timeDispatches(gpu: Gpu, ds: readonly Dispatch[], reps: nu
 
 /**
  * Chooses a candidate for (family, shapeKey): forced, cached, from the file, the adapter-type
- * default (`fallback(software)`), or by timing each `plan(config)` (which must use scratch
+ * default (`fallback(software, architecture)`), or by timing each `plan(config)` (which must use scratch
  * buffers: the timed runs overwrite what they bind).
  */
 export async function choose<C>(
@@ -104,7 +104,8 @@ export async function choose<C>(
   family: string,
   shapeKey: string,
   candidates: readonly Candidate<C>[],
-  fallback: (software: boolean) => string,
+  /** The untimed choice for an adapter: (software?, its architecture string). */
+  fallback: (software: boolean, architecture: string) => string,
   plan: (config: C) => Promise<{ dispatches: Dispatch[]; release: () => void }>,
 ): Promise<Candidate<C>> {
   const byName = (name: string) => candidates.find((c) => c.name === name);
@@ -113,7 +114,7 @@ export async function choose<C>(
     if (f) return f;
   }
   const measure = options.mode === 'on' || (options.mode === 'auto' && !gpu.report.software);
-  if (!measure || candidates.length === 1) return byName(fallback(gpu.report.software)) ?? candidates[0]!;
+  if (!measure || candidates.length === 1) return byName(fallback(gpu.report.software, gpu.report.architecture)) ?? candidates[0]!;
 
   const key = `autotune:${family}:${shapeKey}`;
   let pending = gpu.cache.get(key) as Promise<string> | undefined;
@@ -123,7 +124,7 @@ export async function choose<C>(
       const ak = adapterKey(gpu);
       const stored = table[ak]?.[`${family}:${shapeKey}`];
       if (stored && byName(stored)) return stored;
-      let best = fallback(gpu.report.software);
+      let best = fallback(gpu.report.software, gpu.report.architecture);
       let bestMs = Infinity;
       for (const c of candidates) {
         const { dispatches, release } = await plan(c.config);

@@ -148,7 +148,10 @@ const weightTKernel: KernelDef = { name: 'conv2d.weight_t', code: weightTWgsl };
 const reduceOutKernel: KernelDef = { name: 'conv2d.reduce_out', code: reduceOutWgsl };
 
 /** Untimed choice: 8×8 register blocks on CPU adapters (4 columns when there are few output channels), 64×64 tiles on GPUs. */
-const igemmDefault = (cols: number) => (software: boolean) => (software ? (cols <= 4 ? 'reg8x4' : 'reg8x8') : 'tiled64x64');
+// SwiftShader's shader compiler takes minutes on the 8-row unrolled blocks (reg8x4: 134 s vs
+// reg4x8: 0.8 s for one pipeline, measured), so it gets 4-row blocks; llvmpipe compiles either fast.
+const igemmDefault = (cols: number) => (software: boolean, architecture: string) =>
+  !software ? 'tiled64x64' : architecture === 'swiftshader' ? (cols <= 4 ? 'reg4x4' : 'reg4x8') : cols <= 4 ? 'reg8x4' : 'reg8x8';
 
 /**
  * Repeats every line that ends in `// each i<A j<B ...` for all index values (A, B: numbers or
