@@ -3,6 +3,7 @@
 //
 //   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
 //   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled; no Node modules)
+//   dist/browser/demo.js                               the demo page's script (examples/browser/)
 import path from 'node:path';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
@@ -55,6 +56,18 @@ function browserPlatform() {
   };
 }
 
+/**
+ * The demo page's script: it imports the library as `webfcn`, kept external and pointed at
+ * ./webfcn.js (the browser bundle above), so the page loads exactly what a site would. Typechecked
+ * with examples/browser/tsconfig.json.
+ */
+const demo = {
+  input: { demo: 'examples/browser/demo.ts' },
+  external: ['webfcn'],
+  output: { dir: 'dist/browser', format: 'es', sourcemap: true, paths: { webfcn: './webfcn.js' } },
+  plugins: [typescript({ tsconfig: './examples/browser/tsconfig.json', noEmit: false, outDir: path.resolve('dist/browser'), noEmitOnError: true })],
+};
+
 export default [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
@@ -67,4 +80,5 @@ export default [
     output: { dir: 'dist/browser', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
     plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), engineWorker('platform.browser.ts')],
   },
+  demo,
 ];

@@ -234,21 +234,27 @@ async function openDevice(adapter: GPUAdapter, label: string): Promise<GPUDevice
  * SwiftShader (Vulkan), each in the feature level it supports; WEBFCN_BACKEND forces one.
  */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
-  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu && typeof process === 'undefined') {
-    return acquireBrowser(options);
-  }
+  // Not Node: a browser (window or worker), where only navigator.gpu can give an adapter.
+  if (typeof process === 'undefined') return acquireBrowser(options);
   return acquireNode(options);
 }
 
 async function acquireBrowser(options: AcquireOptions): Promise<Gpu> {
-  const gpu = navigator.gpu;
+  const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  if (!gpu) {
+    throw new GpuError('This browser has no WebGPU (navigator.gpu is missing). It needs a secure context (https or localhost) ' +
+      'and Chrome/Edge 113+, Safari 26+ or Firefox 141+ on Windows (or a browser started with --enable-unsafe-webgpu).');
+  }
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   let featureLevel: 'core' | 'compatibility' = 'core';
   if (!adapter && !options.requireCore) {
     adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
     featureLevel = 'compatibility';
   }
-  if (!adapter) throw new GpuError(INSTALL_HINT);
+  if (!adapter) {
+    throw new GpuError('This browser has WebGPU but navigator.gpu.requestAdapter() found no adapter (the GPU or its driver ' +
+      'is blocked, or WebGPU is disabled; chrome://gpu says why).');
+  }
   const report = reportOf(adapter, 'browser', featureLevel, 'navigator.gpu.requestAdapter');
   report.software = isSoftware(adapter.info, 'default');
   return new Gpu(await openDevice(adapter, 'webfcn'), report);
