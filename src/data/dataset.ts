@@ -291,6 +291,17 @@ export function findVOCRoot(root: string): string {
  * colours are VOC_COLORMAP, and the palette's border entry 255 = (224, 224, 192) is not in the
  * map, so it becomes the ignore label, or background with unknownColors: 'background').
  */
+/** Optional file in a VOC2012 folder naming its classes, one per line (written by `webfcn synth`). */
+export const CLASS_NAMES_FILE = 'class_names.txt';
+
+/** The VOC class names, or the folder's own from CLASS_NAMES_FILE (first K lines; blank lines kept as VOC's). */
+function classNamesIn(dir: string, k: number): string[] {
+  const file = join(dir, CLASS_NAMES_FILE);
+  if (!existsSync(file)) return VOC_CLASSES.slice(0, k);
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim().slice(0, 64));
+  return Array.from({ length: k }, (_, i) => lines[i] || VOC_CLASSES[i] || `class${i}`);
+}
+
 export async function openVOC(root: string, split: string, opts: OpenOptions = {}): Promise<SegDataset> {
   const dir = findVOCRoot(root);
   const listFile = join(dir, 'ImageSets', 'Segmentation', `${split}.txt`);
@@ -301,7 +312,7 @@ export async function openVOC(root: string, split: string, opts: OpenOptions = {
   }, opts);
   const k = opts.classes ?? VOC_COLORMAP.length;
   if (k < 1 || k > VOC_COLORMAP.length) throw new Error(`openVOC: classes ${k}, expected 1..${VOC_COLORMAP.length}`);
-  return finish((pre) => new SegDataset(pre, `VOC2012/${split}`, entries, filtered, k, VOC_CLASSES.slice(0, k),
+  return finish((pre) => new SegDataset(pre, `VOC2012/${split}`, entries, filtered, k, classNamesIn(dir, k),
     { kind: 'color', colors: VOC_COLORMAP }, opts.unknownColors ?? 'ignore', skipped), opts);
 }
 

@@ -5,6 +5,7 @@
 // it too). Everything is a pure function of (seed, split, image index): the same seed writes the
 // same bytes.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { CLASS_NAMES_FILE } from './dataset.js';
 import { join } from 'node:path';
 import { encodeJpeg, encodePngRgb } from './codec.js';
 import { IGNORE_LABEL, VOC_BORDER, VOC_COLORMAP } from './colormap.js';
@@ -66,5 +67,7 @@ export function writeSyntheticDataset(opts: SynthOptions): SynthResult {
     }
     writeFileSync(join(root, 'ImageSets', 'Segmentation', `${split}.txt`), result[split].map((s) => `${s}\n`).join(''));
   }
+  // Class names for readers: openVOC uses them instead of the VOC names when present.
+  writeFileSync(join(root, CLASS_NAMES_FILE), result.classNames.map((n) => `${n}\n`).join(''));
   return result;
 }

@@ -271,3 +271,19 @@ describe('openFolder', () => {
     expect(() => ds.get(0)).toThrow(/im0\.png: index masks must be greyscale/);
   });
 });
+
+describe('class names', () => {
+  it('a synthetic VOC folder names its own classes; openVOC reads them', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeSyntheticDataset } = await import('../../src/data/synth.js');
+    const { openVOC } = await import('../../src/data/dataset.js');
+    const out = mkdtempSync(join(tmpdir(), 'webfcn-names-'));
+    const r = writeSyntheticDataset({ out, classes: 3, train: 2, val: 1, size: [32, 32], seed: 1 });
+    const ds = await openVOC(out, 'train', { classes: 3 });
+    expect(ds.classNames).toEqual(r.classNames);
+    expect(ds.classNames[0]).toBe('background');
+    expect(ds.classNames[1]).not.toBe('aeroplane');
+  });
+});

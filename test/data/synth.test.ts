@@ -35,7 +35,7 @@ describe('writeSyntheticDataset', () => {
     const b = files(writeSyntheticDataset({ ...opts, out: tmp(), seed: 7 }).root);
     const c = files(writeSyntheticDataset({ ...opts, out: tmp(), seed: 8 }).root);
     expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-    expect(a.size).toBe(2 * 8 + 2);
+    expect(a.size).toBe(2 * 8 + 2 + 1); // images, labels, two lists, class_names.txt
     for (const [k, v] of a) expect(v.equals(b.get(k)!), k).toBe(true);
     const images = [...a.keys()].filter((k) => k.endsWith('.jpg'));
     expect(images.length).toBe(8);
