@@ -91,6 +91,19 @@ export class BufferPool {
     this.pending.push(buffer);
   }
 
+  /**
+   * Gives back a buffer whose GPU work is known to be complete (a readback whose mapAsync
+   * resolved): reusable at once, without waiting for another submit.
+   */
+  releaseCompleted(buffer: GPUBuffer): void {
+    this.release(buffer);
+    this.pending.pop();
+    const key = this.owned.get(buffer)!.key;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(buffer);
+  }
+
   /** Call after queue.submit(): buffers released before it may now be handed out again. */
   onSubmit(): void {
     for (const b of this.pending) {

@@ -2,6 +2,7 @@
 // PyTorch: checkpoints and goldens map 1:1 onto buffers, and the conv kernels read NCHW with
 // contiguous W, which is what implicit GEMM over (C, KH, KW) needs.
 import { Gpu, GpuError } from './device.js';
+import { BufferPool } from './pool.js';
 
 export type DType = 'f32' | 'u32' | 'i32';
 
@@ -94,19 +95,33 @@ export class Tensor {
   }
 }
 
-/** Reads `bytes` bytes of `buffer` at `offset` through a temporary MAP_READ buffer. */
+/** The device's pool of MAP_READ staging buffers: repeated readbacks reuse them. */
+function readbackPool(gpu: Gpu): BufferPool {
+  let pool = gpu.cache.get('pool:readback') as BufferPool | undefined;
+  if (!pool) gpu.cache.set('pool:readback', (pool = new BufferPool(gpu)));
+  return pool;
+}
+
+/** Reads `bytes` bytes of `buffer` at `offset` through a pooled MAP_READ staging buffer. */
 export async function readBytes(gpu: Gpu, buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-  const staging = gpu.createBuffer(`${buffer.label}.readback`, size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const pool = readbackPool(gpu);
+  const staging = pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `${buffer.label}.readback`);
   try {
     const enc = gpu.device.createCommandEncoder({ label: `${buffer.label}.readback` });
     enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
     gpu.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    pool.onSubmit();
+    await staging.mapAsync(GPUMapMode.READ, 0, size);
     gpu.check();
-    return staging.getMappedRange().slice(0, bytes);
-  } finally {
-    gpu.destroyBuffer(staging);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    pool.releaseCompleted(staging);
+    return out;
+  } catch (e) {
+    // Not known to be idle (e.g. the device was lost mid-map): back through the pending list.
+    pool.release(staging);
+    throw e;
   }
 }
 

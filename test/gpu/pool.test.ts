@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { Tensor } from '../../src/gpu/tensor.js';
 import { BufferPool, bucketSize, releaseScratch, scratch } from '../../src/gpu/pool.js';
 import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { fill } from '../../src/gpu/ops/fill.js';
@@ -48,6 +49,10 @@ describe('BufferPool', () => {
 
   it('returns live buffers and bytes to the baseline after repeated steps and dispose', async () => {
     await withGpu(async (gpu) => {
+      // Readbacks use the device's own staging pool: let it make its buffer for this size first.
+      const probe = Tensor.zeros(gpu, [3, 100], 'probe');
+      await probe.read();
+      probe.dispose();
       const base = gpu.stats();
       const pool = new BufferPool(gpu);
       let afterFirst = { liveBuffers: 0, liveBytes: 0 };

@@ -74,7 +74,8 @@ it(`soak: ${STEPS} training steps with flat GPU buffers, WebAssembly and residen
     expect(rssGrowth).toBeLessThan(64);
     // fit() frees its plans, staging and readback buffers. What stays besides the parameters:
     // the SGD momentum (model state, saved in checkpoints) and the device's shared reduction
-    // scratch and dummy bias (a few KiB, made once per device).
+    // scratch and dummy bias (a few KiB, made once per device), and the device's pooled readback
+    // staging buffers (one per readback size bucket, reused by every later read).
     const extra = [...live()].filter(([b]) => !idleSet.has(b)).map(([b, n]) => ({ label: b.label, bytes: n }));
     const momentum = extra.filter((e) => e.label.startsWith('momentum.'));
     const other = extra.filter((e) => !e.label.startsWith('momentum.'));
@@ -83,7 +84,7 @@ it(`soak: ${STEPS} training steps with flat GPU buffers, WebAssembly and residen
     const momentumBytes = momentum.reduce((a, e) => a + e.bytes, 0);
     expect(momentumBytes).toBeGreaterThanOrEqual(4 * model.store.parameterCount);
     expect(momentumBytes - 4 * model.store.parameterCount).toBeLessThan(2 ** 20);
-    for (const e of other) expect(e.label).toMatch(/\.scratch$|^conv2d\.no-bias$/);
+    for (const e of other) expect(e.label).toMatch(/\.scratch$|^conv2d\.no-bias$|\.readback$/);
     expect(other.reduce((a, e) => a + e.bytes, 0)).toBeLessThan(64 * 1024);
     expect(gpu.stats().liveBuffers).toBe(idle.liveBuffers + extra.length);
     await model.dispose();
