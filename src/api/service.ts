@@ -6,7 +6,7 @@
 // entry passes in (openVOC in Node; absent in browsers).
 import * as Comlink from 'comlink';
 import type { SegDataset } from '../data/dataset.js';
-import { VOC_CLASSES, VOC_COLORMAP } from '../data/colormap.js';
+import { defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
@@ -38,21 +38,6 @@ export interface ServiceHost {
 
 const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
-/** VOC colours for the first K classes, then a deterministic spread of hues (the CLI's defaultColormap). */
-export function defaultColormap(K: number): Array<[number, number, number]> {
-  return Array.from({ length: K }, (_, i) => {
-    const c = VOC_COLORMAP[i];
-    if (c) return [c[0], c[1], c[2]];
-    const h = (i * 137.508) % 360;
-    const f = (n: number) => Math.round(255 * (0.5 + 0.5 * Math.cos(((h + n) * Math.PI) / 180)));
-    return [f(0), f(120), f(240)];
-  });
-}
-
-function defaultClassNames(K: number): string[] {
-  return K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
-}
 
 function isMemoryDataset(d: DatasetInput): d is MemoryDatasetInput {
   return typeof d === 'object' && d !== null && 'images' in d;

@@ -2,7 +2,9 @@
 // model on the GPU, and write checkpoints atomically.
 import { readFileSync } from 'node:fs';
 import type { Gpu } from '../gpu/device.js';
-import { VOC_CLASSES, VOC_COLORMAP } from '../data/colormap.js';
+import { defaultClassNames, defaultColormap } from '../data/colormap.js';
+
+export { defaultColormap };
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeModelFile, encodeCheckpoint, type Checkpoint, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { FcnModel } from '../fcn/model.js';
@@ -21,7 +23,7 @@ export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model
   }
   const K = ck.meta.config.classes;
   if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
-  if (!ck.meta.classNames.length) ck.meta.classNames = K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
+  if (!ck.meta.classNames.length) ck.meta.classNames = defaultClassNames(K);
   const model = new FcnModel(gpu, ck.meta.config);
   try {
     model.loadState(ck.state);
@@ -31,17 +33,6 @@ export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model
     throw e;
   }
   return { model, checkpoint: ck, notes: ck.notes ?? [] };
-}
-
-/** VOC colours for the first K classes (then a deterministic spread of hues). */
-export function defaultColormap(K: number): Array<[number, number, number]> {
-  return Array.from({ length: K }, (_, i) => {
-    const c = VOC_COLORMAP[i];
-    if (c) return [c[0], c[1], c[2]];
-    const h = (i * 137.508) % 360;
-    const f = (n: number) => Math.round(255 * (0.5 + 0.5 * Math.cos(((h + n) * Math.PI) / 180)));
-    return [f(0), f(120), f(240)];
-  });
 }
 
 /** Writes the model (and optimiser state) as a webfcn checkpoint, atomically. */

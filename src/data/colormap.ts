@@ -95,3 +95,19 @@ export function parseColormap(text: string, source: string): { colors: Rgb[]; na
   if (colors.length === 0) throw new ColormapError(source, 'no colours');
   return { colors, names };
 }
+
+/** VOC colours for the first K classes, then a deterministic spread of hues (for models whose file names none). */
+export function defaultColormap(K: number): Array<[number, number, number]> {
+  return Array.from({ length: K }, (_, i) => {
+    const c = VOC_COLORMAP[i];
+    if (c) return [c[0], c[1], c[2]];
+    const h = (i * 137.508) % 360;
+    const f = (n: number) => Math.round(255 * (0.5 + 0.5 * Math.cos(((h + n) * Math.PI) / 180)));
+    return [f(0), f(120), f(240)];
+  });
+}
+
+/** VOC class names for the first K classes, then 'class<i>' (for models whose file names none). */
+export function defaultClassNames(K: number): string[] {
+  return K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
+}
