@@ -100,15 +100,28 @@ const isProgress = (v: unknown) => {
 
 /** Parses a webfcn safetensors checkpoint (metadata may be partial: defaults fill the rest). */
 export function decodeCheckpoint(bytes: Uint8Array, source: string, defaults: Partial<CheckpointMeta> & { classes?: number } = {}): Checkpoint {
+  const { shapes: _shapes, ...ck } = decodeCheckpointWithShapes(bytes, source, defaults);
+  return ck;
+}
+
+function decodeCheckpointWithShapes(
+  bytes: Uint8Array,
+  source: string,
+  defaults: Partial<CheckpointMeta> & { classes?: number },
+): Checkpoint & { shapes: Map<string, { shape: number[] }> } {
   const file = readSafetensors(bytes, source);
   const md = file.metadata;
   const tensors = new Map<string, Float32Array>();
+  const shapes = new Map<string, { shape: number[] }>();
   const momentum = new Map<string, Float32Array>();
   let numBatchesTracked = 0;
   for (const [name, t] of file.tensors) {
     if (name.endsWith('.num_batches_tracked')) numBatchesTracked = Number(toFloat32(t)[0] ?? 0);
     else if (name.startsWith(MOMENTUM)) momentum.set(name.slice(MOMENTUM.length), toFloat32(t));
-    else tensors.set(name, toFloat32(t));
+    else {
+      tensors.set(name, toFloat32(t));
+      shapes.set(name, { shape: t.shape });
+    }
   }
   const classesFromFile = md.classes !== undefined ? Number(md.classes) : tensors.get('final_conv.bias')?.length;
   const classes = classesFromFile ?? defaults.classes;
@@ -130,7 +143,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string, defaults: Pa
     std: parseJson(md.std, 'std', source, isTriple(true), 'three positive numbers') ?? defaults.std ?? [0.229, 0.224, 0.225],
     progress: parseJson(md.progress, 'progress', source, isProgress, 'an object with a whole-number epoch'),
   };
-  return { meta, state: { tensors, numBatchesTracked }, momentum: momentum.size ? momentum : null };
+  return { meta, state: { tensors, numBatchesTracked }, momentum: momentum.size ? momentum : null, shapes };
 }
 
 /** Whether bytes look like a zip archive (PyTorch's torch.save format) rather than safetensors. */
@@ -184,9 +197,8 @@ export function decodePretrainedBackbone(bytes: Uint8Array, source: string): { t
 /** Reads any model file webfcn accepts: its own safetensors checkpoints or a PyTorch `.pth`. */
 export function decodeModelFile(bytes: Uint8Array, source: string, defaults: Partial<CheckpointMeta> & { classes?: number } = {}): Checkpoint & { notes: string[] } {
   if (isZip(bytes)) return decodePth(bytes, source, defaults);
-  const ck = decodeCheckpoint(bytes, source, defaults);
-  const shapes = new Map([...ck.state.tensors].map(([k, v]) => [k, { shape: [v.length] }]));
-  const expected = new Map([...fcnShapes(ck.meta.config.classes, ck.meta.config.head)].filter(([k]) => !k.endsWith('num_batches_tracked')).map(([k, s]) => [k, [s.reduce((a, b) => a * b, 1)]]));
+  const { shapes, ...ck } = decodeCheckpointWithShapes(bytes, source, defaults);
+  const expected = new Map([...fcnShapes(ck.meta.config.classes, ck.meta.config.head)].filter(([k]) => !k.endsWith('num_batches_tracked')));
   checkAgainst(expected, shapes, source);
   return { ...ck, notes: [] };
 }
