@@ -2,7 +2,7 @@
 // PyTorch: checkpoints and goldens map 1:1 onto buffers, and the conv kernels read NCHW with
 // contiguous W, which is what implicit GEMM over (C, KH, KW) needs.
 import { Gpu, GpuError } from './device.js';
-import { BufferPool } from './pool.js';
+import { BufferPool } from './buffer-pool.js';
 
 export type DType = 'f32' | 'u32' | 'i32';
 

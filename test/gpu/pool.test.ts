@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { BufferPool, bucketSize, releaseScratch, scratch } from '../../src/gpu/pool.js';
+import { BufferPool, bucketSize, pooledTensor, releaseScratch, scratch } from '../../src/gpu/pool.js';
 import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { fill } from '../../src/gpu/ops/fill.js';
 import { releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
@@ -58,12 +58,12 @@ describe('BufferPool', () => {
       let afterFirst = { liveBuffers: 0, liveBytes: 0 };
       for (let step = 0; step < 5; step++) {
         // A step's activations: acquire, use in a dispatch, release, submit.
-        const ts = [pool.tensor([3, 100], 'x'), pool.tensor([3, 100], 'y'), pool.tensor([50_000], 'z', 'u32')];
+        const ts = [pooledTensor(pool, [3, 100], 'x'), pooledTensor(pool, [3, 100], 'y'), pooledTensor(pool, [50_000], 'z', 'u32')];
         const ds = await Promise.all(ts.map((t, i) => fill(gpu, t, i + step)));
         submit(gpu, ds);
         expect(Array.from((await ts[1]!.read()).slice(0, 3))).toEqual([1 + step, 1 + step, 1 + step]);
         for (const d of ds) disposeDispatch(gpu, d);
-        for (const t of ts) pool.releaseTensor(t);
+        for (const t of ts) pool.release(t.buffer);
         pool.onSubmit();
         if (step === 0) afterFirst = gpu.stats();
         // Steady state: nothing new is allocated after the first step.
@@ -74,7 +74,7 @@ describe('BufferPool', () => {
       expect(pool.stats()).toMatchObject({ inUse: 0, pending: 0, free: 3, hits: 12, misses: 3 });
       pool.trim();
       expect(gpu.stats()).toEqual(base);
-      pool.tensor([10], 'again');
+      pooledTensor(pool, [10], 'again');
       pool.dispose();
       expect(gpu.stats()).toEqual(base);
       expect(pool.stats().bytes).toBe(0);
