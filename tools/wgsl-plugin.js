@@ -2,9 +2,23 @@
 // `import bytes from '../../build/preprocess.wasm'` the WebAssembly bytes (base64-inlined), so
 // bundles carry their shaders and wasm and need no file system or fetch at run time.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/**
+ * WGSL text with `// #include "file.wgsl"` lines replaced by that file (path relative to the
+ * including file; each file at most once). WGSL resolves module-scope names in any order, so an
+ * included helper may use constants (WG) and uniforms (params) that its includer declares.
+ */
+export function wgslSource(file, seen = new Set()) {
+  seen.add(file);
+  return readFileSync(file, 'utf8').replace(/^\/\/ #include "([^"]+)"$/gm, (_, rel) => {
+    const inc = resolve(dirname(file), rel);
+    return seen.has(inc) ? '' : wgslSource(inc, seen);
+  });
+}
 
 export function inlineModule(id) {
-  if (id.endsWith('.wgsl')) return `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`;
+  if (id.endsWith('.wgsl')) return `export default ${JSON.stringify(wgslSource(id))};`;
   if (id.endsWith('.wasm')) {
     const b64 = readFileSync(id).toString('base64');
     return `const s = ${JSON.stringify(b64)};\n` +

@@ -12,19 +12,7 @@ struct Params { P: u32 }
 const WG = 64u;
 var<workgroup> red: array<vec2f, WG>;
 
-// Tree reduction over the workgroup into `buf`. Every reduction in a kernel gets its own
-// workgroup array: reusing one right after reading its result races on Mesa llvmpipe (the read
-// of buf[0] can land after the next reduction's first write despite the barrier between them),
-// and with one array per reduction no location is ever written after it is read.
-fn reduce_sum2(buf: ptr<workgroup, array<vec2f, WG>>, t: u32, v: vec2f) -> vec2f {
-  (*buf)[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { (*buf)[t] += (*buf)[t + s]; }
-    workgroupBarrier();
-  }
-  return (*buf)[0];
-}
+// #include "../common/reduce.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {

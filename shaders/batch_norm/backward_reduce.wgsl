@@ -13,42 +13,9 @@ struct Params { C: u32, HW: u32, M: u32, chunk: u32 }
 const WG = 64u;
 var<workgroup> red: array<vec2f, WG>;
 
-// Tree reduction over the workgroup into `buf`. Every reduction in a kernel gets its own
-// workgroup array: reusing one right after reading its result races on Mesa llvmpipe (the read
-// of buf[0] can land after the next reduction's first write despite the barrier between them),
-// and with one array per reduction no location is ever written after it is read.
-fn reduce_sum2(buf: ptr<workgroup, array<vec2f, WG>>, t: u32, v: vec2f) -> vec2f {
-  (*buf)[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { (*buf)[t] += (*buf)[t + s]; }
-    workgroupBarrier();
-  }
-  return (*buf)[0];
-}
+// #include "walk.wgsl"
 
-// Thread t visits j = begin + t, j + WG, ... ; (n, s) of j are tracked by adding WG = q·HW + r
-// instead of dividing per element (integer division is scalarised and slow on CPU adapters).
-struct Walk { n: u32, s: u32, q: u32, r: u32 }
-
-fn walk_start(j: u32) -> Walk {
-  let n = j / params.HW;
-  let q = WG / params.HW;
-  return Walk(n, j - n * params.HW, q, WG - q * params.HW);
-}
-
-fn walk_next(w: ptr<function, Walk>) {
-  (*w).n += (*w).q;
-  (*w).s += (*w).r;
-  if ((*w).s >= params.HW) {
-    (*w).s -= params.HW;
-    (*w).n += 1u;
-  }
-}
-
-fn at(w: Walk, c: u32) -> u32 {
-  return (w.n * params.C + c) * params.HW + w.s;
-}
+// #include "../common/reduce.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32,
