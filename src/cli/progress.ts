@@ -20,7 +20,8 @@ export class ProgressBar {
     const filled = Math.round((p.step / p.stepsPerEpoch) * width);
     const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
     const loss = Number.isFinite(p.loss) ? p.loss.toFixed(3) : '-';
-    const line = `epoch ${p.epoch + 1}/${this.epochs} [${bar}] ${p.step}/${p.stepsPerEpoch} loss ${loss} ${p.imagesPerSec.toFixed(1)} img/s ETA ${clock(p.etaSec)}`;
+    const acc = Number.isFinite(p.accuracy) ? p.accuracy.toFixed(3) : '-';
+    const line = `epoch ${p.epoch + 1}/${this.epochs} [${bar}] ${p.step}/${p.stepsPerEpoch} loss ${loss} acc ${acc} ${p.imagesPerSec.toFixed(1)} img/s ETA ${clock(p.etaSec)}`;
     if (this.stream.isTTY) this.stream.write(`\r${line}\x1b[K`);
     else if (p.step === p.stepsPerEpoch || p.step % 10 === 0) this.stream.write(`${line}\n`);
     this.active = true;

@@ -35,6 +35,8 @@ export interface StepProgress {
   stepsPerEpoch: number;
   /** Mean per-image loss of the latest step whose loss has been read (one step behind). */
   loss: number;
+  /** Pixel accuracy over this epoch's batches so far (refreshed every 10 steps and at the end). */
+  accuracy: number;
   imagesPerSec: number;
   /** Seconds left in this epoch at the current rate. */
   etaSec: number;
@@ -85,6 +87,7 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
       let lossSum = 0;
       let lossCount = 0;
       let lastLoss = NaN;
+      let accuracy = NaN;
       const account = (losses: Float32Array | null, step: number) => {
         if (!losses) return;
         let s = 0;
@@ -102,7 +105,11 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
         account(previousLosses, b - 1);
         const elapsed = (performance.now() - t0) / 1000;
         const rate = ((b + 1) * B) / elapsed;
-        opts.onProgress?.({ epoch, step: b + 1, stepsPerEpoch: steps, loss: lastLoss, imagesPerSec: rate, etaSec: ((steps - b - 1) * B) / rate });
+        if (opts.onProgress && ((b + 1) % 10 === 0 || b === steps - 1)) {
+          // A K·K readback between steps (it waits for this step; the next is not yet recorded).
+          accuracy = segMetrics(await trainer.peekConfusion(), K).pixelAccuracy;
+        }
+        opts.onProgress?.({ epoch, step: b + 1, stepsPerEpoch: steps, loss: lastLoss, accuracy, imagesPerSec: rate, etaSec: ((steps - b - 1) * B) / rate });
       }
       account(await trainer.flush(), steps - 1);
       const trainConf = await trainer.takeConfusion();

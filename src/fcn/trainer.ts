@@ -215,6 +215,11 @@ export class Trainer {
     return v;
   }
 
+  /** Reads the confusion matrix accumulated since the last reset (waits for submitted steps). */
+  peekConfusion(): Promise<Uint32Array> {
+    return this.confusion.readU32();
+  }
+
   /** Reads the confusion matrix accumulated since the last reset, and resets it. */
   async takeConfusion(): Promise<Uint32Array> {
     const c = await this.confusion.readU32();

@@ -41,13 +41,20 @@ describe('fit', () => {
     const model = new FcnModel(gpu, { classes: 3, head: 'fcn32s' });
     model.initialise({ seed: 0 });
     const events: number[] = [];
+    const accuracies: number[] = [];
     const history = await fit(model, train, test, {
       epochs: 2,
       optimizer: { ...CHAPTER_OPTIMIZER, lr: 0.01 },
       schedule: 'poly',
-      onProgress: (p) => events.push(p.step),
+      onProgress: (p) => {
+        events.push(p.step);
+        accuracies.push(p.accuracy);
+      },
     });
     expect(events).toEqual([1, 2, 1, 2]);
+    // The running train accuracy is read at each epoch's last step and equals the epoch's figure.
+    expect(accuracies[1]).toBeCloseTo(history[0]!.trainAccuracy, 12);
+    expect(accuracies[3]).toBeCloseTo(history[1]!.trainAccuracy, 12);
     expect(history.map((h) => h.epoch)).toEqual([1, 2]);
     for (const h of history) {
       expect(Number.isFinite(h.loss) && h.loss > 0).toBe(true);
