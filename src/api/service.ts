@@ -163,7 +163,8 @@ export class EngineService {
       if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`predict: alpha must be in [0, 1], got ${alpha}`);
       const { width: W, height: H } = image;
       const pixels = bytesOf(image.data);
-      const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta), H, W, { tile: options.tile, overlap: options.overlap });
+      this.pre ??= await Preprocessor.create();
+      const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, { tile: options.tile, overlap: options.overlap });
       const colors = new Uint8Array(H * W * 4);
       for (let i = 0; i < H * W; i++) {
         const c = meta.colormap[classes[i]!] ?? [255, 255, 255];

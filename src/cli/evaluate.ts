@@ -34,7 +34,7 @@ export async function evaluate(v: Record<string, string | boolean | undefined>):
     function* images() {
       for (let i = 0; i < ds.length; i++) {
         const s = ds.sample(i);
-        yield { image: normalizeImage(s.image, s.height, s.width, s.channels, meta), labels: s.label, height: s.height, width: s.width };
+        yield { image: normalizeImage(s.image, s.height, s.width, s.channels, meta, ds.pre), labels: s.label, height: s.height, width: s.width };
       }
     }
     const r = await evaluateWholeImages(model, images(), {

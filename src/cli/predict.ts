@@ -50,7 +50,7 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
     const { model, checkpoint } = loadModelFile(gpu, v.model as string, classes);
     for (const { file, img } of images) {
       const t0 = performance.now();
-      const pred = await predictClasses(model, normalizeImage(img.data, img.height, img.width, img.channels, checkpoint.meta), img.height, img.width);
+      const pred = await predictClasses(model, normalizeImage(img.data, img.height, img.width, img.channels, checkpoint.meta, pre), img.height, img.width);
       const color = colorize(pred, img.height, img.width, checkpoint.meta.colormap);
       const rgba = new Uint8Array(img.height * img.width * 4);
       for (let i = 0; i < img.height * img.width; i++) {

@@ -24,7 +24,7 @@ export async function predictionGrid(model: FcnModel, ds: SegDataset, meta: Chec
   const rows: RgbImage[][] = [];
   for (let i = 0; i < Math.min(n, ds.length); i++) {
     const s = ds.sample(i);
-    const pred = await predictClasses(model, normalizeImage(s.image, s.height, s.width, s.channels, meta), s.height, s.width);
+    const pred = await predictClasses(model, normalizeImage(s.image, s.height, s.width, s.channels, meta, ds.pre), s.height, s.width);
     rows.push([toRgb(s.image, s.height, s.width, s.channels), colorize(pred, s.height, s.width, meta.colormap), colorize(s.label, s.height, s.width, meta.colormap)]);
   }
   return gridPng(rows);
