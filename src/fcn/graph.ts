@@ -47,6 +47,8 @@ export interface GraphPlan {
   readonly dlogits: Tensor | null;
   /** Bytes of activations and activation gradients this plan holds. */
   readonly bytes: number;
+  /** Hands the plan something built on it (a tensor, a dispatch's resources) to free with it. */
+  adopt(resource: { dispose(): void }): void;
   dispose(): void;
 }
 
@@ -64,6 +66,7 @@ export function checkInputShape(N: number, H: number, W: number): void {
 
 class Planner {
   readonly tensors: Tensor[] = [];
+  readonly adopted: Array<{ dispose(): void }> = [];
   readonly fwd: Dispatch[] = [];
   readonly bwd: Dispatch[] = [];
   private readonly tape: Array<() => Promise<void>> = [];
@@ -148,6 +151,7 @@ class Planner {
   }
 
   dispose(): void {
+    for (const r of this.adopted) r.dispose();
     for (const d of [...this.fwd, ...this.bwd]) disposeDispatch(this.gpu, d);
     for (const t of this.tensors) t.dispose();
   }
@@ -294,6 +298,7 @@ export async function planGraph(gpu: Gpu, store: ParamStore, cfg: FcnConfig, N: 
       forward: pl.fwd,
       backward: pl.bwd,
       bytes: pl.bytes,
+      adopt: (r) => void pl.adopted.push(r),
       dispose: () => pl.dispose(),
     };
   } catch (e) {

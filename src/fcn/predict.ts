@@ -1,8 +1,11 @@
 // Prediction on whole images of any size (the chapter's exercise 3): overlapping tiles whose
 // sides are multiples of 32 cover the image (padded when smaller than a tile), each tile runs the
 // eval-mode network, logits are averaged where tiles overlap, then argmax per pixel.
-import { submit } from '../gpu/kernel.js';
+import { disposeDispatch, submit, type Dispatch } from '../gpu/kernel.js';
 import { GpuError } from '../gpu/device.js';
+import { Tensor } from '../gpu/tensor.js';
+import { argmax } from '../gpu/ops/argmax.js';
+import type { GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
 
@@ -89,7 +92,43 @@ export function argmaxClasses(logits: Float32Array, K: number, H: number, W: num
   return out;
 }
 
-/** Class map (H, W) for one normalised image (3, H, W) of any size. */
+/** Per eval plan: an argmax dispatch and its (1, H, W) u32 output, made once. */
+const argmaxOf = new WeakMap<GraphPlan, Promise<{ out: Tensor; dispatch: Dispatch }>>();
+
+function planArgmax(model: FcnModel, plan: GraphPlan): Promise<{ out: Tensor; dispatch: Dispatch }> {
+  let made = argmaxOf.get(plan);
+  if (!made) {
+    made = (async () => {
+      const [, , th, tw] = plan.logits.shape as [number, number, number, number];
+      const out = Tensor.zeros(model.gpu, [1, th, tw], 'predict.classes', 'u32');
+      const dispatch = await argmax(model.gpu, out, plan.logits, 'predict');
+      plan.adopt(out);
+      plan.adopt({ dispose: () => disposeDispatch(model.gpu, dispatch) });
+      return { out, dispatch };
+    })();
+    argmaxOf.set(plan, made);
+  }
+  return made;
+}
+
+/**
+ * Class map (H, W) for one normalised image (3, H, W) of any size. When one tile covers the
+ * image, argmax runs on the GPU and only the class ids come back (not K·H·W logits).
+ */
 export async function predictClasses(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
-  return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
+  const [maxTh, maxTw] = opts.tile ?? [320, 480];
+  const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
+  const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
+  if (th < H || tw < W) return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
+  if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
+  const plan = await model.plan(1, th, tw, 'eval');
+  const { out, dispatch } = await planArgmax(model, plan);
+  const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
+  for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) tile.set(image.subarray((c * H + y) * W, (c * H + y + 1) * W), (c * th + y) * tw);
+  plan.images.write(tile);
+  submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
+  const ids = await out.readU32();
+  const classes = new Uint8Array(H * W);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
+  return classes;
 }

@@ -239,3 +239,22 @@ describe('training paths', () => {
     await model.dispose();
   });
 });
+
+describe('prediction', () => {
+  it('single-tile prediction (argmax on the GPU) equals argmax of the tiled logits', async () => {
+    const gpu = await testGpu();
+    const model = new FcnModel(gpu, { classes: 4, head: 'fcn32s' });
+    model.initialise({ seed: 8 });
+    const [H, W] = [45, 70]; // padded to one 64 x 96 tile
+    const image = randn(3 * H * W, 12, -2, 2);
+    const { predictClasses, predictLogits, argmaxClasses } = await import('../../src/fcn/predict.js');
+    const onGpu = await predictClasses(model, image, H, W);
+    const onHost = argmaxClasses(await predictLogits(model, image, H, W), 4, H, W);
+    expect(onGpu.length).toBe(H * W);
+    let differ = 0;
+    for (let i = 0; i < H * W; i++) if (onGpu[i] !== onHost[i]) differ++;
+    expect(differ).toBe(0);
+    expect(new Set(onGpu).size).toBeGreaterThan(1);
+    await model.dispose();
+  });
+});
