@@ -22,3 +22,13 @@ fn reduce_sum2(buf: ptr<workgroup, array<vec2f, WG>>, t: u32, v: vec2f) -> vec2f
   }
   return (*buf)[0];
 }
+
+fn reduce_sum3(buf: ptr<workgroup, array<vec3f, WG>>, t: u32, v: vec3f) -> vec3f {
+  (*buf)[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { (*buf)[t] += (*buf)[t + s]; }
+    workgroupBarrier();
+  }
+  return (*buf)[0];
+}

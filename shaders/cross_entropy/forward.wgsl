@@ -20,19 +20,7 @@ struct Params { K: u32, HW: u32, ignore_index: u32, grad_scale: f32 }
 const WG = 256u;
 var<workgroup> red: array<vec3f, WG>;
 
-// Tree reduction over the workgroup into `buf`. Every reduction in a kernel gets its own
-// workgroup array: reusing one right after reading its result races on Mesa llvmpipe (the read
-// of buf[0] can land after the next reduction's first write despite the barrier between them),
-// and with one array per reduction no location is ever written after it is read.
-fn reduce_sum3(buf: ptr<workgroup, array<vec3f, WG>>, t: u32, v: vec3f) -> vec3f {
-  (*buf)[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { (*buf)[t] += (*buf)[t + s]; }
-    workgroupBarrier();
-  }
-  return (*buf)[0];
-}
+// #include "../common/reduce.wgsl"
 
 struct Pixel { base: u32, label: u32, valid: bool, lse: f32, loss: f32, bad: f32 }
 

@@ -10,6 +10,7 @@ import { readSafetensors } from '../../src/io/safetensors';
 import { checkedNumel } from '../../src/io/dtype';
 import { ZipArchive } from '../../src/io/zip';
 import { buildPth, rng } from './build';
+import { byteMutations, int } from '../helpers/mutations';
 
 // WEBFCN_FUZZ_CASES raises the count for a deeper run; the suite keeps it small.
 const CASES = Number(process.env.WEBFCN_FUZZ_CASES ?? 300);
@@ -17,51 +18,8 @@ const dir = new URL('../golden/pth/', import.meta.url);
 const load = (name: string) => new Uint8Array(readFileSync(new URL(name, dir)));
 // Lower than the defaults only so that no case spends seconds filling a legal but large tensor.
 const LIMITS = { maxTensorElements: 1 << 20, maxTotalBytes: 1 << 24 };
-const HUGE = [0xffffffff, 0x7fffffff, 0x80000000, 0x10000000, 0xffff];
-
-type Mutation = (b: Uint8Array, r: () => number) => { bytes: Uint8Array; what: string };
-const int = (r: () => number, n: number) => Math.floor(r() * n);
-
-const mutations: Mutation[] = [
-  (b, r) => {
-    const n = int(r, b.length);
-    return { bytes: b.slice(0, n), what: `truncate to ${n}` };
-  },
-  (b, r) => {
-    const c = b.slice();
-    const flips: number[] = [];
-    for (let k = 1 + int(r, 4); k > 0; k--) {
-      const bit = int(r, c.length * 8);
-      c[bit >> 3]! ^= 1 << (bit & 7);
-      flips.push(bit);
-    }
-    return { bytes: c, what: `flip bits ${flips}` };
-  },
-  (b, r) => {
-    const c = b.slice();
-    const at = int(r, Math.max(1, c.length - 4));
-    const v = HUGE[int(r, HUGE.length)]!;
-    new DataView(c.buffer).setUint32(at, v, true);
-    return { bytes: c, what: `u32 ${v} at ${at}` };
-  },
-  (b, r) => {
-    const at = int(r, b.length);
-    const n = 1 + int(r, 8);
-    const c = new Uint8Array(b.length + n);
-    c.set(b.subarray(0, at));
-    for (let i = 0; i < n; i++) c[at + i] = int(r, 256);
-    c.set(b.subarray(at), at + n);
-    return { bytes: c, what: `insert ${n} bytes at ${at}` };
-  },
-  (b, r) => {
-    const n = Math.min(b.length, 1 + int(r, 8));
-    const at = int(r, b.length - n + 1);
-    const c = new Uint8Array(b.length - n);
-    c.set(b.subarray(0, at));
-    c.set(b.subarray(at + n), at);
-    return { bytes: c, what: `delete ${n} bytes at ${at}` };
-  },
-];
+type Mutation = (b: Uint8Array, r: () => number) => { input: Uint8Array; what: string };
+const mutations: Mutation[] = byteMutations;
 
 interface Tally {
   ok: number;
@@ -74,7 +32,7 @@ function fuzz(label: string, base: Uint8Array, seed: number, read: (b: Uint8Arra
   const all = [...mutations, ...extra];
   const tally: Tally = { ok: 0, refused: 0 };
   for (let i = 0; i < CASES; i++) {
-    const { bytes, what } = all[int(r, all.length)]!(base, r);
+    const { input: bytes, what } = all[int(r, all.length)]!(base, r);
     const t0 = performance.now();
     try {
       const sd = read(bytes, r);
@@ -124,7 +82,7 @@ describe('fuzz', () => {
       new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
       out.set(h, 8);
       out.set(b.subarray(8 + headerLen), 8 + h.length);
-      return { bytes: out, what: `header number ${m[0]} -> ${v}` };
+      return { input: out, what: `header number ${m[0]} -> ${v}` };
     };
     const t = fuzz('safetensors', base, 4, (b) => {
       const f = readSafetensors(b, 'fuzz.safetensors');
