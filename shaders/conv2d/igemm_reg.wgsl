@@ -34,6 +34,7 @@ struct Params {
   hasBias: u32, accumulate: u32,
   phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K (see above)
   tySplits: u32, chPer: u32,
+  wImage: u32,  // weights per image n (Winograd: one filter block per transform position), else 0
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -103,6 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let CP4 = (params.Cols + 3u) / 4u;  // vec4s per (tap, ch) row of wt
   let cb4 = cg * TN4;
   let wlast = arrayLength(&wt) - 1u;
+  let wbase = n_0 * (params.wImage / 4u);  // rows of a thread share n when wImage != 0
 
   var acc_{i}_{j} = vec4<f32>();  // each i<TM j<TN4
   let tyBegin = i32(split % params.tySplits) * params.tyPer;
@@ -117,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let ix_{i} = ixb_{i} + ax.it * tx;  // each i<TM
       let ok_{i} = iy_{i} >= 0 && iy_{i} < IH && ix_{i} >= 0 && ix_{i} < IW;  // each i<TM
       var off_{i} = nbase_{i} + chBegin * IHW + select(0u, u32(iy_{i} * IW + ix_{i}), ok_{i});  // each i<TM
-      var wo = (u32(ky * params.KW + kx) * params.Cred + chBegin) * CP4 + cb4;
+      var wo = (u32(ky * params.KW + kx) * params.Cred + chBegin) * CP4 + cb4 + wbase;
       for (var ch = chBegin; ch < chEnd; ch++) {
         let a_{i} = vec4<f32>(select(0.0, inp[off_{i}], ok_{i}));  // each i<TM
         let b_{j} = wt[min(wo + {j}u, wlast)];  // each j<TN4

@@ -18,6 +18,7 @@ struct Params {
   hasBias: u32, accumulate: u32,
   phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K, as in igemm_reg.wgsl
   tySplits: u32, chPer: u32,
+  wImage: u32,  // weights per image n (Winograd: one filter block per transform position), else 0
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -102,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let ln = lid % BN;
   let lnk = lid / BN;
   let CP = (params.Cols + 3u) / 4u * 4u;
-  let colB = min(c0 + ln, CP - 1u);
+  let colB = min(c0 + ln, CP - 1u) + (min(m0, M - 1u) / (u32(ay.U) * u32(ax.U))) * params.wImage;  // a tile's rows share n when wImage != 0
 
   let tx = lid % WGX;
   let ty = lid / WGX;

@@ -1,5 +1,6 @@
-// Split-K reduce: dw(i) += Σ_s part(s, i). Accumulates, as parameter gradients do.
-struct Params { size: u32, splits: u32 }
+// Split-K reduce: dw(i) += Σ_s part(s, i). Accumulates, as parameter gradients do (or, with
+// overwrite, dw(i) = Σ_s part(s, i): Winograd's transformed gradient, a scratch value).
+struct Params { size: u32, splits: u32, overwrite: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;       // (splits, size)
@@ -13,5 +14,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= params.size) { return; }
   var s = 0.0;
   for (var k = 0u; k < params.splits; k++) { s += part[k * params.size + i]; }
-  dw[i] += s;
+  dw[i] = s + select(dw[i], 0.0, params.overwrite != 0u);
 }

@@ -16,12 +16,15 @@ struct Params {
   SH: i32, SW: i32, PH: i32, PW: i32, KH: u32, KW: u32,
   cBlocks: u32, kBlocks: u32, threads: u32,  // threads per split = taps · cBlocks · kBlocks
   rowsPer: u32, splits: u32, accumulate: u32,
+  // Independent problems b < batches (Winograd's 16 transform positions) at x + b·xBatch,
+  // dy + b·dyBatch, out + b·K·C·kh·kw; 1, 0, 0 for a plain convolution.
+  batches: u32, xBatch: u32, dyBatch: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;          // (N, K, OH, OW)
 @group(0) @binding(2) var<storage, read> x: array<f32>;           // (N, C, H, W)
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;   // (splits, K, C, kh, kw), or dW (K, C, kh, kw)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;   // (splits, batches, K, C, kh, kw), or dW (batches, K, C, kh, kw)
 
 const WG = 64u;
 const TK = 4u;
@@ -32,9 +35,10 @@ const TC = 4u;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let id = gid.x + gid.y * nwg.x * WG;
-  if (id >= params.threads * params.splits) { return; }
-  let s = id / params.threads;
+  if (id >= params.threads * params.splits * params.batches) { return; }
   let t = id % params.threads;
+  let b = (id / params.threads) % params.batches;
+  let s = id / (params.threads * params.batches);
   let taps = params.KH * params.KW;
   let tap = t % taps;
   let cb = (t / taps) % params.cBlocks;
@@ -64,8 +68,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let oy = row % params.OH;
     let iy = i32(oy) * params.SH - params.PH + ky;
     if (iy < 0 || iy >= H) { continue; }
-    var xo = n * params.C * HW + u32(iy * W + ix0);
-    var dyo = n * params.K * OHW + oy * params.OW + oxLo;
+    var xo = b * params.xBatch + n * params.C * HW + u32(iy * W + ix0);
+    var dyo = b * params.dyBatch + n * params.K * OHW + oy * params.OW + oxLo;
     for (var ox = oxLo; ox < oxHi; ox++) {
       let a_{j} = x[xo + c_{j}];  // each j<TC
       let d_{i} = dy[dyo + k_{i}];  // each i<TK
@@ -75,7 +79,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
 
-  let o0 = s * params.K * params.C * taps + tap;
+  let size = params.K * params.C * taps;
+  let o0 = (s * params.batches + b) * size + tap;
   store(o0, kb * TK + {i}u, cb * TC + {j}u, acc_{i}_{j});  // each i<TK j<TC
 }
 

@@ -37,6 +37,8 @@ export interface Dispatch {
   readonly uniform?: { buffer: GPUBuffer; view: StructuredView };
   /** Scratch buffers an op planned alongside this dispatch (e.g. split-K partial sums); freed by disposeDispatch. */
   scratch?: GPUBuffer[];
+  /** Shared scratch this dispatch holds (pool.ts holdScratch); let go by disposeDispatch. */
+  release?: (() => void)[];
 }
 
 export type Binding = Tensor | GPUBufferBinding;
@@ -199,6 +201,7 @@ export function submit(gpu: Gpu, dispatches: readonly Dispatch[], label = 'webfc
 export function disposeDispatch(gpu: Gpu, d: Dispatch): void {
   if (d.uniform) gpu.destroyBuffer(d.uniform.buffer);
   for (const b of d.scratch ?? []) gpu.destroyBuffer(b);
+  for (const r of d.release ?? []) r();
 }
 
 /** Integer ceil(a / b). */

@@ -17,6 +17,8 @@ interface ScratchEntry {
   current: Tensor;
   /** Smaller buffers that earlier-planned dispatches still reference. */
   retired: Tensor[];
+  /** Planned dispatches holding it (holdScratch); freed when the last lets go. */
+  holders?: number;
 }
 
 /**
@@ -50,4 +52,30 @@ export function releaseScratch(gpu: Gpu, name?: string): void {
     for (const t of [e.current, ...e.retired]) t.dispose();
     gpu.cache.delete(key);
   }
+}
+
+/**
+ * Like scratch(), for large intermediate tensors (Winograd's transformed tiles): the caller holds
+ * the space until the returned release() runs (attach it to a planned dispatch with its `release`
+ * list, so disposeDispatch lets go). When the last holder lets go, the buffers are freed, so a
+ * finished plan leaves no large device memory behind.
+ */
+export function holdScratch(gpu: Gpu, name: string, floats: number): { tensor: Tensor; release: () => void } {
+  const tensor = scratch(gpu, name, floats);
+  const key = `scratch:${name}`;
+  const e = gpu.cache.get(key) as ScratchEntry;
+  e.holders = (e.holders ?? 0) + 1;
+  let held = true;
+  return {
+    tensor,
+    release: () => {
+      if (!held) return;
+      held = false;
+      const now = gpu.cache.get(key) as ScratchEntry | undefined;
+      if (now !== e) return; // already released by releaseScratch
+      if (--e.holders! > 0) return;
+      for (const t of [e.current, ...e.retired]) t.dispose();
+      gpu.cache.delete(key);
+    },
+  };
 }
