@@ -22,6 +22,7 @@ import { matmul, type MatmulVariant } from '../gpu/ops/matmul.js';
 import { sgdStep } from '../gpu/ops/sgd.js';
 import { Tensor } from '../gpu/tensor.js';
 import { FcnModel, initialState } from '../fcn/model.js';
+import { planFrames } from '../fcn/predict.js';
 import { CHAPTER_OPTIMIZER, chooseMicroBatch, Trainer } from '../fcn/trainer.js';
 
 export type TimingMethod = 'timestamp-query' | 'fence' | 'wall';
@@ -205,6 +206,14 @@ function syntheticBatch(B: number, H: number, W: number, K: number): { images: F
   const labels = new Uint32Array(B * H * W);
   for (let i = 0; i < labels.length; i++) labels[i] = Math.floor(rng() * K);
   return { images, labels };
+}
+
+/** Deterministic RGBA frames (B, H, W, 4) u8, as canvas or decoder output. */
+function syntheticFrames(B: number, H: number, W: number): Uint8Array<ArrayBuffer> {
+  const rng = mulberry32(11);
+  const px = new Uint8Array(B * H * W * 4);
+  for (let i = 0; i < px.length; i++) px[i] = (i & 3) === 3 ? 255 : Math.floor(rng() * 256);
+  return px;
 }
 
 /** Times decode and the per-batch preparation (wasm and TS twins) for B crops of H x W. */
@@ -391,28 +400,26 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     const [IH, IW] = o.inferSize;
     log(`infer: planning ${IB}x3x${IH}x${IW}`);
     const eval_ = await model.plan(IB, IH, IW, 'eval');
-    const ipred = Tensor.zeros(gpu, [IB, IH, IW], 'bench.infer.pred', 'u32');
-    tensors.push(ipred);
-    const am = await argmax(gpu, ipred, eval_.logits, 'bench.infer');
-    owned.push(am);
-    const ihost = syntheticBatch(IB, IH, IW, K).images;
+    // The frame pipeline of predictFrames: RGBA u8 up, normalised on the GPU, packed u8 ids back.
+    const fp = await planFrames(model, eval_, IH, IW);
+    const ihost = syntheticFrames(IB, IH, IW);
     const inferStages = async () => ({
-      upload: await timer.fenced(() => q.writeBuffer(eval_.images.buffer, eval_.images.offset, ihost)),
-      forward: await timer.pass([...eval_.forward, am], 'bench.infer.forward'),
-      readback: await readbackMs(gpu, ipred, 'bench.infer.read'),
+      upload: await timer.fenced(() => q.writeBuffer(fp.rgba.buffer, fp.rgba.offset, ihost)),
+      forward: await timer.pass(fp.dispatches, 'bench.infer.forward'),
+      readback: await readbackMs(gpu, fp.ids, 'bench.infer.read'),
     });
-    const readBuf = gpu.createBuffer('bench.infer.readback', ipred.bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const readBuf = gpu.createBuffer('bench.infer.readback', fp.ids.bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const inferFused = async (): Promise<number> => {
       const t0 = performance.now();
-      q.writeBuffer(eval_.images.buffer, eval_.images.offset, ihost);
+      q.writeBuffer(fp.rgba.buffer, fp.rgba.offset, ihost);
       const enc = gpu.device.createCommandEncoder({ label: 'bench.infer' });
       const pass = enc.beginComputePass({ label: 'bench.infer' });
-      encode(pass, [...eval_.forward, am]);
+      encode(pass, fp.dispatches);
       pass.end();
-      enc.copyBufferToBuffer(ipred.buffer, ipred.offset, readBuf, 0, ipred.bytes);
+      enc.copyBufferToBuffer(fp.ids.buffer, fp.ids.offset, readBuf, 0, fp.ids.bytes);
       q.submit([enc.finish()]);
       await readBuf.mapAsync(GPUMapMode.READ);
-      new Uint32Array(readBuf.getMappedRange()).slice(0);
+      new Uint8Array(readBuf.getMappedRange()).slice(0);
       readBuf.unmap();
       gpu.check();
       return performance.now() - t0;
@@ -433,7 +440,8 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
       ms: pick(iRuns.map((r) => r[name]!)),
       method: name === 'upload' ? 'fence' : name === 'readback' ? 'wall' : gpuMethod,
       where: 'gpu',
-      note: name === 'forward' ? 'forward + argmax' : name === 'readback' ? 'class map (N, H, W) u32' : undefined,
+      note: name === 'upload' ? 'RGBA u8 frames (N, H, W, 4)' : name === 'forward' ? 'normalise + forward + argmax'
+        : name === 'readback' ? 'class ids (N, H, W) u8' : undefined,
     }));
     const iFusedMs = pick(iFused);
 

@@ -10,7 +10,7 @@ export interface Normalisation {
   std: readonly number[];
 }
 
-const IMAGENET: Normalisation = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+export const IMAGENET: Normalisation = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
 
 function isImagenet(n: Normalisation): boolean {
   return n.mean.every((v, i) => v === IMAGENET_MEAN[i]) && n.std.every((v, i) => v === IMAGENET_STD[i]);

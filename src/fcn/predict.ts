@@ -3,8 +3,10 @@
 // eval-mode network, logits are averaged where tiles overlap, then argmax per pixel.
 import { disposeDispatch, submit, type Dispatch } from '../gpu/kernel.js';
 import { GpuError } from '../gpu/device.js';
-import { Tensor } from '../gpu/tensor.js';
+import { readBytes, Tensor } from '../gpu/tensor.js';
 import { argmax } from '../gpu/ops/argmax.js';
+import { argmaxPacked, normalizeRgba } from '../gpu/ops/image.js';
+import { IMAGENET, type Normalisation } from './image.js';
 import type { GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
@@ -131,4 +133,61 @@ export async function predictClasses(model: FcnModel, image: Float32Array, H: nu
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
   return classes;
+}
+
+/** Per eval plan and frame size: the RGBA input, the packed class ids and their dispatches, made once. */
+const framesOf = new WeakMap<GraphPlan, Map<string, Promise<FramePlan>>>();
+
+export interface FramePlan {
+  /** (N, H, W) u32: one packed RGBA pixel per u32, R in the low byte. */
+  rgba: Tensor;
+  /** (ceil(N·H·W/4)) u32: four u8 class ids per u32. */
+  ids: Tensor;
+  /** normalise → network → argmax, in order. */
+  dispatches: Dispatch[];
+}
+
+/** Plans (once per plan and size) the GPU-side frame pipeline for N RGBA frames of H × W on `plan`. */
+export function planFrames(model: FcnModel, plan: GraphPlan, H: number, W: number, norm: Normalisation = IMAGENET): Promise<FramePlan> {
+  let byKey = framesOf.get(plan);
+  if (!byKey) framesOf.set(plan, (byKey = new Map()));
+  const key = `${H}x${W}:${norm.mean.join(',')}:${norm.std.join(',')}`;
+  let made = byKey.get(key);
+  if (!made) {
+    made = (async () => {
+      const N = plan.images.shape[0]!;
+      const rgba = Tensor.zeros(model.gpu, [N, H, W], 'predict.frames.rgba', 'u32');
+      const ids = Tensor.zeros(model.gpu, [Math.ceil((N * H * W) / 4)], 'predict.frames.ids', 'u32');
+      plan.adopt(rgba);
+      plan.adopt(ids);
+      const norm_ = await normalizeRgba(model.gpu, plan.images, rgba, H, W, norm.mean, norm.std, 'predict.frames');
+      const am = await argmaxPacked(model.gpu, ids, plan.logits, H, W, 'predict.frames');
+      plan.adopt({ dispose: () => [norm_, am].forEach((d) => disposeDispatch(model.gpu, d)) });
+      return { rgba, ids, dispatches: [norm_, ...plan.forward, am] };
+    })();
+    byKey.set(key, made);
+  }
+  return made;
+}
+
+/**
+ * Class maps (N, H, W) u8 for N RGBA frames (N, H, W, 4) u8 of one size, such as canvas or video
+ * frames: the whole pass stays on the GPU — 4 bytes per pixel up, normalised there with `norm`
+ * (the checkpoint's statistics), the eval-mode network on a plan padded to multiples of 32 (the
+ * padding is the dataset mean, as in predictClasses), argmax there, 1 byte per pixel back. No
+ * tiling: the frames are one batch of one plan. Needs at most 256 classes.
+ */
+export async function predictFrames(
+  model: FcnModel, frames: Uint8Array, N: number, H: number, W: number, norm: Normalisation = IMAGENET,
+): Promise<Uint8Array> {
+  if (![N, H, W].every((v) => Number.isInteger(v) && v >= 1)) throw new GpuError(`bad frame batch ${N}x${H}x${W}`, 'predict.frames');
+  if (frames.length !== N * H * W * 4) {
+    throw new GpuError(`frames have ${frames.length} bytes, expected ${N}x${H}x${W}x4 (RGBA)`, 'predict.frames');
+  }
+  if (model.config.classes > 256) throw new GpuError(`${model.config.classes} classes do not fit u8 ids`, 'predict.frames');
+  const plan = await model.plan(N, roundUp(H, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE), 'eval');
+  const fp = await planFrames(model, plan, H, W, norm);
+  model.gpu.device.queue.writeBuffer(fp.rgba.buffer, fp.rgba.offset, frames.buffer, frames.byteOffset, frames.byteLength);
+  submit(model.gpu, fp.dispatches, 'predict.frames');
+  return new Uint8Array(await readBytes(model.gpu, fp.ids.buffer, fp.ids.offset, fp.ids.bytes), 0, N * H * W);
 }
