@@ -164,7 +164,7 @@ async function conv(pl: Planner, c: ConvSpec, x: Tensor): Promise<Tensor> {
   const y = pl.alloc([N, c.outC, OH, OW], c.name);
   const w = pl.store.get(`${c.name}.weight`);
   const b = c.bias ? pl.store.get(`${c.name}.bias`) : null;
-  pl.forward(await conv2dForward(pl.gpu, y, x, w, b, p, c.name));
+  pl.forward(await conv2dForward(pl.gpu, y, x, w, b, p, c.name, pl.mode === 'eval'));
   pl.onBackward(async () => {
     const dy = pl.gradOf(y);
     const db = c.bias ? pl.store.grad(`${c.name}.bias`) : null;

@@ -185,6 +185,7 @@ describe('where Winograd is used by default', () => {
     expect(useWinograd(problem({ bwd: true }), undefined)).toBe(4); // layer1, 2x40x64: F4 11880, F2 20640, direct 46170
     expect(useWinograd(problem({}), undefined)).toBe(2); // forward passes: F(2x2) unless asked
     expect(useWinograd(problem({}), undefined, 4)).toBe(4);
+    expect(useWinograd(problem({ inference: true }), undefined)).toBe(4); // eval mode: no gradient flows through it
     expect(useWinograd(problem({ bwd: true, IH: 10, IW: 16, OH: 10, OW: 16 }), undefined)).toBe(4); // layer3: F4 1224, F2 1440
     expect(useWinograd(problem({ bwd: true, Cred: 512, Cols: 512, IH: 5, IW: 8, OH: 5, OW: 8 }), undefined)).toBe(2); // layer4: F2 544, F4 648, direct 810
     expect(useWinograd(problem({ Cred: 512, Cols: 512, IH: 3, IW: 3, OH: 3, OW: 3 }), undefined)).toBe(0); // F2 288 > 0.8 · direct 252

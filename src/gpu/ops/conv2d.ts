@@ -67,6 +67,8 @@ function validate(op: string, p: Conv2dParams): void {
 /** Plans y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,kh,kw)) + b (K); b may be null. Overwrites y. */
 export async function conv2dForward(
   gpu: Gpu, y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams, label = '',
+  /** True when no gradient will flow through y (eval mode): allows F(4×4) Winograd (winograd.ts, winogradTile). */
+  inference = false,
 ): Promise<Dispatch[]> {
   const op = 'conv2d.forward';
   validate(op, p);
@@ -76,7 +78,7 @@ export async function conv2dForward(
     bwd: false, inp: x, w, bias: b, out: y,
     N: p.N, Cred: p.C, IH: p.H, IW: p.W, Cols: p.K, OH: s.OH, OW: s.OW,
     SH: p.strideH, SW: p.strideW, PH: p.padH, PW: p.padW, KH: p.kh, KW: p.kw,
-    wsc: p.C * p.kh * p.kw, wsr: p.kh * p.kw, accumulate: false,
+    wsc: p.C * p.kh * p.kw, wsr: p.kh * p.kw, accumulate: false, inference,
   }, label);
 }
 

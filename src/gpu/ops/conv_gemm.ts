@@ -219,6 +219,8 @@ export interface IgemmProblem {
    * `weights` kernel (flip: backward-input).
    */
   wino?: { flip: boolean; positions: number; weights: KernelDef };
+  /** A forward pass no gradient flows through (eval mode): Winograd may use its larger tile. */
+  inference?: boolean;
 }
 
 /** Plans one implicit-GEMM problem with a given config (chunked over N when needed). */

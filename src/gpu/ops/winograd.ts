@@ -105,13 +105,16 @@ const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
  * passCost when there are at least 16 channels on each side (below that the input and output
  * transforms cost more than the GEMM saves) and it costs at most 80% of the direct pass.
  *
- * Forward passes get F(4×4) only when `tile` asks for it. F(4×4)'s transforms (entries up to 8
+ * Training forward passes (`forward`) get F(4×4) only when `tile` asks for it; eval-mode forward
+ * passes, which no gradient flows through, choose like backward passes. F(4×4)'s transforms (entries up to 8
  * and 1/24) round about 10x more than F(2×2)'s, and an activation's error does not stay small:
  * it moves ReLU and max-pool decisions on near-ties, which changes which gradients flow. At the
  * chapter size (test/fcn/model.test.ts, 1x3x320x480 against PyTorch float64) F(4×4) forwards
  * double the stem's weight-gradient error (8.0e-3 of its scale, against 4.2e-3 direct, 3.8e-3
  * with F(2×2) forwards and 2.6e-3 for PyTorch's own f32), while F(4×4) backward passes, whose
- * errors steer nothing, leave every gradient within 1% of the F(2×2) figures.
+ * errors steer nothing, leave every gradient within 1% of the F(2×2) figures. In eval mode
+ * the same rounding only moves logits by ~1e-5 of their scale; on the H200 it raises 8×320×480
+ * inference from 824 to 1006 images/s (BENCHMARKS.md).
  */
 export function winogradTile(
   p: {
@@ -133,7 +136,7 @@ export function useWinograd(pr: IgemmProblem, force = convOptions.winograd, tile
   if (pr.wino) return 0;
   return winogradTile({
     kh: pr.KH, kw: pr.KW, sh: pr.SH, sw: pr.SW, ph: pr.PH, pw: pr.PW, N: pr.N, OH: pr.OH, OW: pr.OW,
-    same: pr.IH === pr.OH && pr.IW === pr.OW, Cin: pr.Cred, Cout: pr.Cols, forward: !pr.bwd,
+    same: pr.IH === pr.OH && pr.IW === pr.OW, Cin: pr.Cred, Cout: pr.Cols, forward: !pr.bwd && !pr.inference,
   }, force, tile);
 }
 
