@@ -19,7 +19,7 @@ import { installTransferHandlers, startWorker } from './platform.js';
 import type { EngineService } from './service.js';
 import type {
   BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, LoadResult,
-  MemoryDatasetInput, ModelInfo, Prediction, PredictOptions, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+  MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 
 /**
@@ -112,6 +112,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     predict: (image: ImageInput, o: PredictOptions = {}) => {
       const [img, bufs] = movableImage(image);
       return call<Prediction>('predict', () => remote.predict(Comlink.transfer(img, bufs), o));
+    },
+    segmentFrames: (frames: RgbaFrames) => {
+      const ok = frames && typeof frames === 'object' && frames.data && typeof frames.data.byteLength === 'number';
+      const data = ok ? movable(frames.data) : undefined;
+      const moved = ok ? { data: data!, width: frames.width, height: frames.height, count: frames.count } : frames;
+      return call<FrameClasses>('segmentFrames', () => remote.segmentFrames(Comlink.transfer(moved, data ? [data.buffer as ArrayBuffer] : [])));
     },
     evaluate: (dataset: DatasetInput, o: EvaluateOptions = {}) => {
       const [d, bufs] = movableDataset(dataset);

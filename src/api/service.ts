@@ -19,12 +19,12 @@ import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
 import { FcnModel, initialState } from '../fcn/model.js';
-import { predictClasses } from '../fcn/predict.js';
+import { predictClasses, predictFrames } from '../fcn/predict.js';
 import type { OptimizerOptions } from '../fcn/trainer.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
-  Prediction, PredictOptions, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 
 /** Opens split `split` of a VOC-layout folder (Node's openVOC). */
@@ -177,6 +177,21 @@ export class EngineService {
       const overlay = this.pre.overlay(pixels, channels, colors, alpha);
       const out: Prediction = { width: W, height: H, classes, colors, overlay };
       return Comlink.transfer(out, [classes.buffer, colors.buffer, overlay.buffer] as ArrayBuffer[]);
+    });
+  }
+
+  segmentFrames(frames: RgbaFrames): Promise<FrameClasses> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('segmentFrames');
+      if (!frames || typeof frames !== 'object' || !frames.data || typeof frames.data.byteLength !== 'number') {
+        throw new TypeError('segmentFrames: frames must be { data, width, height, count } with RGBA bytes');
+      }
+      const { width: W, height: H, count: N } = frames;
+      if (![W, H, N].every((v) => Number.isInteger(v) && v >= 1)) {
+        throw new RangeError(`segmentFrames: width ${W}, height ${H} and count ${N} must be positive integers`);
+      }
+      const classes = await predictFrames(model, bytesOf(frames.data), N, H, W, meta);
+      return Comlink.transfer({ width: W, height: H, count: N, classes }, [classes.buffer as ArrayBuffer]);
     });
   }
 

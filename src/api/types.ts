@@ -156,6 +156,22 @@ export interface Prediction {
   overlay: Uint8Array;
 }
 
+/** `segmentFrames()`'s input: `count` RGBA frames of one size, (count, height, width, 4) row-major. */
+export interface RgbaFrames {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  count: number;
+}
+
+/** `segmentFrames()`'s answer: class ids (count, height, width) row-major. */
+export interface FrameClasses {
+  width: number;
+  height: number;
+  count: number;
+  classes: Uint8Array;
+}
+
 /** 8-bit RGBA pixels, (height, width, 4) row-major. */
 export interface RgbaImage {
   data: Uint8Array;
@@ -197,6 +213,12 @@ export interface Engine {
   train(dataset: DatasetInput, options?: TrainOptions, onProgress?: (event: TrainEvent) => void): Promise<TrainResult>;
   /** Class map, class colours and overlay of one image of any size; the image buffer is transferred. */
   predict(image: ImageInput, options?: PredictOptions): Promise<Prediction>;
+  /**
+   * Class ids of a batch of same-size RGBA frames (video, canvas), the whole pass on the GPU: 4
+   * bytes per pixel up, normalised there, one byte per pixel back; no tiling (one plan of the
+   * frame size rounded up to multiples of 32). The frame buffer is transferred.
+   */
+  segmentFrames(frames: RgbaFrames): Promise<FrameClasses>;
   /** Whole-image metrics over a dataset. */
   evaluate(dataset: DatasetInput, options?: EvaluateOptions): Promise<EvaluateResult>;
   /** The chapter's bilinear upsampling by a transposed convolution (kernel 2s, stride s, padding s/2); the image buffer is transferred. */

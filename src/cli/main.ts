@@ -1,6 +1,7 @@
 // The webfcn command line (see the README's command table). Flags are kebab-case, sizes HxW,
 // errors go to stderr with a non-zero exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { configureAutotune } from '../gpu/autotune.js';
 import { UsageError } from './args.js';
 import { info, infoHelp } from './info.js';
 import { synth, synthHelp, synthOptions } from './synth.js';
@@ -59,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    // Kernel choices measured on hardware adapters persist across runs when this names a file.
+    if (process.env.WEBFCN_AUTOTUNE_FILE) configureAutotune({ file: process.env.WEBFCN_AUTOTUNE_FILE });
     const { values } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, strict: true });
     if (values.help) {
       console.log(cmd.help);

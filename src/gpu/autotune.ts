@@ -14,7 +14,7 @@ export type AutotuneMode = 'auto' | 'on' | 'off';
 export interface AutotuneOptions {
   /** Default from WEBFCN_AUTOTUNE (0 → 'off', 1 → 'on'), else 'auto'. */
   mode?: AutotuneMode;
-  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. Default from WEBFCN_AUTOTUNE_FILE. */
+  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. The `webfcn` command sets it from WEBFCN_AUTOTUNE_FILE. */
   file?: string | null;
   /** Forces candidates by name, in every family that has one of them (tests and benchmarks compare variants this way). */
   force?: string | string[] | null;
@@ -27,9 +27,9 @@ const envMode = (): AutotuneMode => {
   return v === '0' ? 'off' : v === '1' ? 'on' : 'auto';
 };
 
-const envFile = (): string | null => (typeof process !== 'undefined' ? process.env?.WEBFCN_AUTOTUNE_FILE || null : null);
-
-const options: Required<AutotuneOptions> = { mode: envMode(), file: envFile(), force: null, reps: 3 };
+// `file` stays null here (the command line sets it from WEBFCN_AUTOTUNE_FILE): browser bundles
+// then drop the Node file code below.
+const options: Required<AutotuneOptions> = { mode: envMode(), file: null, force: null, reps: 3 };
 let fileTable: Record<string, Record<string, string>> | null = null;
 
 /** Sets autotune options for this process (mode, persistence file, forced variant). */

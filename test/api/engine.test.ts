@@ -112,6 +112,20 @@ describe('createEngine (worker_threads)', () => {
     expect(firstDiff(c.overlay.filter((_, i) => i % 4 !== 3), rgb)).toBe(-1);
   });
 
+  it('segments a batch of RGBA frames on the GPU as predict() does one image at a time', async () => {
+    const { images } = samples(2, 40, 50, 5);
+    const frames = new Uint8Array(2 * 40 * 50 * 4);
+    images.forEach((im, i) => frames.set(im.data as Uint8Array, i * 40 * 50 * 4));
+    const r = await engine.segmentFrames({ data: frames.slice(), width: 50, height: 40, count: 2 });
+    expect([r.width, r.height, r.count, r.classes.length]).toEqual([50, 40, 2, 4000]);
+    for (let i = 0; i < 2; i++) {
+      const one = await engine.predict({ data: (images[i]!.data as Uint8Array).slice(), width: 50, height: 40 });
+      expect(firstDiff(r.classes.subarray(i * 2000, (i + 1) * 2000), one.classes), `frame ${i}`).toBe(-1);
+    }
+    await expect(engine.segmentFrames({ data: frames.subarray(8), width: 50, height: 40, count: 2 })).rejects.toThrow(/frames have 15992 bytes, expected 2x40x50x4/);
+    await expect(engine.segmentFrames({ data: frames, width: 50, height: 40, count: 0 })).rejects.toThrow(/count 0 must be positive/);
+  });
+
   it('save -> load in a fresh worker gives bit-identical predictions and checkpoint bytes', async () => {
     const img = samples(1, 48, 64, 5).images[0]!;
     const p1 = await engine.predict(copyImage(img));

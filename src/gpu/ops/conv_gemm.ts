@@ -158,11 +158,17 @@ export const IGEMM_CANDIDATES: readonly Candidate<IgemmConfig>[] = [
 const weightTKernel: KernelDef = { name: 'conv2d.weight_t', code: weightTWgsl };
 const reduceOutKernel: KernelDef = { name: 'conv2d.reduce_out', code: reduceOutWgsl };
 
-/** Untimed choice: 8×8 register blocks on CPU adapters (4 columns when there are few output channels), 64×64 tiles on GPUs. */
+/**
+ * Untimed choice: 8×8 register blocks in workgroups of 16 on CPU adapters (4 columns when there are
+ * few output channels), 64×64 tiles on GPUs. Workgroups of 16 rather than 64 because llvmpipe runs a
+ * workgroup's invocations in 8-wide batches and problems with few rows per phase class leave most
+ * of a 64-wide group idle: the FCN head's forward (1024 phase classes of 80 rows at 2x160x256)
+ * takes 55 ms with reg8x8w16 against 82 ms with reg8x8, and no ResNet layer is slower.
+ */
 // SwiftShader's shader compiler takes minutes on the 8-row unrolled blocks (reg8x4: 134 s vs
 // reg4x8: 0.8 s for one pipeline, measured), so it gets 4-row blocks; llvmpipe compiles either fast.
 export const igemmDefault = (cols: number) => (software: boolean, architecture: string) =>
-  !software ? 'tiled64x64' : architecture === 'swiftshader' ? (cols <= 4 ? 'reg4x4' : 'reg4x8') : cols <= 4 ? 'reg8x4' : 'reg8x8';
+  !software ? 'tiled64x64' : architecture === 'swiftshader' ? (cols <= 4 ? 'reg4x4' : 'reg4x8') : cols <= 4 ? 'reg8x4' : 'reg8x8w16';
 
 /**
  * Repeats every line that ends in `// each i<A j<B ...` for all index values (A, B: numbers or
@@ -361,9 +367,13 @@ export const WGRAD_CANDIDATES: readonly Candidate<WgradConfig>[] = [4, 8].flatMa
     [4096, 16384, 65536, 262144].map((target) => ({ name: `wg${tk}x${tc}t${target >> 10}k`, config: { tk, tc, target } })),
   ),
 );
-/** Untimed choice: 8×8 blocks (4×4 for few channels); many splits, which also keeps each split's rows in cache. */
+/**
+ * Untimed choice: 8×8 blocks; 8 output × 4 input channels when there are few input channels (the
+ * 3-channel stem: 67 ms against 84 ms for 4×4 on llvmpipe at 2x160x256), 4×4 for few output
+ * channels; many splits, which also keeps each split's rows in cache.
+ */
 export const wgradDefault = (p: Conv2dParams) => (software: boolean) =>
-  (p.K < 8 || p.C < 8 ? 'wg4x4' : 'wg8x8') + (software ? 't16k' : 't64k');
+  (p.K < 8 ? 'wg4x4' : p.C < 8 ? 'wg8x4' : 'wg8x8') + (software ? 't16k' : 't64k');
 
 export function wgradKernel(c: WgradConfig): KernelDef {
   const code = wgradWgsl.replace(/const TK = \d+u;/, `const TK = ${c.tk}u;`).replace(/const TC = \d+u;/, `const TC = ${c.tc}u;`);
