@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { disposeDispatch, submit, type Dispatch } from '../../src/gpu/kernel.js';
-import { batchNormBackward, batchNormForward, type BatchNormParams } from '../../src/gpu/ops/batch_norm.js';
+import { batchNormBackward, batchNormForward, batchNormOptions, type BatchNormParams } from '../../src/gpu/ops/batch_norm.js';
 import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
 import {
   batchNormBackwardRef,
@@ -138,8 +138,10 @@ describe('batch_norm on the GPU', () => {
     ['more chunks than finalize threads', { N: 2, C: 3, H: 40, W: 40, chunk: 8 }],
     ['single pixel planes', { N: 5, C: 4, H: 1, W: 1 }],
   ];
-  for (const [name, p] of random) {
-    it(`matches the float64 reference on random data (${name}: ${p.N}x${p.C}x${p.H}x${p.W}, chunk ${p.chunk ?? 'default'})`, async () => {
+  for (const [name, p] of random) for (const cpuVariants of [true, false]) {
+    const variant = cpuVariants ? 'CPU-adapter reductions' : '64-wide reductions';
+    it(`matches the float64 reference on random data (${name}: ${p.N}x${p.C}x${p.H}x${p.W}, chunk ${p.chunk ?? 'default'}, ${variant})`, async () => {
+      batchNormOptions.cpuVariants = cpuVariants;
       await withGpu(async (gpu) => {
         const n = p.N * p.C * p.H * p.W;
         const d = {
@@ -163,6 +165,9 @@ describe('batch_norm on the GPU', () => {
       });
     });
   }
+  afterEach(() => {
+    delete batchNormOptions.cpuVariants;
+  });
 
   it('rejects bad shapes and single-value channels before creating anything', async () => {
     const gpu = await testGpu();
