@@ -109,7 +109,12 @@ export async function runBench(gpu: Gpu, o: BenchOptions): Promise<BenchResult> 
   };
   const comparisons = [
     compare('webfcn', `${web.adapter.backend} ${web.adapter.description}`, webTrain, webInfer),
-    ...peers.map((p) => compare(p.peer, p.detail, rate(p.train), rate(p.infer), note(p.train), note(p.infer))),
+    ...peers.flatMap((p) => [
+      compare(p.peer, p.detail, rate(p.train), rate(p.infer), note(p.train), note(p.infer)),
+      // The like-for-like inference: host pixels in, class ids out, as webfcn's pass is timed.
+      ...(p.inferPixels ? [compare(`${p.peer} (pixels)`, 'inference from host RGB bytes: upload + normalise included', null,
+        rate(p.inferPixels), undefined, note(p.inferPixels))] : []),
+    ]),
   ];
   const gpuStages = web.train.stages.filter((s) => s.where === 'gpu');
   const top = gpuStages.reduce((a, s) => (s.ms > a.ms ? s : a));
@@ -167,7 +172,7 @@ export function formatBench(r: BenchResult): string {
     `${(r.flops.trainStep / 1e9).toFixed(2)} GFLOP per training step, ${(r.flops.inferPass / 1e9).toFixed(2)} GFLOP per inference pass (2·MACs of convs; backward = 2x forward).`);
   L.push('');
   const head = ['implementation', 'train steps/s', 'GFLOP/s', '% peak', 'webfcn/peer', 'infer img/s', 'GFLOP/s', '% peak', 'webfcn/peer'];
-  const widths = [16, 13, 8, 7, 11, 11, 8, 7, 11];
+  const widths = [20, 13, 8, 7, 11, 11, 8, 7, 11];
   const row = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
   L.push(row(head));
   for (const c of r.comparisons) {
@@ -177,6 +182,9 @@ export function formatBench(r: BenchResult): string {
   for (const c of r.comparisons) {
     for (const n of [c.trainNote && `train: ${c.trainNote}`, c.inferNote && `infer: ${c.inferNote}`].filter(Boolean)) L.push(`  ${c.name} ${n}`);
     if (c.detail && c.name !== 'webfcn') L.push(`  ${c.name}: ${c.detail}`);
+  }
+  if (r.comparisons.some((c) => c.name.endsWith('(pixels)'))) {
+    L.push("  infer: webfcn and the '(pixels)' rows start from RGB(A) bytes on the host; the other tfjs rows from a float tensor already on their backend");
   }
   L.push('');
   L.push(`Bottleneck: ${r.bottleneck.stage} stage (${pct(r.bottleneck.stageShare)} of the staged step); ` +

@@ -18,6 +18,8 @@ export interface PeerResult {
   detail: string;
   train: PeerTiming;
   infer: PeerTiming;
+  /** Inference from host pixels, upload and normalisation included (tfjs peers; webfcn's pass is timed this way). */
+  inferPixels?: PeerTiming;
   /** Set when the runner itself failed (could not start, crashed, unavailable). */
   error?: string;
   wallSec: number;
@@ -114,6 +116,7 @@ export async function runPeer(peer: PeerName, o: PeerRunOptions): Promise<PeerRe
       const r: PeerResult = {
         peer, detail, train: timing(parsed.train), infer: timing(parsed.infer), wallSec: (performance.now() - t0) / 1000,
       };
+      if (parsed.inferPixels) r.inferPixels = timing(parsed.inferPixels);
       if (typeof parsed.error === 'string') r.error = parsed.error;
       else if (code !== 0) r.error = `exit code ${code}`;
       resolve(r);

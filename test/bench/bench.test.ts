@@ -72,8 +72,13 @@ describe('webfcn bench', () => {
     expect(w.data.keepsUp).toBe(w.data.prepWasmMs < w.train.fusedMs);
     expect(json.flops.trainStep).toBe(fcnFlops({ classes: 5, head: 'fcn32s' }, 64, 64).trainPerImage);
 
-    expect(json.comparisons.map((c) => c.name)).toEqual(['webfcn', 'tfjs-wasm', 'torch']);
-    const [web, wasm, torch] = json.comparisons as [BenchResult['comparisons'][0], BenchResult['comparisons'][0], BenchResult['comparisons'][0]];
+    expect(json.comparisons.map((c) => c.name)).toEqual(['webfcn', 'tfjs-wasm', 'tfjs-wasm (pixels)', 'torch']);
+    type Row = BenchResult['comparisons'][0];
+    const [web, wasm, wasmPixels, torch] = json.comparisons as [Row, Row, Row, Row];
+    // The like-for-like inference row: from host pixels, no training column.
+    expect(wasmPixels.trainStepsPerSec).toBeNull();
+    for (const v of [wasmPixels.inferImagesPerSec, wasmPixels.inferRatio]) expect(positive(v)).toBe(true);
+    expect(wasmPixels.inferRatio).toBeCloseTo(w.infer.imagesPerSec / wasmPixels.inferImagesPerSec!, 9);
     expect(web.trainRatio).toBe(1);
     expect(web.inferRatio).toBe(1);
     // tfjs-wasm: inference measured; training attempted and reported as not applicable.
@@ -96,6 +101,6 @@ describe('webfcn bench', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     // One bar per measured value: train stages + fused, infer stages + fused, and the throughputs that exist.
     const bars = (svg.match(/<rect x=/g) ?? []).length;
-    expect(bars).toBe(w.train.stages.length + 1 + w.infer.stages.length + 1 + 3 + 2);
+    expect(bars).toBe(w.train.stages.length + 1 + w.infer.stages.length + 1 + 4 + 2);
   }, 600_000);
 });

@@ -7,8 +7,9 @@
 //     --batch B --size HxW --infer-batch B --infer-size HxW --classes K --steps N [--stat median|min]
 //     [--dawn opengles|default|swiftshader]
 //
-// Prints one JSON line (the last line of stdout): { peer, backend, train, infer, notes }, where
-// train / infer are { ms, perSec } or { error }. Run in its own process so its GPU device never
+// Prints one JSON line (the last line of stdout): { peer, backend, train, infer, inferPixels, notes },
+// where each timing is { ms, perSec } or { error }: infer starts from a float tensor already on the
+// backend, inferPixels from RGB bytes on the host (upload and normalisation included, as webfcn's). Run in its own process so its GPU device never
 // shares a queue with webfcn's.
 import { register } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
@@ -183,6 +184,37 @@ async function main(): Promise<void> {
       out.infer = { error: (e as Error).message.split('\n')[0] };
     }
     x.dispose();
+  }
+
+  // The same pass from pixels, as webfcn's is timed: RGB bytes uploaded each pass (as int32, the
+  // dtype tf.browser.fromPixels gives; tfjs has no uint8 tensors), normalised with tfjs ops on the
+  // backend, then forward, argmax and the class-map readback.
+  {
+    const px = new Int32Array(IB * IH * IW * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) >>> 24;
+    const mean = tf.tensor1d([0.485 * 255, 0.456 * 255, 0.406 * 255]);
+    const invStd = tf.tensor1d([1 / (0.229 * 255), 1 / (0.224 * 255), 1 / (0.225 * 255)]);
+    const run = async () => {
+      const t0 = performance.now();
+      const pred = tf.tidy(() => {
+        const x = tf.mul(tf.sub(tf.cast(tf.tensor4d(px, [IB, IH, IW, 3], 'int32'), 'float32'), mean), invStd) as tf.Tensor4D;
+        return tf.argMax(model.forward(x, false), -1);
+      });
+      await pred.data();
+      pred.dispose();
+      return performance.now() - t0;
+    };
+    try {
+      await run();
+      const times: number[] = [];
+      for (let i = 0; i < steps; i++) times.push(await run());
+      const ms = median(times);
+      out.inferPixels = { ms, perSec: (IB * 1000) / ms, batch: IB, size: [IH, IW] };
+    } catch (e) {
+      out.inferPixels = { error: (e as Error).message.split('\n')[0] };
+    }
+    mean.dispose();
+    invStd.dispose();
   }
 
   if (!skipTrain) {
