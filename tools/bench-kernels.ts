@@ -4,7 +4,7 @@
 // FLOPs on the same adapter. Each kernel family is timed in every variant of its tuning table
 // and the best is reported with its name.
 //
-//   node --import ./tools/register.js tools/bench-kernels.ts [--batch 1] [--size 320x480] [--reps 5] [--json] [--quick] [--only NAME] [--all] [--min] [--inner N] [--winograd auto|off|2|4]
+//   node --import ./tools/register.js tools/bench-kernels.ts [--batch 1] [--size 320x480] [--reps 5] [--json] [--quick] [--only NAME] [--all] [--min] [--inner N] [--winograd auto|off|2|3|4]
 //
 // Timing: GPU timestamp queries around the compute pass when the adapter has 'timestamp-query',
 // otherwise wall time fenced by queue.onSubmittedWorkDone; the median (or with --min the best) of
@@ -51,8 +51,8 @@ const innerArg = Number(opt('inner', '0'));
 // Winograd for the 3×3 stride-1 convolutions: 'auto' (per shape, as in training), 'off', or a forced tile.
 const winograd = opt('winograd', 'auto');
 if (winograd === 'off') convOptions.winograd = false;
-else if (winograd === '2' || winograd === '4') Object.assign(convOptions, { winograd: true, winogradTile: Number(winograd) });
-else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto, off, 2 or 4`);
+else if (winograd === '2' || winograd === '3' || winograd === '4') Object.assign(convOptions, { winograd: true, winogradTile: Number(winograd) });
+else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto, off, 2, 3 or 4`);
 let inner = 1;
 
 interface Shape {

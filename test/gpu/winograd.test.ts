@@ -26,10 +26,11 @@ afterEach(() => {
 // Tolerances: the direct kernels' (conv2d.test.ts: |err| ≤ 1e-5 + 1e-3·|want| forward, 1e-4 +
 // 1e-3·|want| gradients), unchanged. F(2×2)'s transforms only add, subtract and halve, so its
 // extra rounding is a few more additions per output: measured max |err| 4e-6 (y), 6e-6 (dx),
-// 1.3e-5 (dw), about the direct kernels'. F(4×4)'s transforms multiply by up to 8 and by 1/24
-// (not exact in binary): measured max |err| 1e-4 (y), 7e-5 (dx), 9e-5 (dw) on outputs up to ~20,
-// i.e. ≤ 5e-6 relative, inside the same bounds through their relative term. (Why forward passes
-// still default to F(2×2): winograd.ts, winogradTile.)
+// 1.3e-5 (dw), about the direct kernels'. F(3×3) (points 0, ±1, ½) and F(4×4) (0, ±1, ±2) multiply
+// by fractions that are not exact in binary (1/3, 8/3; 1/24) and, for F(4×4), by up to 8: measured
+// max |err| 3e-5 (y), 3e-5 (dx), 5e-5 (dw) for F(3×3), 1e-4, 7e-5, 9e-5 for F(4×4), on outputs up to
+// ~20, i.e. ≤ 5e-6 relative, inside the same bounds through their relative term. (Why training
+// forward passes never default to F(4×4): winograd.ts, winogradTile.)
 const FWD = { atol: 1e-5, rtol: 1e-3 };
 const GRAD = { atol: 1e-4, rtol: 1e-3 };
 
@@ -74,7 +75,7 @@ describe('Winograd vs PyTorch goldens', () => {
     expect(cases.length).toBeGreaterThanOrEqual(2);
     expect(cases.some((c) => c.params.C >= 16 && c.params.K >= 16)).toBe(true);
   });
-  for (const [variant, tile] of [['reg8x8', 2], ['tiled64x64', 2], ['reg8x8', 4], ['tiled32x32', 4]] as const) {
+  for (const [variant, tile] of [['reg8x8', 2], ['tiled64x64', 2], ['reg4x16', 3], ['tiled64x32', 3], ['reg8x8', 4], ['tiled32x32', 4]] as const) {
     for (const c of cases) {
       it(`${c.name} F(${tile}x${tile}) (${variant})`, async () => {
         configureAutotune({ force: variant });
@@ -106,7 +107,7 @@ describe('Winograd vs float64 reference', () => {
   ];
   const wgrads = ['wg4x4t4k', 'wg8x8t16k', 'wg4x8t64k', 'wg8x4t256k', 'wg8x8t4k'];
   const cases = ['reg4x4', 'reg8x8', 'reg4x16', 'tiled64x64', 'tiled32x32'].flatMap((variant, vi) =>
-    ([2, 4] as const).map((tile) => ({ variant, wgrad: wgrads[(vi + tile) % wgrads.length]!, tile })));
+    ([2, 3, 4] as const).map((tile) => ({ variant, wgrad: wgrads[(vi + tile) % wgrads.length]!, tile })));
   cases.forEach(({ variant, wgrad, tile }) => {
     it(`five shapes, bias and accumulation, F(${tile}x${tile}) (${variant}, ${wgrad})`, async () => {
       configureAutotune({ force: [variant, wgrad] });
@@ -183,9 +184,10 @@ describe('where Winograd is used by default', () => {
   it('takes the 3x3 stride-1 layers of ResNet-18 and leaves the rest', () => {
     // Costs per channel pair (winograd.ts passCost): GEMM products + 10 x the transformed filter.
     expect(useWinograd(problem({ bwd: true }), undefined)).toBe(4); // layer1, 2x40x64: F4 11880, F2 20640, direct 46170
-    expect(useWinograd(problem({}), undefined)).toBe(2); // forward passes: F(2x2) unless asked
+    expect(useWinograd(problem({}), undefined)).toBe(3); // training forwards: F(2x2) or F(3x3) (15650 < 20640)
     expect(useWinograd(problem({}), undefined, 4)).toBe(4);
     expect(useWinograd(problem({ inference: true }), undefined)).toBe(4); // eval mode: no gradient flows through it
+    expect(useWinograd(problem({ IH: 10, IW: 16, OH: 10, OW: 16 }), undefined)).toBe(2); // F2 1440 < F3 1450
     expect(useWinograd(problem({ bwd: true, IH: 10, IW: 16, OH: 10, OW: 16 }), undefined)).toBe(4); // layer3: F4 1224, F2 1440
     expect(useWinograd(problem({ bwd: true, Cred: 512, Cols: 512, IH: 5, IW: 8, OH: 5, OW: 8 }), undefined)).toBe(2); // layer4: F2 544, F4 648, direct 810
     expect(useWinograd(problem({ Cred: 512, Cols: 512, IH: 3, IW: 3, OH: 3, OW: 3 }), undefined)).toBe(0); // F2 288 > 0.8 · direct 252
@@ -209,7 +211,7 @@ describe('where Winograd is used by default', () => {
     convOptions.winograd = true;
     const p = conv3(2, 6, 10, 12, 5);
     const xs = randn(p.N * p.C * p.H * p.W, 81), ws = randn(p.K * p.C * 9, 82), dys = randn(p.N * p.K * p.H * p.W, 83);
-    for (const [splits, tile] of [[1, 2], [3, 2], [10, 2], [1, 4], [3, 4], [6, 4]] as const) {
+    for (const [splits, tile] of [[1, 2], [3, 2], [10, 2], [1, 3], [4, 3], [1, 4], [3, 4], [6, 4]] as const) {
       convOptions.wgradSplits = splits;
       convOptions.winogradTile = tile;
       await withGpu(async (gpu) => {

@@ -33,15 +33,15 @@ export const convOptions: {
    * unset = where it pays (winograd.ts), true = wherever the shape allows, false = never.
    */
   winograd?: boolean;
-  /** Winograd tile F(m×m, 3×3), m = 2 or 4 (else chosen per shape). */
-  winogradTile?: 2 | 4;
+  /** Winograd tile F(m×m, 3×3), m = 2, 3 or 4 (else chosen per shape). */
+  winogradTile?: 2 | 3 | 4;
 } = winogradFromEnv();
 
-/** WEBFCN_WINOGRAD=off (direct kernels only), 2 or 4 (that tile wherever it pays), else per shape. */
-function winogradFromEnv(): { winograd?: boolean; winogradTile?: 2 | 4 } {
+/** WEBFCN_WINOGRAD=off (direct kernels only), 2, 3 or 4 (that tile wherever it pays), else per shape. */
+function winogradFromEnv(): { winograd?: boolean; winogradTile?: 2 | 3 | 4 } {
   const v = typeof process !== 'undefined' ? process.env?.WEBFCN_WINOGRAD : undefined;
   if (v === 'off' || v === '0') return { winograd: false };
-  if (v === '2' || v === '4') return { winogradTile: Number(v) as 2 | 4 };
+  if (v === '2' || v === '3' || v === '4') return { winogradTile: Number(v) as 2 | 3 | 4 };
   return {};
 }
 

@@ -3,7 +3,7 @@
 // backward-input (the same correlation with the filter rotated by 180° and the channel roles
 // swapped) and backward-weight. F(m×m, 3×3) computes an m×m output tile from an (m+2)² input patch
 // with (m+2)² multiply-adds per (input, output) channel pair instead of 9m²: 2.25x fewer for
-// F(2×2, 3×3), 4x fewer for F(4×4, 3×3). The transforms around the GEMM are memory-bound
+// F(2×2, 3×3), 3.24x for F(3×3, 3×3), 4x for F(4×4, 3×3). The transforms around the GEMM are memory-bound
 // elementwise passes; winograd_transforms.ts writes their straight-line code.
 //
 //   1. weights  u(p, ch, col) = G g Gᵀ       (winograd_weight.wgsl, every run: weights change each step)
@@ -88,9 +88,9 @@ function kernels(m: WinogradTile): Kernels {
  * plus the filters' transformed copy, written and read once per pass, weighted by
  * WEIGHT_TRAFFIC. That second term is what makes F(4×4) (36 values per filter) lose to F(2×2)
  * (16) on small images with many channels: measured on llvmpipe at batch 2, 160×256 (bench:kernels
- * --winograd off|2|4), layer4 (5×8 pixels, 512 channels) forward takes 62 ms direct, 26 ms in
- * F(2×2) and 48 ms in F(4×4), while layer1-3 (40×64 .. 10×16) run fastest in F(4×4) (layer1:
- * 31, 23, 15 ms). WEIGHT_TRAFFIC = 10 orders all of these as measured.
+ * --winograd off|2|3|4), layer4 (5×8 pixels, 512 channels) forward takes 62 ms direct, 26-29 ms in
+ * F(2×2), 51 ms in F(3×3) and 48 ms in F(4×4), while layer1 (40×64) takes 31, 23, 18 and 15 ms.
+ * WEIGHT_TRAFFIC = 10 orders these as measured (layer3, 10×16, F(2×2) ≈ F(3×3) both ways).
  */
 const WEIGHT_TRAFFIC = 10;
 const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
@@ -105,16 +105,18 @@ const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
  * passCost when there are at least 16 channels on each side (below that the input and output
  * transforms cost more than the GEMM saves) and it costs at most 80% of the direct pass.
  *
- * Training forward passes (`forward`) get F(4×4) only when `tile` asks for it; eval-mode forward
- * passes, which no gradient flows through, choose like backward passes. F(4×4)'s transforms (entries up to 8
- * and 1/24) round about 10x more than F(2×2)'s, and an activation's error does not stay small:
- * it moves ReLU and max-pool decisions on near-ties, which changes which gradients flow. At the
- * chapter size (test/fcn/model.test.ts, 1x3x320x480 against PyTorch float64) F(4×4) forwards
- * double the stem's weight-gradient error (8.0e-3 of its scale, against 4.2e-3 direct, 3.8e-3
- * with F(2×2) forwards and 2.6e-3 for PyTorch's own f32), while F(4×4) backward passes, whose
- * errors steer nothing, leave every gradient within 1% of the F(2×2) figures. In eval mode
- * the same rounding only moves logits by ~1e-5 of their scale; on the H200 it raises 8×320×480
- * inference from 824 to 1006 images/s (BENCHMARKS.md).
+ * Training forward passes (`forward`) choose between F(2×2) and F(3×3); F(4×4) only when `tile`
+ * asks for it. Eval-mode forward passes, which no gradient flows through, choose like backward
+ * passes. The reason is accuracy, measured at the chapter size (test/fcn/model.test.ts, 1x3x320x480
+ * against PyTorch float64; stem weight-gradient error / its scale): direct kernels 4.2e-3, F(2×2)
+ * forwards 3.8e-3, F(3×3) forwards 4.2e-3, F(4×4) forwards 8.0e-3 (PyTorch's own f32: 2.6e-3; the
+ * test allows 2x that). F(4×4)'s transforms (entries up to 8 and 1/24) round about 10x more than
+ * F(2×2)'s, and an activation's error does not stay small: it moves ReLU and max-pool decisions on
+ * near-ties, which changes which gradients flow. F(3×3) uses the points 0, ±1, ½ (entries within
+ * [−3/2, 2] apart from G's −8/3), which keeps it at the direct kernels' accuracy. Backward passes,
+ * whose errors steer nothing, change every gradient by < 1% with F(4×4). In eval mode F(4×4) only
+ * moves logits by ~1e-5 of their scale; on the H200 it raised 8×320×480 inference from 824 to 964
+ * images/s (BENCHMARKS.md).
  */
 export function winogradTile(
   p: {
@@ -126,7 +128,9 @@ export function winogradTile(
   if (force === false) return 0;
   if (!(p.kh === 3 && p.kw === 3 && p.sh === 1 && p.sw === 1 && p.ph === 1 && p.pw === 1 && p.same)) return 0;
   const cost = (m: 0 | WinogradTile) => passCost(m, p.N, p.OH, p.OW);
-  const best: WinogradTile = tile ?? (!p.forward && cost(4) < cost(2) ? 4 : 2);
+  // The cheapest allowed tile; ties go to the smaller (more accurate) one.
+  const allowed: WinogradTile[] = p.forward ? [2, 3] : [2, 3, 4];
+  const best: WinogradTile = tile ?? allowed.reduce((a, m) => (cost(m) < cost(a) ? m : a));
   if (force) return best;
   return p.Cin >= 16 && p.Cout >= 16 && cost(best) <= 0.8 * cost(0) ? best : 0;
 }

@@ -7,7 +7,7 @@
 // `// #transform` line is replaced by the code below: every product with a constant is written
 // out, zeros skipped, so no compiler has to keep a matrix or a private array in memory.
 
-export type WinogradTile = 2 | 4;
+export type WinogradTile = 2 | 3 | 4;
 
 export interface WinogradMatrices {
   m: number; // output tile
@@ -36,6 +36,32 @@ export const WINOGRAD: Record<WinogradTile, WinogradMatrices> = {
     AT: [
       [1, 1, 1, 0],
       [0, 1, -1, -1],
+    ],
+  },
+  3: {
+    // Points 0, 1, −1, ½, ∞ (½ rather than 2 keeps Aᵀ's entries within [−1, 1]). Derived by the
+    // Toom-Cook construction: Aᵀ(i, j) = p_jⁱ, G(j, k) = p_jᵏ / Π_{l≠j}(p_j − p_l), and Bᵀ solved
+    // exactly from Aᵀ[(G g) ⊙ (Bᵀ d)] = correlation(d, g) for every basis d, g.
+    m: 3,
+    n: 5,
+    BT: [
+      [1 / 2, -1, -1 / 2, 1, 0],
+      [0, -1 / 2, 1 / 2, 1, 0],
+      [0, 1 / 2, -3 / 2, 1, 0],
+      [0, -1, 0, 1, 0],
+      [0, 1 / 2, -1, -1 / 2, 1],
+    ],
+    G: [
+      [2, 0, 0],
+      [1, 1, 1],
+      [-1 / 3, 1 / 3, -1 / 3],
+      [-8 / 3, -4 / 3, -2 / 3],
+      [0, 0, 1],
+    ],
+    AT: [
+      [1, 1, 1, 1, 0],
+      [0, 1, -1, 1 / 2, 0],
+      [0, 1, 1, 1 / 4, 1],
     ],
   },
   4: {
