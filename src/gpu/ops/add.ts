@@ -3,7 +3,7 @@
 import addWgsl from '../../../shaders/add/add.wgsl';
 import addIntoWgsl from '../../../shaders/add/add_into.wgsl';
 import type { Gpu } from '../device.js';
-import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { elementwiseGrid, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import { checkSameShape, type Tensor } from '../tensor.js';
 
 export const addKernel: KernelDef = { name: 'add', code: addWgsl };
@@ -15,7 +15,7 @@ export async function add(gpu: Gpu, out: Tensor, a: Tensor, b: Tensor, label?: s
   return makeDispatch(gpu, addKernel, {
     bindings: { a, b, out },
     uniforms: { n: out.size },
-    workgroups: grid1d(gpu, out.size, 256),
+    workgroups: elementwiseGrid(gpu, out.size),
     label,
   });
 }
@@ -26,7 +26,7 @@ export async function addInto(gpu: Gpu, acc: Tensor, a: Tensor, label?: string):
   return makeDispatch(gpu, addIntoKernel, {
     bindings: { a, acc },
     uniforms: { n: acc.size },
-    workgroups: grid1d(gpu, acc.size, 256),
+    workgroups: elementwiseGrid(gpu, acc.size),
     label,
   });
 }

@@ -1,7 +1,7 @@
 // fill: t(i) = value, for zeroing gradients and resetting buffers inside a compute pass.
 import fillWgsl from '../../../shaders/fill/fill.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { elementwiseGrid, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
 export const fillKernel: KernelDef = { name: 'fill', code: fillWgsl };
@@ -23,7 +23,7 @@ export async function fill(gpu: Gpu, t: Tensor, value: number, label?: string): 
   return makeDispatch(gpu, fillKernel, {
     bindings: { out: t },
     uniforms: { n: t.size, bits: bitsOf(t, value) },
-    workgroups: grid1d(gpu, t.size, 256),
+    workgroups: elementwiseGrid(gpu, t.size),
     label,
   });
 }

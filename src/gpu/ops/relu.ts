@@ -2,7 +2,7 @@
 import forwardWgsl from '../../../shaders/relu/forward.wgsl';
 import backwardWgsl from '../../../shaders/relu/backward.wgsl';
 import type { Gpu } from '../device.js';
-import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { elementwiseGrid, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import { checkSameShape, type Tensor } from '../tensor.js';
 
 export const reluForwardKernel: KernelDef = { name: 'relu.forward', code: forwardWgsl };
@@ -14,7 +14,7 @@ export function reluForward(gpu: Gpu, y: Tensor, x: Tensor, label?: string): Pro
   return makeDispatch(gpu, reluForwardKernel, {
     bindings: { x, y },
     uniforms: { n: x.size },
-    workgroups: grid1d(gpu, x.size, 256),
+    workgroups: elementwiseGrid(gpu, x.size),
     label,
   });
 }
@@ -25,7 +25,7 @@ export function reluBackward(gpu: Gpu, dx: Tensor, dy: Tensor, y: Tensor, label?
   return makeDispatch(gpu, reluBackwardKernel, {
     bindings: { y, dy, dx },
     uniforms: { n: y.size },
-    workgroups: grid1d(gpu, y.size, 256),
+    workgroups: elementwiseGrid(gpu, y.size),
     label,
   });
 }

@@ -3,7 +3,7 @@
 // setSgdLearningRate rewrites between steps without replanning.
 import sgdWgsl from '../../../shaders/sgd/step.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { grid1d, makeDispatch, setUniforms, type Dispatch, type KernelDef } from '../kernel.js';
+import { elementwiseGrid, makeDispatch, setUniforms, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
 export const sgdMomentumKernel: KernelDef = { name: 'sgd', code: sgdWgsl, entryPoint: 'with_momentum' };
@@ -49,7 +49,7 @@ export async function sgdStep(gpu: Gpu, params: Tensor, grads: Tensor, momentumB
       await makeDispatch(gpu, useMomentum ? sgdMomentumKernel : sgdPlainKernel, {
         bindings,
         uniforms: { n: len, lr, weight_decay: weightDecay, momentum, nesterov: nesterov ? 1 : 0 },
-        workgroups: grid1d(gpu, len, 256),
+        workgroups: elementwiseGrid(gpu, len),
         label: label ?? (start === 0 ? undefined : `@${start}`),
       }),
     );
