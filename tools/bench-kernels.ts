@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const igemm = quick ? ['default'] : IGEMM_CANDIDATES.filter((c) => !sw || c.config.variant === 'reg').map((c) => c.name);
   const wgrad = quick
     ? ['default']
-    : WGRAD_CANDIDATES.filter((c) => !sw || ['wg4x4t16k', 'wg8x4t16k', 'wg8x8t16k', 'wg8x8t64k', 'wg4x8t16k'].includes(c.name)).map((c) => c.name);
+    : WGRAD_CANDIDATES.filter((c) => !sw || ['wg4x4t16k', 'wg8x4t16k', 'wg8x8t4k', 'wg8x8t16k', 'wg8x8t64k', 'wg4x8t16k'].includes(c.name)).map((c) => c.name);
   const rows: Row[] = [];
   const log = (s: string) => (asJson ? process.stderr.write(`${s}\n`) : console.log(s));
   log(`adapter: ${gpu.report.backend} ${gpu.report.description || gpu.report.device} (software=${gpu.report.software}); ` +
