@@ -150,6 +150,19 @@ function loss(logits: tf.Tensor4D, labels: tf.Tensor3D): tf.Scalar {
 
 const median = (v: number[]) => (useMin ? Math.min(...v) : [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!);
 
+/** The median (or fastest) of `steps` runs of an inference pass after one warm-up (shader compilation, kernel set-up), or why it failed. */
+async function timeInference(run: () => Promise<number>): Promise<Record<string, unknown>> {
+  try {
+    await run();
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++) times.push(await run());
+    const ms = median(times);
+    return { ms, perSec: (IB * 1000) / ms, batch: IB, size: [IH, IW] };
+  } catch (e) {
+    return { error: (e as Error).message.split('\n')[0] };
+  }
+}
+
 async function main(): Promise<void> {
   if (backend === 'webgpu') {
     await installDawn();
@@ -174,15 +187,7 @@ async function main(): Promise<void> {
       pred.dispose();
       return performance.now() - t0;
     };
-    try {
-      await run(); // warm-up: shader compilation / kernel set-up
-      const times: number[] = [];
-      for (let i = 0; i < steps; i++) times.push(await run());
-      const ms = median(times);
-      out.infer = { ms, perSec: (IB * 1000) / ms, batch: IB, size: [IH, IW] };
-    } catch (e) {
-      out.infer = { error: (e as Error).message.split('\n')[0] };
-    }
+    out.infer = await timeInference(run);
     x.dispose();
   }
 
@@ -204,15 +209,7 @@ async function main(): Promise<void> {
       pred.dispose();
       return performance.now() - t0;
     };
-    try {
-      await run();
-      const times: number[] = [];
-      for (let i = 0; i < steps; i++) times.push(await run());
-      const ms = median(times);
-      out.inferPixels = { ms, perSec: (IB * 1000) / ms, batch: IB, size: [IH, IW] };
-    } catch (e) {
-      out.inferPixels = { error: (e as Error).message.split('\n')[0] };
-    }
+    out.inferPixels = await timeInference(run);
     mean.dispose();
     invStd.dispose();
   }

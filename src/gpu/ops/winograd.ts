@@ -190,6 +190,24 @@ class Holds {
   drop(): void {
     for (const r of this.releases) r();
   }
+
+  /**
+   * Plans dispatches with `build` (which pushes them onto `out` and holds scratch through `holds`):
+   * the held scratch is attached to the first dispatch; on failure whatever was planned is freed.
+   */
+  static async plan(gpu: Gpu, build: (out: Dispatch[], holds: Holds) => Promise<void>): Promise<Dispatch[]> {
+    const out: Dispatch[] = [];
+    const holds = new Holds();
+    try {
+      await build(out, holds);
+      holds.attachTo(out);
+    } catch (e) {
+      for (const d of out) disposeDispatch(gpu, d);
+      holds.drop();
+      throw e;
+    }
+    return out;
+  }
 }
 
 /** Plans a forward or backward-input pass as F(m×m, 3×3) with GEMM config `c`. */
@@ -207,9 +225,7 @@ export async function planWinogradWith(
     [pr.bwd ? 'dx' : 'y']: { t: pr.out, perImage: pr.Cols * pr.OH * pr.OW * 4 },
   }, (n) => P * Math.max(pr.Cred, pr.Cols) * tpad(n) * 4);
 
-  const out: Dispatch[] = [];
-  const holds = new Holds();
-  try {
+  return Holds.plan(gpu, async (out, holds) => {
     const v0 = holds.get(gpu, 'winograd.v', P * pr.Cred * tpad(nChunk));
     const m0 = holds.get(gpu, 'winograd.m', P * pr.Cols * tpad(nChunk));
     for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
@@ -243,13 +259,7 @@ export async function planWinogradWith(
       });
       out.push(relabel(o, `${op}.winograd_output(${label})`));
     }
-    holds.attachTo(out);
-  } catch (e) {
-    for (const d of out) disposeDispatch(gpu, d);
-    holds.drop();
-    throw e;
-  }
-  return out;
+  });
 }
 
 /** Chooses the GEMM's config (autotune, timing the whole Winograd pipeline) and plans the pass. */
@@ -290,9 +300,7 @@ export async function planWinogradWgradWith(
     const rowsPer = ceilDiv(rows, splits);
     return { splits: ceilDiv(rows, rowsPer), rowsPer };
   };
-  const out: Dispatch[] = [];
-  const holds = new Holds();
-  try {
+  return Holds.plan(gpu, async (out, holds) => {
     const du = holds.get(gpu, 'winograd.du', size);
     const v0 = holds.get(gpu, 'winograd.v', P * p.C * nChunk * TH * TW);
     const dm0 = holds.get(gpu, 'winograd.m', P * p.K * nChunk * TH * TW);
@@ -353,13 +361,7 @@ export async function planWinogradWgradWith(
       });
       out.push(relabel(d4, `${op}.winograd_wgrad(${label})`));
     }
-    holds.attachTo(out);
-  } catch (e) {
-    for (const d of out) disposeDispatch(gpu, d);
-    holds.drop();
-    throw e;
-  }
-  return out;
+  });
 }
 
 /** Chooses the weight-gradient config (autotune over the whole pipeline) and plans dw in the Winograd domain. */
