@@ -10,16 +10,8 @@
 // r = (ty, tx, ch) with ch fastest. A workgroup of WGX×WGY threads computes a BM×BN tile
 // (BM = WGX·TM, BN = WGY·TN); thread (tx, ty) owns rows tx + WGX·i and cols ty + WGY·j, so
 // neighbouring invocations store neighbouring pixels and read distinct workgroup-memory banks.
-struct Params {
-  N: u32, Cred: u32, IH: u32, IW: u32,      // input (N, Cred, IH, IW): x, or dy when BWD
-  Cols: u32, OH: u32, OW: u32,              // output (N, Cols, OH, OW): y, or dx when BWD
-  SH: i32, SW: i32, PH: i32, PW: i32, KH: i32, KW: i32,
-  mGroups: u32, cGroups: u32, groups: u32,
-  hasBias: u32, accumulate: u32,
-  phases: u32, tyPer: i32, partial: u32, outSize: u32,  // split-K, as in igemm_reg.wgsl
-  tySplits: u32, chPer: u32,
-  wImage: u32,  // weights per image n (Winograd: one filter block per transform position), else 0
-}
+
+// #include "igemm_common.wgsl"
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (N, Cred, IH, IW)
@@ -45,19 +37,6 @@ var<workgroup> rDy: array<i32, BK>;
 var<workgroup> rDx: array<i32, BK>;
 var<workgroup> rIn: array<u32, BK>;
 var<workgroup> rW: array<u32, BK>;
-
-struct Axis { i0: i32, is: i32, it: i32, k0: i32, ks: i32, o0: i32, os: i32, U: i32, T: i32 }
-
-fn axis(phase: i32, S: i32, P: i32, K: i32, inSize: i32, outSize: i32) -> Axis {
-  if (!BWD) {
-    return Axis(-P, S, 1, 0, 1, 0, 1, outSize, K);
-  }
-  let o0 = ((phase - P) % S + S) % S;
-  let ai = (o0 + P - phase) / S;
-  let T = select(0, (K - phase + S - 1) / S, phase < K);
-  let U = select(0, (outSize - o0 + S - 1) / S, o0 < outSize);
-  return Axis(ai, 1, -1, phase, S, o0, S, U, T);
-}
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

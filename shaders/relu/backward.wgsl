@@ -8,16 +8,13 @@ struct Params { n: u32 }
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;  // (n)
 
 const WG = 256u;
-// ITEMS elements per invocation, grid-stride (elementwiseGrid in kernel.ts): neighbouring
-// invocations still touch neighbouring elements, and there are ITEMS times fewer of them.
-const ITEMS = 4u;
+
+// #include "../common/elementwise.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i0 = gid.x + gid.y * nwg.x * WG;
-  let stride = nwg.x * nwg.y * WG;
   for (var k = 0u; k < ITEMS; k++) {
-    let i = i0 + k * stride;
+    let i = element(gid, nwg, k);
     if (i >= params.n) { return; }
     dx[i] = select(0.0, dy[i], y[i] > 0.0);
   }

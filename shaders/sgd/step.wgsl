@@ -12,16 +12,13 @@ struct Params { n: u32, lr: f32, weight_decay: f32, momentum: f32, nesterov: u32
 @group(0) @binding(3) var<storage, read_write> buf: array<f32>;  // (n) momentum buffer
 
 const WG = 256u;
-// ITEMS elements per invocation, grid-stride (elementwiseGrid in kernel.ts): neighbouring
-// invocations still touch neighbouring elements, and there are ITEMS times fewer of them.
-const ITEMS = 4u;
+
+// #include "../common/elementwise.wgsl"
 
 @compute @workgroup_size(WG)
 fn with_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i0 = gid.x + gid.y * nwg.x * WG;
-  let stride = nwg.x * nwg.y * WG;
   for (var k = 0u; k < ITEMS; k++) {
-    let i = i0 + k * stride;
+    let i = element(gid, nwg, k);
     if (i >= params.n) { return; }
     let w = p[i];
     var d = g[i] + params.weight_decay * w;
@@ -34,10 +31,8 @@ fn with_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 
 @compute @workgroup_size(WG)
 fn plain(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i0 = gid.x + gid.y * nwg.x * WG;
-  let stride = nwg.x * nwg.y * WG;
   for (var k = 0u; k < ITEMS; k++) {
-    let i = i0 + k * stride;
+    let i = element(gid, nwg, k);
     if (i >= params.n) { return; }
     let w = p[i];
     let d = g[i] + params.weight_decay * w;

@@ -21,7 +21,7 @@ describe('frame kernels', () => {
     await withGpu(async (gpu) => {
       const [N, H, W, TH, TW] = [2, 5, 7, 8, 9];
       const px = frameBytes(N * H * W * 4, 1);
-      const rgba = Tensor.from(gpu, new Uint32Array(px.buffer), [N, H, W], 'rgba', 'u32');
+      const rgba = Tensor.from(gpu, new Uint32Array(px.buffer), [N, H, W], 'rgba');
       const out = Tensor.zeros(gpu, [N, 3, TH, TW], 'out');
       const d = await normalizeRgba(gpu, out, rgba, H, W, IMAGENET.mean, IMAGENET.std, 'test');
       submit(gpu, [d]);

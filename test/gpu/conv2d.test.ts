@@ -17,17 +17,12 @@ import {
 } from '../../src/gpu/ops/conv2d.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
-import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { expectClose, resetConvOverrides } from '../helpers/conv.js';
 import { finiteDiff, refConvBackward, refConvForward } from '../helpers/reference-conv.js';
 
 afterAll(releaseGpu);
-afterEach(() => {
-  configureAutotune({ force: null });
-  delete convOptions.maxBindingBytes;
-  delete convOptions.wgradSplits;
-  delete convOptions.igemmSplits;
-  delete convOptions.igemmChSplits;
-});
+afterEach(resetConvOverrides);
 
 // Forward: atol 1e-5 rather than 1e-6 because outputs are f32 sums of up to C·kh·kw = 147
 // products of O(1) values summed in a different order than PyTorch's (|y| up to ~10, so one
@@ -69,12 +64,6 @@ async function runConv(
   for (const d of ds) disposeDispatch(gpu, d);
   for (const t of [x, w, b, dy, y, dx, dw, db]) t?.dispose();
   return out;
-}
-
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
-  const c = compare(got, want, tol.atol, tol.rtol);
-  expect(c.ok, `${what}: max |err| ${c.maxAbs}, first bad index ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
-  return c.maxAbs;
 }
 
 describe('conv2d vs PyTorch goldens', () => {

@@ -17,17 +17,12 @@ import {
 } from '../../src/gpu/ops/conv_transpose2d.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
-import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { expectClose, resetConvOverrides } from '../helpers/conv.js';
 import { finiteDiff, refConvTBackward, refConvTForward } from '../helpers/reference-conv.js';
 
 afterAll(releaseGpu);
-afterEach(() => {
-  configureAutotune({ force: null });
-  delete convOptions.maxBindingBytes;
-  delete convOptions.wgradSplits;
-  delete convOptions.igemmSplits;
-  delete convOptions.igemmChSplits;
-});
+afterEach(resetConvOverrides);
 
 // Forward: atol 1e-5 (not 1e-6): f32 sums of up to Cin·⌈k/S⌉² products in another order than PyTorch's.
 const FWD = { atol: 1e-5, rtol: 1e-3 };
@@ -58,12 +53,6 @@ async function runConvT(
   for (const d of ds) disposeDispatch(gpu, d);
   for (const t of [x, w, b, dy, y, dx, dw, db]) t?.dispose();
   return out;
-}
-
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
-  const c = compare(got, want, tol.atol, tol.rtol);
-  expect(c.ok, `${what}: max |err| ${c.maxAbs}, first bad index ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
-  return c.maxAbs;
 }
 
 describe('conv_transpose2d vs PyTorch goldens', () => {

@@ -11,17 +11,12 @@ import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOptions, 
 import { useWinograd, useWinogradWgrad } from '../../src/gpu/ops/winograd.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
-import { compare, randn, releaseGpu, withGpu } from '../helpers/gpu.js';
+import { randn, releaseGpu, withGpu } from '../helpers/gpu.js';
+import { expectClose, resetConvOverrides } from '../helpers/conv.js';
 import { refConvBackward, refConvForward } from '../helpers/reference-conv.js';
 
 afterAll(releaseGpu);
-afterEach(() => {
-  configureAutotune({ force: null });
-  delete convOptions.winograd;
-  delete convOptions.winogradTile;
-  delete convOptions.maxBindingBytes;
-  delete convOptions.wgradSplits;
-});
+afterEach(resetConvOverrides);
 
 // Tolerances: the direct kernels' (conv2d.test.ts: |err| ≤ 1e-5 + 1e-3·|want| forward, 1e-4 +
 // 1e-3·|want| gradients), unchanged. F(2×2)'s transforms only add, subtract and halve, so its
@@ -33,12 +28,6 @@ afterEach(() => {
 // forward passes never default to F(4×4): winograd.ts, winogradTile.)
 const FWD = { atol: 1e-5, rtol: 1e-3 };
 const GRAD = { atol: 1e-4, rtol: 1e-3 };
-
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
-  const c = compare(got, want, tol.atol, tol.rtol);
-  expect(c.ok, `${what}: max |err| ${c.maxAbs}, first bad index ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
-  return c.maxAbs;
-}
 
 /** Forward, backward-input and backward-weight on the GPU (dx starts at dx0 and accumulates when given; dw starts at dw0). */
 async function run(

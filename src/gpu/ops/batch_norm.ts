@@ -27,6 +27,15 @@ export const batchNormReduceKernel: KernelDef = { name: 'batch_norm.backward_red
 export const batchNormBackwardFinalizeKernel: KernelDef = { name: 'batch_norm.backward_finalize', code: backwardFinalizeWgsl };
 export const batchNormBackwardKernel: KernelDef = { name: 'batch_norm.backward', code: backwardWgsl };
 
+/** Test override: true = the CPU-adapter variants below, false = the 64-wide ones; unset = by adapter. */
+export const batchNormOptions: { cpuVariants?: boolean } = {};
+
+function withWorkgroup(k: KernelDef, wg: number): KernelDef {
+  const code = k.code.replace('const WG = 64u;', `const WG = ${wg}u;`);
+  if (code === k.code) throw new Error(`${k.name}: no 'const WG = 64u;' to narrow`);
+  return { ...k, name: `${k.name}.wg${wg}`, code };
+}
+
 /**
  * CPU adapters get narrower reductions: llvmpipe runs a workgroup's invocations 8 at a time and
  * each workgroupBarrier of a tree reduction switches between them, so the per-channel finalize
@@ -34,16 +43,17 @@ export const batchNormBackwardKernel: KernelDef = { name: 'batch_norm.backward',
  * invocations per chunk. At 2x160x256 (20 BatchNorms, measured): statistics 34 → 17 ms, backward
  * reduction 26 → 12 ms, finalize 20 → 4 ms, backward finalize 11 → 4 ms.
  */
-const serial = (k: KernelDef): KernelDef => ({ ...k, name: `${k.name}.serial`, code: k.code.replace('const WG = 64u;', 'const WG = 1u;') });
-/** Test override: true = the CPU-adapter variants above, false = the 64-wide ones; unset = by adapter. */
-export const batchNormOptions: { cpuVariants?: boolean } = {};
-const cpu = (gpu: Gpu) => batchNormOptions.cpuVariants ?? gpu.report.software;
+const cpuVariants = new Map<KernelDef, KernelDef>([
+  [batchNormStatsKernel, withWorkgroup(batchNormStatsKernel, 8)],
+  [batchNormReduceKernel, withWorkgroup(batchNormReduceKernel, 8)],
+  [batchNormFinalizeKernel, withWorkgroup(batchNormFinalizeKernel, 1)],
+  [batchNormBackwardFinalizeKernel, withWorkgroup(batchNormBackwardFinalizeKernel, 1)],
+]);
 
-const narrow = (k: KernelDef): KernelDef => ({ ...k, name: `${k.name}.wg8`, code: k.code.replace('const WG = 64u;', 'const WG = 8u;') });
-const statsNarrow = narrow(batchNormStatsKernel);
-const reduceNarrow = narrow(batchNormReduceKernel);
-const finalizeSerial = serial(batchNormFinalizeKernel);
-const backwardFinalizeSerial = serial(batchNormBackwardFinalizeKernel);
+/** `k`, or its CPU-adapter variant on CPU adapters. */
+function forAdapter(gpu: Gpu, k: KernelDef): KernelDef {
+  return (batchNormOptions.cpuVariants ?? gpu.report.software) ? cpuVariants.get(k) ?? k : k;
+}
 
 /** Elements of one channel reduced by one workgroup (64 per thread of 64). */
 export const BATCH_NORM_CHUNK = 4096;
@@ -146,13 +156,13 @@ export async function batchNormForward(
   }
   const partials = scratch(gpu, 'batch_norm.partials', p.C * P * 3); // (C, P, 3)
   return [
-    await makeDispatch(gpu, cpu(gpu) ? statsNarrow : batchNormStatsKernel, {
+    await makeDispatch(gpu, forAdapter(gpu, batchNormStatsKernel), {
       bindings: { x, partials },
       uniforms: { C: p.C, HW, M, chunk },
       workgroups: [P, p.C],
       label,
     }),
-    await makeDispatch(gpu, cpu(gpu) ? finalizeSerial : batchNormFinalizeKernel, {
+    await makeDispatch(gpu, forAdapter(gpu, batchNormFinalizeKernel), {
       bindings: { partials, mean: saved.mean, invstd: saved.invstd, running_mean: runningMean, running_var: runningVar },
       uniforms: { P, M, eps, momentum },
       workgroups: [p.C],
@@ -195,13 +205,13 @@ export async function batchNormBackward(
   const partials = scratch(gpu, 'batch_norm.partials', p.C * P * 2); // (C, P, 2)
   const sums = scratch(gpu, 'batch_norm.sums', p.C * 2); // (C, 2)
   return [
-    await makeDispatch(gpu, cpu(gpu) ? reduceNarrow : batchNormReduceKernel, {
+    await makeDispatch(gpu, forAdapter(gpu, batchNormReduceKernel), {
       bindings: { x, dy, mean: saved.mean, invstd: saved.invstd, partials },
       uniforms: { C: p.C, HW, M, chunk },
       workgroups: [P, p.C],
       label,
     }),
-    await makeDispatch(gpu, cpu(gpu) ? backwardFinalizeSerial : batchNormBackwardFinalizeKernel, {
+    await makeDispatch(gpu, forAdapter(gpu, batchNormBackwardFinalizeKernel), {
       bindings: { partials, sums, dweight, dbias },
       uniforms: { P },
       workgroups: [p.C],

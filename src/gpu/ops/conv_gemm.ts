@@ -84,6 +84,14 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/**
+ * Bytes one scratch tensor of a convolution (split-K partial sums, Winograd's transformed tiles)
+ * may take: one binding, and at most 64 MiB so that large batches split rather than allocate.
+ */
+export function scratchLimit(gpu: Gpu): number {
+  return Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+}
+
 /** Images per chunk so that every per-image-`bytes` tensor fits one binding at aligned offsets. */
 export function batchChunk(gpu: Gpu, op: string, N: number, tensors: Record<string, { t: Tensor; perImage: number }>): number {
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity);
@@ -278,7 +286,7 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
   const threads = Math.ceil((rowsMax * phases * pr.Cols) / (c.tm * c.tn));
   const target = gpu.report.software ? 1024 : 131072;
   const outSize = nChunk * pr.Cols * pr.OH * pr.OW;
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  const limit = scratchLimit(gpu);
   const maxSplits = Math.max(1, Math.floor(limit / (outSize * 4)));
   const want = Math.min(maxSplits, Math.ceil(target / threads));
   let tySplits = Math.max(1, Math.min(convOptions.igemmSplits ?? want, Tmax, maxSplits));
@@ -395,7 +403,7 @@ export async function planWgradWith(
   const size = p.K * p.C * taps;
   const threads = taps * ceilDiv(p.C, cfg.tc) * ceilDiv(p.K, cfg.tk);
   const rows = nChunk * OH;
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  const limit = scratchLimit(gpu);
   let splits = convOptions.wgradSplits ?? Math.ceil(cfg.target / threads);
   splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
   const rowsPer = ceilDiv(rows, splits);

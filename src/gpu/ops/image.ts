@@ -2,6 +2,7 @@
 // uploads 4 bytes per pixel instead of 12), packed u8 class ids out (1 byte per pixel instead of 4).
 import normalizeWgsl from '../../../shaders/image/normalize_rgba.wgsl';
 import packedArgmaxWgsl from '../../../shaders/argmax/packed_u8.wgsl';
+import { foldNormalisation } from '../../data/preprocess-ts.js';
 import { GpuError, type Gpu } from '../device.js';
 import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
@@ -9,12 +10,12 @@ import type { Tensor } from '../tensor.js';
 const normalizeKernel: KernelDef = { name: 'image.normalize_rgba', code: normalizeWgsl };
 const packedArgmaxKernel: KernelDef = { name: 'argmax.packed_u8', code: packedArgmaxWgsl };
 
-/** Per-channel scale and bias of (v/255 − mean)/std, each rounded to f32 as the WebAssembly normaliser does. */
+/** Per-channel scale and bias of (v/255 − mean)/std (foldNormalisation), after checking the statistics. */
 export function normalizeConstants(mean: readonly number[], std: readonly number[]): { scale: number[]; bias: number[] } {
   if (mean.length !== 3 || std.length !== 3 || std.some((s) => !(s > 0))) {
     throw new GpuError(`mean ${JSON.stringify(mean)} and std ${JSON.stringify(std)} must be 3 values, std > 0`, 'image.normalize_rgba');
   }
-  return { scale: std.map((s) => Math.fround(1 / (255 * s))), bias: mean.map((m, c) => Math.fround(-m / std[c]!)) };
+  return foldNormalisation(mean, std);
 }
 
 /**

@@ -34,7 +34,7 @@ import { holdScratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 import {
   batchChunk, conv2dOutSize, convOptions, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
-  relabel, scratchLike, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
+  relabel, scratchLike, scratchLimit, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
   type Conv2dParams, type IgemmConfig, type IgemmProblem, type WgradConfig,
 } from './conv_gemm.js';
 import {
@@ -163,7 +163,7 @@ const rowBlock = (c: IgemmConfig) => (c.variant === 'reg' ? c.tm : c.wgx * c.tm)
 function winogradChunk(
   gpu: Gpu, op: string, N: number, acts: Record<string, { t: Tensor; perImage: number }>, transformed: (n: number) => number,
 ): number {
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  const limit = scratchLimit(gpu);
   let n = batchChunk(gpu, op, N, acts);
   while (n > 1 && transformed(n) > limit) n--;
   if (transformed(n) > limit) {
@@ -289,7 +289,7 @@ export async function planWinogradWgradWith(
     dy: { t: dy, perImage: p.K * OH * OW * 4 },
     x: { t: x, perImage: p.C * p.H * p.W * 4 },
   }, (n) => P * Math.max(p.C, p.K) * n * TH * TW * 4);
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  const limit = scratchLimit(gpu);
 
   const KC = p.K * p.C;
   const size = P * KC;
