@@ -51,7 +51,6 @@ export function checkConv2dParams(p: Conv2dParams, what = 'conv2d'): void {
   for (const k of ['N', 'C', 'H', 'W', 'K', 'kh', 'kw', 'strideH', 'strideW'] as const) {
     if (p[k] < 1) throw new Error(`${what}: ${k} must be at least 1, got ${p[k]}`);
   }
-  if (p.padH >= p.kh || p.padW >= p.kw) throw new Error(`${what}: padding (${p.padH}, ${p.padW}) must be smaller than the kernel (${p.kh}, ${p.kw})`);
   const { OH, OW } = conv2dOutSize(p);
   if (OH < 1 || OW < 1) throw new Error(`${what}: kernel ${p.kh}×${p.kw} does not fit the padded input ${p.H}×${p.W}`);
 }
