@@ -167,13 +167,14 @@ export class WasmRuntime {
   run(op: OpName, args: readonly number[]): void {
     if (this.disposed) throw new Error('wasm runtime: used after dispose()');
     if (args.length > MAX_ARGS) throw new Error(`wasm runtime: ${op} has ${args.length} arguments (at most ${MAX_ARGS})`);
+    const id = Op[op];
+    if (id === undefined) throw new Error(`wasm runtime: unknown op ${op}`);
     this.refresh();
     const c = this.c32;
     for (let i = 0; i < args.length; i++) this.c64[i] = args[i]!;
     for (let i = 0; i < NCOUNTERS; i++) c[COUNTERS + i] = 0;
     c[ERROR] = 0;
     const nt = this.threads;
-    const id = Op[op];
     if (nt > 1) {
       c[OP] = id;
       c[NT] = nt;
