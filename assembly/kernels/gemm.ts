@@ -17,7 +17,7 @@ export const NR = 8;
 /** K block: one B micro-panel (KC × 8 floats = 8 KiB) stays in L1 while the A panels stream. */
 const KC = 256;
 /** Rows (a multiple of MR) and columns (a multiple of NR) of one thread tile. */
-const MC = 48;
+const MC = 72;
 const NC = 128;
 
 // @ts-ignore: decorator
@@ -138,6 +138,8 @@ export function gemm(ctl: usize): void {
 /**
  * Packs A (M, K), a(m, k) = src[(k / P)·ks + (k % P)·sk + m·sm] (strides in elements), into
  * ⌈M/6⌉ panels of (K, 6) at dst. args: src, M, K, sm, sk, P, ks, dst. Tiles: panels (counter 0).
+ * Fast paths for full panels: k contiguous (sk = 1: 4×4 + 2×4 in-register transposes of 4 k at a
+ * time) and rows contiguous (sm = 1: one 16-byte and one 8-byte copy per k).
  */
 export function packA(ctl: usize): void {
   const src = argU(ctl, 0), M = argI(ctl, 1), K = argI(ctl, 2);
@@ -148,12 +150,42 @@ export function packA(ctl: usize): void {
     const m0 = t * MR, mr = min(MR, M - m0);
     let o = dst + (<usize>t * K * MR << 2);
     let base = src + <usize>m0 * sm;
-    let kk = 0;
-    for (let k = 0; k < K; k++) {
-      const p = base + <usize>kk * sk;
-      for (let r = 0; r < MR; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(p + <usize>r * sm) : 0);
-      o += MR << 2;
-      if (++kk == P) { kk = 0; base += ks; }
+    // One period (a run of k with constant base) at a time.
+    for (let k0 = 0; k0 < K; k0 += P) {
+      const len = min(P, K - k0);
+      let k = 0;
+      if (mr == MR && sk == 4) {
+        for (; k + 4 <= len; k += 4) {
+          const p = base + (<usize>k << 2);
+          const r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm);
+          const r3 = v128.load(p + 3 * sm), r4 = v128.load(p + 4 * sm), r5 = v128.load(p + 5 * sm);
+          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store64_lane(o, u0, 0, 16);
+          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 24);
+          v128.store64_lane(o, u0, 1, 40);
+          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 48);
+          v128.store64_lane(o, u1, 0, 64);
+          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 72);
+          v128.store64_lane(o, u1, 1, 88);
+          o += 4 * MR << 2;
+        }
+      } else if (mr == MR && sm == 4) {
+        for (; k < len; k++) {
+          const p = base + <usize>k * sk;
+          v128.store(o, v128.load(p));
+          store<u64>(o, load<u64>(p, 16), 16);
+          o += MR << 2;
+        }
+      }
+      for (; k < len; k++) {
+        const p = base + <usize>k * sk;
+        for (let r = 0; r < MR; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(p + <usize>r * sm) : 0);
+        o += MR << 2;
+      }
+      base += ks;
     }
   }
 }
