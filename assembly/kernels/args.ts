@@ -25,6 +25,11 @@ export const COUNTERS: usize = 32;
 @inline export function argF(ctl: usize, i: i32): f32 {
   return <f32>load<f64>(ctl + ARGS + (<usize>i << 3));
 }
+/** Argument `i` as an f64. */
+// @ts-ignore: decorator
+@inline export function argD(ctl: usize, i: i32): f64 {
+  return load<f64>(ctl + ARGS + (<usize>i << 3));
+}
 /** The next tile index of counter `which` (0..3); every tile index is handed out exactly once. */
 // @ts-ignore: decorator
 @inline export function nextTile(ctl: usize, which: i32): i32 {

@@ -4,6 +4,9 @@
 // (args.ts). `run` is the single entry: the op ids below are mirrored in src/backends/wasm/ops.ts.
 import { addBias, biasGrad, col2im, im2col } from './conv';
 import { fill, gemm, packA, packB } from './gemm';
+import {
+  add, argmax, batchNormBackward, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
+} from './ops';
 
 export const OP_GEMM = 0;
 export const OP_PACK_A = 1;
@@ -13,6 +16,17 @@ export const OP_IM2COL = 4;
 export const OP_COL2IM = 5;
 export const OP_BIAS_GRAD = 6;
 export const OP_ADD_BIAS = 7;
+export const OP_RELU_FORWARD = 8;
+export const OP_RELU_BACKWARD = 9;
+export const OP_ADD = 10;
+export const OP_MAX_POOL_FORWARD = 11;
+export const OP_MAX_POOL_BACKWARD = 12;
+export const OP_BATCH_NORM_TRAIN = 13;
+export const OP_BATCH_NORM_EVAL = 14;
+export const OP_BATCH_NORM_BACKWARD = 15;
+export const OP_ARGMAX = 16;
+export const OP_CONFUSION = 17;
+export const OP_SGD = 18;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -35,6 +49,17 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_COL2IM: col2im(ctl); break;
     case OP_BIAS_GRAD: biasGrad(ctl); break;
     case OP_ADD_BIAS: addBias(ctl); break;
+    case OP_RELU_FORWARD: reluForward(ctl); break;
+    case OP_RELU_BACKWARD: reluBackward(ctl); break;
+    case OP_ADD: add(ctl); break;
+    case OP_MAX_POOL_FORWARD: maxPoolForward(ctl); break;
+    case OP_MAX_POOL_BACKWARD: maxPoolBackward(ctl); break;
+    case OP_BATCH_NORM_TRAIN: batchNormTrain(ctl); break;
+    case OP_BATCH_NORM_EVAL: batchNormEval(ctl); break;
+    case OP_BATCH_NORM_BACKWARD: batchNormBackward(ctl); break;
+    case OP_ARGMAX: argmax(ctl); break;
+    case OP_CONFUSION: confusion(ctl); break;
+    case OP_SGD: sgd(ctl); break;
     default: unreachable();
   }
 }

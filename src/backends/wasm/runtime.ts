@@ -39,6 +39,17 @@ export const Op = {
   col2im: 5,
   biasGrad: 6,
   addBias: 7,
+  reluForward: 8,
+  reluBackward: 9,
+  add: 10,
+  maxPoolForward: 11,
+  maxPoolBackward: 12,
+  batchNormTrain: 13,
+  batchNormEval: 14,
+  batchNormBackward: 15,
+  argmax: 16,
+  confusion: 17,
+  sgd: 18,
 } as const;
 export type OpName = keyof typeof Op;
 
