@@ -5,7 +5,7 @@
 import { addBias, biasGrad, col2im, im2col } from './conv';
 import { fill, gemm, packA, packB } from './gemm';
 import {
-  add, argmax, batchNormBackward, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
+  add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
 
 export const OP_GEMM = 0;
@@ -27,6 +27,9 @@ export const OP_BATCH_NORM_BACKWARD = 15;
 export const OP_ARGMAX = 16;
 export const OP_CONFUSION = 17;
 export const OP_SGD = 18;
+export const OP_CROSS_ENTROPY = 19;
+export const OP_SCALE = 20;
+export const OP_NORMALIZE_RGBA = 21;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -60,6 +63,9 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_ARGMAX: argmax(ctl); break;
     case OP_CONFUSION: confusion(ctl); break;
     case OP_SGD: sgd(ctl); break;
+    case OP_CROSS_ENTROPY: crossEntropy(ctl); break;
+    case OP_SCALE: scale(ctl); break;
+    case OP_NORMALIZE_RGBA: normalizeRgba(ctl); break;
     default: unreachable();
   }
 }

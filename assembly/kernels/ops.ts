@@ -261,3 +261,93 @@ export function sgd(ctl: usize): void {
     }
   }
 }
+
+/**
+ * Softmax cross-entropy, per pixel, over logits (N, K, HW) with u32 labels (N, HW); a label ≥ K
+ * is ignored (255, or a bad label, counted apart). Writes dlogits = (softmax − onehot)·gscale
+ * (0 at ignored pixels; skipped when dlogits is 0) and per-tile partials (f64 ×3: Σ loss, valid
+ * pixels, bad labels) for the host to finish. args: logits, labels, dlogits, partials, N, K, HW,
+ * ignoreIndex, gscale. Tiles: (image, chunk of CE_CHUNK pixels).
+ */
+export const CE_CHUNK: i32 = 4096;
+export function crossEntropy(ctl: usize): void {
+  const lg = argU(ctl, 0), labels = argU(ctl, 1), dl = argU(ctl, 2), part = argU(ctl, 3);
+  const N = argI(ctl, 4), K = argI(ctl, 5), HW = argI(ctl, 6), ignore = argU(ctl, 7), gs = argF(ctl, 8);
+  const per = (HW + CE_CHUNK - 1) / CE_CHUNK;
+  const tiles = N * per;
+  const plane = <usize>HW << 2;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const n = t / per, p0 = (t % per) * CE_CHUNK, p1 = min(HW, p0 + CE_CHUNK);
+    const base = lg + <usize>n * K * plane, dbase = dl + <usize>n * K * plane;
+    let lossSum: f64 = 0, valid: f64 = 0, bad: f64 = 0;
+    for (let p = p0; p < p1; p++) {
+      const l = <usize>load<u32>(labels + ((<usize>n * HW + p) << 2));
+      const at = base + (<usize>p << 2);
+      if (l >= <usize>K) {
+        if (l != ignore) bad += 1;
+        if (dl != 0) for (let k = 0; k < K; k++) store<f32>(dbase + (<usize>p << 2) + <usize>k * plane, 0);
+        continue;
+      }
+      let m = load<f32>(at);
+      for (let k = 1; k < K; k++) m = max(m, load<f32>(at + <usize>k * plane));
+      let e: f32 = 0;
+      for (let k = 0; k < K; k++) e += Mathf.exp(load<f32>(at + <usize>k * plane) - m);
+      const lse = m + Mathf.log(e);
+      lossSum += <f64>(lse - load<f32>(at + l * plane));
+      valid += 1;
+      if (dl != 0) {
+        const d = dbase + (<usize>p << 2);
+        for (let k = 0; k < K; k++) {
+          const sm = Mathf.exp(load<f32>(at + <usize>k * plane) - lse) - (<usize>k == l ? <f32>1 : <f32>0);
+          store<f32>(d + <usize>k * plane, sm * gs);
+        }
+      }
+    }
+    const o = part + (<usize>t * 24);
+    store<f64>(o, lossSum);
+    store<f64>(o, valid, 8);
+    store<f64>(o, bad, 16);
+  }
+}
+
+/** x *= s over n elements. args: x, n, s. */
+export function scale(ctl: usize): void {
+  const x = argU(ctl, 0), n = argU(ctl, 1), s = argF(ctl, 2);
+  const tiles = chunks(n), sv = f32x4.splat(s);
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    let i = <usize>t * CHUNK;
+    const end = min(n, i + CHUNK);
+    for (; i + 4 <= end; i += 4) v128.store(x + (i << 2), f32x4.mul(v128.load(x + (i << 2)), sv));
+    for (; i < end; i++) store<f32>(x + (i << 2), load<f32>(x + (i << 2)) * s);
+  }
+}
+
+/**
+ * out (N, 3, TH, TW) f32 = f32(v_c · scale_c) + bias_c of packed RGBA u32 frames (N, H, W)
+ * (R in the low byte, alpha ignored); 0 where y ≥ H or x ≥ W.
+ * args: rgba, out, N, H, W, TH, TW, scaleR, scaleG, scaleB, biasR, biasG, biasB. Tiles: (image, row).
+ */
+export function normalizeRgba(ctl: usize): void {
+  const src = argU(ctl, 0), out = argU(ctl, 1), N = argI(ctl, 2), H = argI(ctl, 3), W = argI(ctl, 4);
+  const TH = argI(ctl, 5), TW = argI(ctl, 6);
+  const sR = argF(ctl, 7), sG = argF(ctl, 8), sB = argF(ctl, 9), bR = argF(ctl, 10), bG = argF(ctl, 11), bB = argF(ctl, 12);
+  const plane = <usize>TH * TW << 2;
+  const tiles = N * TH;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const n = t / TH, y = t % TH;
+    const oR = out + <usize>n * 3 * plane + (<usize>y * TW << 2), oG = oR + plane, oB = oG + plane;
+    if (y >= H) {
+      memory.fill(oR, 0, <usize>TW << 2); memory.fill(oG, 0, <usize>TW << 2); memory.fill(oB, 0, <usize>TW << 2);
+      continue;
+    }
+    const row = src + ((<usize>n * H + y) * W << 2);
+    for (let x = 0; x < TW; x++) {
+      const o = <usize>x << 2;
+      if (x >= W) { store<f32>(oR + o, 0); store<f32>(oG + o, 0); store<f32>(oB + o, 0); continue; }
+      const v = load<u32>(row + o);
+      store<f32>(oR + o, <f32>(v & 255) * sR + bR);
+      store<f32>(oG + o, <f32>((v >> 8) & 255) * sG + bG);
+      store<f32>(oB + o, <f32>((v >> 16) & 255) * sB + bB);
+    }
+  }
+}

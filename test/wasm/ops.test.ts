@@ -3,13 +3,14 @@
 // float64 references on random shapes, on one thread and on two.
 import { describe, expect, it } from 'vitest';
 import {
-  add, argmax, batchNormBackward, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward,
-  poolOutSize, reluBackward, reluForward, sgdStep, type PoolParams,
+  add, argmax, batchNormBackward, batchNormEval, batchNormTrain, confusion, crossEntropy, crossEntropyScratchBytes, maxPoolBackward,
+  maxPoolForward, normalizeRgba, poolOutSize, reluBackward, reluForward, sgdStep, type PoolParams,
 } from '../../src/backends/wasm/ops.js';
+import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/preprocess-ts.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { compare, randn } from '../helpers/gpu.js';
 import {
-  argmaxRef, batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef, confusionRef, loadGolden, maxPoolBackwardRef,
+  argmaxRef, batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef, confusionRef, crossEntropyRef, loadGolden, maxPoolBackwardRef,
   maxPoolRef, sgdRef, type CeGeom, type Nchw,
 } from '../helpers/reference-ops.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
@@ -225,6 +226,76 @@ describe.each(THREADS)('ops on %i thread(s)', (threads) => {
       confusion(rt, conf, pp, pl, n, K);
       confusion(rt, conf, pp, pl, n, K);
       expect(Array.from(u32(rt, conf, K * K))).toEqual(Array.from(confusionRef(pred, labels, K), (v) => 2 * v));
+    });
+  });
+
+  const ce = loadGolden('ops_cross_entropy');
+  for (const c of ce.meta as Array<{ name: string; valid: number } & CeGeom>) {
+    for (const reduction of ['sum', 'mean'] as const) {
+      it(`cross-entropy matches PyTorch (${c.name}, reduction '${reduction}', last image fully ignored)`, async () => {
+        const rt = await testRuntime(threads);
+        await scoped(rt, () => {
+          const f = (k: string) => ce.f32(`${c.name}.${k}`);
+          const n = c.N * c.K * c.H * c.W;
+          const logits = put(rt, f('logits')), labels = putU32(rt, ce.u32(`${c.name}.labels`));
+          const losses = filled(rt, c.N, 9), evalLosses = filled(rt, c.N, 9), dl = filled(rt, n, 9);
+          const scratch = rt.arena.alloc(crossEntropyScratchBytes(c), 'ce');
+          const st = crossEntropy(rt, losses, dl, logits, labels, { ...c, reduction }, scratch);
+          const evalSt = crossEntropy(rt, evalLosses, 0, logits, labels, { ...c, reduction }, scratch);
+          expectClose('losses', rt.read(losses, c.N), f('losses'), 1e-6, 1e-4);
+          expectClose('losses (forward only)', rt.read(evalLosses, c.N), f('losses'), 1e-6, 1e-4);
+          expect(rt.read(losses, c.N)[c.N - 1]).toBe(0);
+          expect(st.validPixels).toBe(c.valid);
+          expect(st.badLabels).toBe(0);
+          expectClose('mean loss', [st.meanLoss], f('mean_loss'), 1e-6, 1e-4);
+          expectClose('sum loss', [st.sumLoss], [f('losses').reduce((a, b) => a + b, 0)], 1e-6, 1e-4);
+          expect(evalSt).toEqual(st);
+          expectClose(`dlogits (${reduction})`, rt.read(dl, n), f(`dlogits_${reduction}`), 1e-6, 1e-3);
+        });
+      });
+    }
+  }
+
+  it('cross-entropy matches the reference over several pixel tiles, counts bad labels, scales for micro-batches', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const g: CeGeom = { N: 3, K: 7, H: 71, W: 67 }; // 4757 pixels: two 4096-pixel tiles per image
+      const lg = randn(g.N * g.K * g.H * g.W, 51, -4, 4);
+      const lb = Uint32Array.from(randn(g.N * g.H * g.W, 52, 0, 1), (u) => (u < 0.2 ? 255 : Math.floor(u * 7.99) % 7));
+      lb[10] = 9; // a bad label: ignored, and counted
+      const ref = crossEntropyRef(lg, lb, g);
+      const logits = put(rt, lg), labels = putU32(rt, lb), losses = filled(rt, g.N), dl = filled(rt, lg.length, NaN);
+      const scratch = rt.arena.alloc(crossEntropyScratchBytes(g), 'ce');
+      const sum = crossEntropy(rt, losses, dl, logits, labels, { ...g, reduction: 'sum' }, scratch);
+      expectClose('losses', rt.read(losses, g.N), ref.losses, 1e-6, 1e-4);
+      expectClose('dlogits (sum)', rt.read(dl, lg.length), ref.dSum, 1e-6, 1e-3);
+      expect(sum.validPixels).toBe(ref.valid);
+      expect(sum.badLabels).toBe(1);
+      const mean = crossEntropy(rt, losses, dl, logits, labels, { ...g, reduction: 'mean', microBatches: 4 }, scratch);
+      expectClose('mean loss', [mean.meanLoss], [ref.meanLoss], 1e-6, 1e-4);
+      expectClose('dlogits (mean, 4 micro-batches)', rt.read(dl, lg.length), ref.dMean.map((v) => v / 4), 1e-7, 1e-3);
+    });
+  });
+
+  it('RGBA normalisation equals the TypeScript arithmetic bit for bit, zero in the padding', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const g = { N: 2, H: 37, W: 29, TH: 40, TW: 32 };
+      const frames = Uint32Array.from(randn(g.N * g.H * g.W, 81, 0, 1), (u) => Math.floor(u * 2 ** 32) >>> 0);
+      const { scale, bias } = foldNormalisation(IMAGENET_MEAN, IMAGENET_STD);
+      const out = filled(rt, g.N * 3 * g.TH * g.TW, NaN);
+      normalizeRgba(rt, out, putU32(rt, frames), g, scale, bias);
+      const got = rt.read(out, g.N * 3 * g.TH * g.TW);
+      for (let n = 0; n < g.N; n++)
+        for (let c = 0; c < 3; c++)
+          for (let y = 0; y < g.TH; y++)
+            for (let x = 0; x < g.TW; x++) {
+              const v = y < g.H && x < g.W ? (frames[(n * g.H + y) * g.W + x]! >>> (8 * c)) & 255 : -1;
+              const want = v < 0 ? 0 : Math.fround(Math.fround(v * scale[c]!) + bias[c]!);
+              const i = ((n * 3 + c) * g.TH + y) * g.TW + x;
+              if (got[i] !== want) expect(got[i], `(${n}, ${c}, ${y}, ${x})`).toBe(want);
+            }
+      expect(() => normalizeRgba(rt, out, 0, { ...g, TH: 30 }, scale, bias)).toThrow(/smaller than the frame/);
     });
   });
 });

@@ -110,3 +110,76 @@ export function sgdStep(rt: WasmRuntime, params: number, grads: number, buf: num
   if (o.nesterov && o.momentum <= 0) throw new Error('sgd: Nesterov momentum requires a momentum > 0 (as torch.optim.SGD)');
   rt.run('sgd', [params, grads, o.momentum !== 0 ? buf : 0, n, o.lr, o.weightDecay, o.momentum, o.nesterov ? 1 : 0]);
 }
+
+/** Pixels per cross-entropy tile (CE_CHUNK in assembly/kernels/ops.ts). */
+const CE_CHUNK = 4096;
+
+export interface CrossEntropyParams {
+  N: number; K: number; H: number; W: number;
+  /** 'sum': gradient of Σ_n losses(n) (the chapter's loss.sum()); 'mean': of the mean over valid pixels. */
+  reduction: 'sum' | 'mean';
+  ignoreIndex?: number;
+  /** For 'mean' over a batch split into this many equal micro-batches whose gradients are summed. */
+  microBatches?: number;
+}
+
+export interface CrossEntropyStats {
+  /** Mean loss over valid pixels (NaN when none is valid, as PyTorch). */
+  meanLoss: number;
+  validPixels: number;
+  /** Labels ≥ K other than the ignore label (treated as ignored; the caller should raise). */
+  badLabels: number;
+  /** Σ_n losses(n). */
+  sumLoss: number;
+}
+
+/** Scratch bytes crossEntropy needs for its per-tile partial sums. */
+export function crossEntropyScratchBytes(p: Pick<CrossEntropyParams, 'N' | 'H' | 'W'>): number {
+  return p.N * Math.ceil((p.H * p.W) / CE_CHUNK) * 24;
+}
+
+/**
+ * Softmax cross-entropy over logits (N, K, H, W) with u32 labels (N, H, W): per-image losses
+ * (N) = Σ pixel losses / (H·W) with ignored pixels contributing 0 (the chapter's
+ * reduction='none' then mean over pixels), and, when `dlogits` is not 0, the gradient of the
+ * chosen reduction (overwritten). Returns the batch statistics.
+ */
+export function crossEntropy(
+  rt: WasmRuntime, losses: number, dlogits: number, logits: number, labels: number, p: CrossEntropyParams, scratch: number,
+): CrossEntropyStats {
+  checkNchw('cross_entropy', { N: p.N, C: p.K, H: p.H, W: p.W });
+  const HW = p.H * p.W, per = Math.ceil(HW / CE_CHUNK);
+  const micro = p.microBatches ?? 1;
+  if (!(Number.isInteger(micro) && micro >= 1)) throw new Error(`cross_entropy: microBatches must be a positive integer, got ${micro}`);
+  rt.run('crossEntropy', [logits, labels, dlogits, scratch, p.N, p.K, HW, p.ignoreIndex ?? 255, p.reduction === 'sum' ? 1 / HW : 1]);
+  const part = new Float64Array(rt.memory.buffer, scratch, p.N * per * 3);
+  const out = rt.f32(losses, p.N);
+  let total = 0, valid = 0, bad = 0, sumLoss = 0;
+  for (let n = 0; n < p.N; n++) {
+    let s = 0;
+    for (let t = n * per; t < (n + 1) * per; t++) {
+      s += part[3 * t]!;
+      valid += part[3 * t + 1]!;
+      bad += part[3 * t + 2]!;
+    }
+    total += s;
+    out[n] = s / HW;
+    sumLoss += out[n]!;
+  }
+  if (dlogits && p.reduction === 'mean') rt.run('scale', [dlogits, p.N * p.K * HW, valid ? 1 / (valid * micro) : 0]);
+  return { meanLoss: valid ? total / valid : NaN, validPixels: valid, badLabels: bad, sumLoss };
+}
+
+/**
+ * out (N, 3, TH, TW) f32 = f32(v_c · scale_c) + bias_c of packed RGBA u32 frames (N, H, W), R in
+ * the low byte, alpha ignored, 0 in the padding (y ≥ H or x ≥ W). scale/bias: per-channel folded
+ * ImageNet statistics (src/data/preprocess-ts.ts foldNormalisation).
+ */
+export function normalizeRgba(
+  rt: WasmRuntime, out: number, rgba: number, g: { N: number; H: number; W: number; TH: number; TW: number }, scale: readonly number[], bias: readonly number[],
+): void {
+  checkNchw('normalize_rgba', { N: g.N, C: 3, H: g.H, W: g.W });
+  if (g.TH < g.H || g.TW < g.W) throw new Error(`normalize_rgba: the output ${g.TH}×${g.TW} is smaller than the frame ${g.H}×${g.W}`);
+  if (scale.length !== 3 || bias.length !== 3) throw new Error('normalize_rgba: scale and bias need 3 values each');
+  rt.run('normalizeRgba', [rgba, out, g.N, g.H, g.W, g.TH, g.TW, ...scale, ...bias]);
+}

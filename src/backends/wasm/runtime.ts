@@ -50,6 +50,9 @@ export const Op = {
   argmax: 16,
   confusion: 17,
   sgd: 18,
+  crossEntropy: 19,
+  scale: 20,
+  normalizeRgba: 21,
 } as const;
 export type OpName = keyof typeof Op;
 
