@@ -138,13 +138,15 @@ export function gemm(ctl: usize): void {
 /**
  * Packs A (M, K), a(m, k) = src[(k / P)·ks + (k % P)·sk + m·sm] (strides in elements), into
  * ⌈M/6⌉ panels of (K, 6) at dst. args: src, M, K, sm, sk, P, ks, dst. Tiles: panels (counter 0).
- * Fast paths for full panels: k contiguous (sk = 1: 4×4 + 2×4 in-register transposes of 4 k at a
- * time) and rows contiguous (sm = 1: one 16-byte and one 8-byte copy per k).
+ * Strides are signed (sk = −1 walks k backwards: conv's flipped kernels for backward-input).
+ * Fast paths for full panels: k contiguous (sk = ±1: 4×4 + 2×4 in-register transposes of 4 k at
+ * a time) and rows contiguous (sm = 1: one 16-byte and one 8-byte copy per k).
  */
 export function packA(ctl: usize): void {
   const src = argU(ctl, 0), M = argI(ctl, 1), K = argI(ctl, 2);
-  const sm = argU(ctl, 3) << 2, sk = argU(ctl, 4) << 2, P = argI(ctl, 5), ks = argU(ctl, 6) << 2;
+  const sm = <usize>(argI(ctl, 3) << 2), sk = <usize>(argI(ctl, 4) << 2), P = argI(ctl, 5), ks = <usize>(argI(ctl, 6) << 2);
   const dst = argU(ctl, 7);
+  const back = sk == <usize>-4;
   const panels = (M + MR - 1) / MR;
   for (let t = nextTile(ctl, 0); t < panels; t = nextTile(ctl, 0)) {
     const m0 = t * MR, mr = min(MR, M - m0);
@@ -154,11 +156,16 @@ export function packA(ctl: usize): void {
     for (let k0 = 0; k0 < K; k0 += P) {
       const len = min(P, K - k0);
       let k = 0;
-      if (mr == MR && sk == 4) {
+      if (mr == MR && (sk == 4 || back)) {
         for (; k + 4 <= len; k += 4) {
-          const p = base + (<usize>k << 2);
-          const r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm);
-          const r3 = v128.load(p + 3 * sm), r4 = v128.load(p + 4 * sm), r5 = v128.load(p + 5 * sm);
+          // k..k+3 of each row; walking backwards they sit at p − 12 .. p, reversed.
+          const p = back ? base - (<usize>k << 2) - 12 : base + (<usize>k << 2);
+          let r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm);
+          let r3 = v128.load(p + 3 * sm), r4 = v128.load(p + 4 * sm), r5 = v128.load(p + 5 * sm);
+          if (back) {
+            r0 = i32x4.shuffle(r0, r0, 3, 2, 1, 0); r1 = i32x4.shuffle(r1, r1, 3, 2, 1, 0); r2 = i32x4.shuffle(r2, r2, 3, 2, 1, 0);
+            r3 = i32x4.shuffle(r3, r3, 3, 2, 1, 0); r4 = i32x4.shuffle(r4, r4, 3, 2, 1, 0); r5 = i32x4.shuffle(r5, r5, 3, 2, 1, 0);
+          }
           const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
           const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
           const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
@@ -197,7 +204,7 @@ export function packA(ctl: usize): void {
  */
 export function packB(ctl: usize): void {
   const src = argU(ctl, 0), K = argI(ctl, 1), N = argI(ctl, 2);
-  const sk = argU(ctl, 3) << 2, sn = argU(ctl, 4) << 2, P = argI(ctl, 5), ks = argU(ctl, 6) << 2;
+  const sk = <usize>(argI(ctl, 3) << 2), sn = <usize>(argI(ctl, 4) << 2), P = argI(ctl, 5), ks = <usize>(argI(ctl, 6) << 2);
   const dst = argU(ctl, 7), batch = argI(ctl, 8), srcStride = argU(ctl, 9), dstStride = argU(ctl, 10);
   const panels = (N + NR - 1) / NR;
   const tiles = batch * panels;

@@ -99,4 +99,22 @@ describe.each(THREADS)('gemm on %i thread(s)', (threads) => {
       expectClose('C += Σ_n A_n B_nᵀ', rt.read(c, M * N), want);
     });
   });
+
+  it('A read backwards along k within periods (sk = −1: the flipped kernels of stride-1 backward-input)', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      // a(m, (q, r)) = src[q·M·R + m·R + (R − 1 − r)], R = 9: a (M, Q·R) matrix of reversed runs.
+      const M = 14, Q = 5, R = 9, N = 11, K = Q * R;
+      const src = randn(Q * M * R, 21), bv = randn(K * N, 22);
+      const a = put(rt, src), b = put(rt, bv), c = filled(rt, M * N, NaN);
+      const pa = rt.arena.alloc(packedABytes(M, K), 'pa'), pb = rt.arena.alloc(packedBBytes(K, N), 'pb');
+      packA(rt, { ptr: a + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: M * R }, M, K, pa);
+      packB(rt, { ptr: b, sr: 1, sk: N }, K, N, pb);
+      gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N });
+      const dense = new Float32Array(M * K);
+      for (let m = 0; m < M; m++) for (let q = 0; q < Q; q++) for (let r = 0; r < R; r++) dense[m * K + q * R + r] = src[q * M * R + m * R + (R - 1 - r)]!;
+      expectClose('C', rt.read(c, M * N), refMatmul(M, N, K, dense, bv, false, false));
+      expect(() => packA(rt, { ptr: a, sr: 2 ** 29, sk: 1 }, M, K, pa)).toThrow(/below 2\^29/);
+    });
+  });
 });

@@ -13,7 +13,7 @@
 // Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
 // backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
 // and dy exchanged. All tensors are byte offsets in the runtime's memory.
-import { gemm, packA, packB, packedABytes, packedBBytes } from './gemm.js';
+import { gemm, packA, packB, packedABytes, packedBBytes, type Strided } from './gemm.js';
 import type { WasmRuntime } from './runtime.js';
 
 export interface Conv2dParams {
@@ -79,12 +79,16 @@ function colArgs(p: Conv2dParams, x: number, col: number, batch: number): number
 /** Plans y = conv(x, w) + b. `b` may be 0 (no bias). Scratch comes from the runtime's arena. */
 export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, b: number, p: Conv2dParams, label = ''): Step[] {
   checkConv2dParams(p);
-  return planForward(rt, y, x, w, b, p, false, 'conv2d.forward', label);
+  return planForward(rt, y, x, { ptr: w, sr: p.C * p.kh * p.kw, sk: 1 }, b, p, false, 'conv2d.forward', label);
 }
 
-/** y [+]= conv(x, w) (+ b when overwriting): conv2d's forward and conv_transpose2d's backward-input. */
+/**
+ * y [+]= conv(x, w) (+ b when overwriting): conv2d's forward, its stride-1 backward-input, and
+ * conv_transpose2d's backward-input. `w` says where weight (k, c·kh·kw) lives (it may be a view
+ * of another conv's weights, transposed and flipped).
+ */
 function planForward(
-  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string,
+  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string,
 ): Step[] {
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
@@ -98,7 +102,7 @@ function planForward(
   return [{
     label: `${op}(${label})`,
     run() {
-      packA(rt, { ptr: w, sr: CR, sk: 1 }, p.K, CR, pa);
+      packA(rt, w, p.K, CR, pa);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
@@ -117,6 +121,18 @@ function planForward(
 /** Plans dx = conv2d backward-input(dy, w); overwrites dx, or adds to it when `accumulate`. */
 export function conv2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: number, p: Conv2dParams, accumulate = false, label = ''): Step[] {
   checkConv2dParams(p);
+  if (p.strideH === 1 && p.strideW === 1 && p.padH < p.kh && p.padW < p.kw && !isPointwise(p)) {
+    // Stride 1: dx is a forward convolution of dy with the kernels transposed (C ← K) and flipped,
+    // padded by k − 1 − P: dx(n,c,y,x) = Σ_{k,ky',kx'} dy(n,k, y−(kh−1−P)+ky', …)·w(k,c,kh−1−ky',kw−1−kx').
+    // Im2col + GEMM, no col2im scatter. Weight (c, (k, r')) = w[k·C·R + c·R + (R−1−r')], R = kh·kw.
+    const R = p.kh * p.kw;
+    const flipped: Conv2dParams = {
+      N: p.N, C: p.K, H: conv2dOutSize(p).OH, W: conv2dOutSize(p).OW, K: p.C, kh: p.kh, kw: p.kw,
+      strideH: 1, strideW: 1, padH: p.kh - 1 - p.padH, padW: p.kw - 1 - p.padW,
+    };
+    const wt: Strided = { ptr: w + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: p.C * R };
+    return planForward(rt, dx, dy, wt, 0, flipped, accumulate, 'conv2d.backward_input', label);
+  }
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(p.K, P);
@@ -206,7 +222,7 @@ export function convTranspose2dForward(rt: WasmRuntime, y: number, x: number, w:
 /** Plans dx (N,Cin,H,W) = conv(dy (N,Cout,OH,OW), w); overwrites dx, or adds to it when accumulate. */
 export function convTranspose2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = ''): Step[] {
   const c = checkTranspose(p);
-  return planForward(rt, dx, dy, w, 0, c, accumulate, 'conv_transpose2d.backward_input', label);
+  return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label);
 }
 
 /** Plans dw += transposed-conv weight gradient and, when `db` is not 0, db += Σ dy. */

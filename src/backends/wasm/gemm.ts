@@ -15,7 +15,7 @@ export interface Strided {
   ptr: number;
   /** Element stride between rows of A (or columns of B). */
   sr: number;
-  /** Element stride along the reduction index k. */
+  /** Element stride along the reduction index k (may be negative). */
   sk: number;
   /** k wraps every `period` steps (default: never) ... */
   period?: number;
@@ -33,8 +33,16 @@ export function packedBBytes(K: number, N: number): number {
   return Math.ceil(N / NR) * NR * K * 4;
 }
 
+/** Element strides travel as i32 byte strides: |stride| < 2^29 elements. */
+function checkStrides(what: string, ...strides: number[]): void {
+  for (const s of strides) {
+    if (!Number.isInteger(s) || Math.abs(s) >= 2 ** 29) throw new Error(`${what}: stride ${s} is not an integer below 2^29 elements`);
+  }
+}
+
 /** Packs A (M, K) into panels of 6 rows at `dst` (packedABytes(M, K) bytes). */
 export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: number): void {
+  checkStrides('packA', a.sr, a.sk, a.kStride ?? 0);
   rt.run('packA', [a.ptr, M, K, a.sr, a.sk, a.period ?? K, a.kStride ?? 0, dst]);
 }
 
@@ -43,6 +51,7 @@ export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: nu
  * B_i starts `srcStride` bytes after B_(i−1).
  */
 export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0): void {
+  checkStrides('packB', b.sr, b.sk, b.kStride ?? 0);
   rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst, batch, srcStride, packedBBytes(K, N)]);
 }
 
