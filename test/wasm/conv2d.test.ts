@@ -9,6 +9,7 @@ import {
   convTranspose2dBackwardWeight, convTranspose2dForward, convTranspose2dOutSize, runSteps, wasmConvOptions,
   type Conv2dParams, type ConvTranspose2dParams,
 } from '../../src/backends/wasm/conv2d.js';
+import { SharedScratch } from '../../src/backends/wasm/memory.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { expectClose } from '../helpers/conv.js';
@@ -241,6 +242,43 @@ describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
         expectClose(`${i} db`, r.db!, g.db.map((v, j) => v + db0[j]!), GRAD);
       });
     }
+  });
+});
+
+describe('shared scratch', () => {
+  it('one region serves every pass of several convolutions, sized by the largest, and must be allocated first', async () => {
+    const rt = await testRuntime(2);
+    await scoped(rt, () => {
+      const shapes: Conv2dParams[] = [
+        { N: 2, C: 3, H: 20, W: 22, K: 16, kh: 7, kw: 7, strideH: 2, strideW: 2, padH: 3, padW: 3 },
+        { N: 2, C: 16, H: 10, W: 11, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      ];
+      const scratch = new SharedScratch();
+      const runs = shapes.map((p, i) => {
+        const { OH, OW } = conv2dOutSize(p);
+        const xs = randn(p.N * p.C * p.H * p.W, 200 + i), ws = randn(p.K * p.C * p.kh * p.kw, 210 + i), bs = randn(p.K, 220 + i);
+        const dys = randn(p.N * p.K * OH * OW, 230 + i);
+        const t = { x: put(rt, xs), w: put(rt, ws), b: put(rt, bs), dy: put(rt, dys), y: filled(rt, dys.length), dx: filled(rt, xs.length), dw: filled(rt, ws.length), db: filled(rt, p.K) };
+        const steps = [
+          ...conv2dForward(rt, t.y, t.x, t.w, t.b, p, `c${i}`, scratch),
+          ...conv2dBackwardInput(rt, t.dx, t.dy, t.w, p, false, `c${i}`, scratch),
+          ...conv2dBackwardWeight(rt, t.dw, t.db, t.dy, t.x, p, `c${i}`, scratch),
+        ];
+        return { p, xs, ws, bs, dys, t, steps };
+      });
+      expect(() => runSteps(runs[0]!.steps)).toThrow(/before the scratch region was allocated/);
+      const top = rt.arena.top;
+      scratch.allocate(rt.arena);
+      expect(rt.arena.top - top).toBeLessThanOrEqual(Math.ceil(scratch.bytes / 64) * 64 + 64);
+      for (const r of runs) runSteps(r.steps);
+      for (const r of runs) {
+        const g = refConvBackward(r.xs, r.ws, r.dys, r.p);
+        expectClose('y', rt.read(r.t.y, r.dys.length), refConvForward(r.xs, r.ws, r.bs, r.p), FWD);
+        expectClose('dx', rt.read(r.t.dx, r.xs.length), g.dx, GRAD);
+        expectClose('dw', rt.read(r.t.dw, r.ws.length), g.dw, GRAD);
+        expectClose('db', rt.read(r.t.db, r.p.K), g.db, GRAD);
+      }
+    });
   });
 });
 

@@ -10,10 +10,13 @@
 //   backward-weight: dW (K, C·R) += dY (K, N·P) · colᵀ (N·P, C·R)   (the reduction runs over images)
 // A 1×1 kernel with stride 1 and no padding has col_n = x_n and dcol_n = dx_n: no im2col/col2im.
 // Images are processed in chunks so that the im2col/packing scratch stays under `scratchBudget`.
+// Scratch is the plan's own arena regions, or, with a SharedScratch, one region that every step
+// of a sequential plan reuses (allocated once after planning).
 // Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
 // backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
 // and dy exchanged. All tensors are byte offsets in the runtime's memory.
 import { gemm, packA, packB, packedABytes, packedBBytes, type Strided } from './gemm.js';
+import { scratchRegions, type SharedScratch } from './memory.js';
 import type { WasmRuntime } from './runtime.js';
 
 export interface Conv2dParams {
@@ -77,9 +80,9 @@ function colArgs(p: Conv2dParams, x: number, col: number, batch: number): number
 }
 
 /** Plans y = conv(x, w) + b. `b` may be 0 (no bias). Scratch comes from the runtime's arena. */
-export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, b: number, p: Conv2dParams, label = ''): Step[] {
+export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, b: number, p: Conv2dParams, label = '', scratch?: SharedScratch): Step[] {
   checkConv2dParams(p);
-  return planForward(rt, y, x, { ptr: w, sr: p.C * p.kh * p.kw, sk: 1 }, b, p, false, 'conv2d.forward', label);
+  return planForward(rt, y, x, { ptr: w, sr: p.C * p.kh * p.kw, sk: 1 }, b, p, false, 'conv2d.forward', label, scratch);
 }
 
 /**
@@ -88,20 +91,21 @@ export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, 
  * of another conv's weights, transposed and flipped).
  */
 function planForward(
-  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string,
+  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string, scratch?: SharedScratch,
 ): Step[] {
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
   const chunk = chunkOf(p.N, perImage);
-  const [pa, col, pb] = rt.arena.plan([
+  const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) packed weights`, bytes: packedABytes(p.K, CR) },
     { label: `${op}(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `${op}(${label}) packed columns`, bytes: chunk * packedBBytes(CR, P) },
-  ]) as [number, number, number];
+  ], scratch);
   return [{
     label: `${op}(${label})`,
     run() {
+      const [pa, col, pb] = regions() as [number, number, number];
       packA(rt, w, p.K, CR, pa);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
@@ -119,7 +123,9 @@ function planForward(
 }
 
 /** Plans dx = conv2d backward-input(dy, w); overwrites dx, or adds to it when `accumulate`. */
-export function conv2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: number, p: Conv2dParams, accumulate = false, label = ''): Step[] {
+export function conv2dBackwardInput(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: Conv2dParams, accumulate = false, label = '', scratch?: SharedScratch,
+): Step[] {
   checkConv2dParams(p);
   if (p.strideH === 1 && p.strideW === 1 && p.padH < p.kh && p.padW < p.kw && !isPointwise(p)) {
     // Stride 1: dx is a forward convolution of dy with the kernels transposed (C ← K) and flipped,
@@ -131,20 +137,21 @@ export function conv2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: 
       strideH: 1, strideW: 1, padH: p.kh - 1 - p.padH, padW: p.kw - 1 - p.padW,
     };
     const wt: Strided = { ptr: w + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: p.C * R };
-    return planForward(rt, dx, dy, wt, 0, flipped, accumulate, 'conv2d.backward_input', label);
+    return planForward(rt, dx, dy, wt, 0, flipped, accumulate, 'conv2d.backward_input', label, scratch);
   }
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(p.K, P);
   const chunk = chunkOf(p.N, perImage);
-  const [pa, dcol, pb] = rt.arena.plan([
+  const regions = scratchRegions(rt.arena, [
     { label: `conv2d.backward_input(${label}) packed weights`, bytes: packedABytes(CR, p.K) },
     { label: `conv2d.backward_input(${label}) columns`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_input(${label}) packed dy`, bytes: chunk * packedBBytes(p.K, P) },
-  ]) as [number, number, number];
+  ], scratch);
   return [{
     label: `conv2d.backward_input(${label})`,
     run() {
+      const [pa, dcol, pb] = regions() as [number, number, number];
       packA(rt, { ptr: w, sr: 1, sk: CR }, CR, p.K, pa); // Wᵀ: a(crs, k) = w[k·CR + crs]
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
@@ -162,20 +169,23 @@ export function conv2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: 
 }
 
 /** Plans dw += conv2d weight gradient(dy, x) and, when `db` is not 0, db += Σ dy. */
-export function conv2dBackwardWeight(rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: Conv2dParams, label = ''): Step[] {
+export function conv2dBackwardWeight(
+  rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: Conv2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
   checkConv2dParams(p);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
   const chunk = chunkOf(p.N, perImage);
-  const [col, pa, pb] = rt.arena.plan([
+  const regions = scratchRegions(rt.arena, [
     { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_weight(${label}) packed dy`, bytes: packedABytes(p.K, chunk * P) },
     { label: `conv2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * P, CR) },
-  ]) as [number, number, number];
+  ], scratch);
   return [{
     label: `conv2d.backward_weight(${label})`,
     run() {
+      const [col, pa, pb] = regions() as [number, number, number];
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
@@ -209,9 +219,11 @@ function checkTranspose(p: ConvTranspose2dParams): Conv2dParams {
 }
 
 /** Plans y (N,Cout,OH,OW) = conv_transpose2d(x (N,Cin,H,W), w (Cin,Cout,kh,kw)) + b; overwrites y. */
-export function convTranspose2dForward(rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = ''): Step[] {
+export function convTranspose2dForward(
+  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
   const c = checkTranspose(p);
-  const steps = conv2dBackwardInput(rt, y, x, w, c, false, label).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
+  const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {
     const { OH, OW } = convTranspose2dOutSize(p);
     steps.push({ label: `conv_transpose2d.bias(${label})`, run: () => rt.run('addBias', [y, p.N, p.Cout, OH * OW, b]) });
@@ -220,16 +232,20 @@ export function convTranspose2dForward(rt: WasmRuntime, y: number, x: number, w:
 }
 
 /** Plans dx (N,Cin,H,W) = conv(dy (N,Cout,OH,OW), w); overwrites dx, or adds to it when accumulate. */
-export function convTranspose2dBackwardInput(rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = ''): Step[] {
+export function convTranspose2dBackwardInput(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = '', scratch?: SharedScratch,
+): Step[] {
   const c = checkTranspose(p);
-  return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label);
+  return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }
 
 /** Plans dw += transposed-conv weight gradient and, when `db` is not 0, db += Σ dy. */
-export function convTranspose2dBackwardWeight(rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: ConvTranspose2dParams, label = ''): Step[] {
+export function convTranspose2dBackwardWeight(
+  rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
   const c = checkTranspose(p);
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
-  const steps = conv2dBackwardWeight(rt, dw, 0, x, dy, c, label).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
+  const steps = conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);
     steps.push({ label: `conv_transpose2d.bias_grad(${label})`, run: () => rt.run('biasGrad', [dy, p.N, p.Cout, OH * OW, db]) });

@@ -94,3 +94,55 @@ export class Arena {
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
+
+/**
+ * One scratch region shared by the steps of a sequential plan (steps never run at the same time,
+ * so each may use all of it): planning records each step's regions (`reserve`), then `allocate`
+ * reserves the largest total once, and a step finds its regions at run time (`ptrs`).
+ */
+export class SharedScratch {
+  private need = 0;
+  private base = -1;
+
+  /** Bytes the largest step needs. */
+  get bytes(): number {
+    return this.need;
+  }
+
+  /** Records a step's regions; returns their offsets within the scratch region, for `ptrs`. */
+  reserve(regions: Region[]): number[] {
+    let end = 0;
+    const offs = regions.map((r) => {
+      const o = end;
+      end = align(end + r.bytes);
+      return o;
+    });
+    this.need = Math.max(this.need, end);
+    return offs;
+  }
+
+  /** Reserves the region in the arena (once, after planning). */
+  allocate(arena: Arena, label = 'shared scratch'): void {
+    if (this.base >= 0) throw new Error('SharedScratch.allocate: already allocated');
+    this.base = arena.alloc(this.need, label);
+  }
+
+  /** Absolute offsets of regions recorded by `reserve`. */
+  ptrs(offsets: readonly number[]): number[] {
+    if (this.base < 0) throw new Error('SharedScratch: a step ran before the scratch region was allocated (call allocate after planning)');
+    return offsets.map((o) => this.base + o);
+  }
+}
+
+/**
+ * A step's temporary regions: in `shared` when given (resolved when the step runs), else
+ * reserved now in the arena. Returns a function giving the regions' offsets.
+ */
+export function scratchRegions(arena: Arena, regions: Region[], shared?: SharedScratch): () => number[] {
+  if (shared) {
+    const offs = shared.reserve(regions);
+    return () => shared.ptrs(offs);
+  }
+  const ptrs = arena.plan(regions);
+  return () => ptrs;
+}
