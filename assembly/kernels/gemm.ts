@@ -102,16 +102,17 @@ function micro6x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, mr: i32, nr
 }
 
 /**
- * GEMM over `batch` problems sharing the packed A: C_i (M, N) [+]= A · B_i (+ bias).
+ * GEMM over `batch` problems: C_i (M, N) [+]= A_i · B_i (+ bias).
  * args: M, N, K, packedA, packedB, bStride (bytes between packed B_i), C, ldc (elements),
- *       cStride (bytes between C_i), batch, accumulate (0/1), bias (0: none; length M)
+ *       cStride (bytes between C_i), batch, accumulate (0/1), bias (0: none; length M),
+ *       aStride (bytes between packed A_i; 0: one A shared by the batch)
  * Tiles: (batch, MC rows, NC columns), from counter 0.
  */
 export function gemm(ctl: usize): void {
   const M = argI(ctl, 0), N = argI(ctl, 1), K = argI(ctl, 2);
   const pa = argU(ctl, 3), pb = argU(ctl, 4), bStride = argU(ctl, 5);
   const C = argU(ctl, 6), ldc = argU(ctl, 7) << 2, cStride = argU(ctl, 8);
-  const batch = argI(ctl, 9), accumulate = argI(ctl, 10) != 0, bias = argU(ctl, 11);
+  const batch = argI(ctl, 9), accumulate = argI(ctl, 10) != 0, bias = argU(ctl, 11), aStride = argU(ctl, 12);
   const mTiles = (M + MC - 1) / MC, nTiles = (N + NC - 1) / NC;
   const tiles = batch * mTiles * nTiles;
   const aPanel = <usize>K * MR << 2, bPanel = <usize>K * NR << 2;
@@ -119,14 +120,14 @@ export function gemm(ctl: usize): void {
     const bi = t / (mTiles * nTiles), r = t % (mTiles * nTiles);
     const m0 = (r / nTiles) * MC, n0 = (r % nTiles) * NC;
     const m1 = min(M, m0 + MC), n1 = min(N, n0 + NC);
-    const bBase = pb + <usize>bi * bStride, cBase = C + <usize>bi * cStride;
+    const bBase = pb + <usize>bi * bStride, cBase = C + <usize>bi * cStride, aBase = pa + <usize>bi * aStride;
     for (let k0 = 0; k0 < K; k0 += KC) {
       const kc = min(KC, K - k0);
       const acc = accumulate || k0 > 0;
       for (let n = n0; n < n1; n += NR) {
         const bp = bBase + <usize>(n / NR) * bPanel + (<usize>k0 * NR << 2);
         for (let m = m0; m < m1; m += MR) {
-          const ap = pa + <usize>(m / MR) * aPanel + (<usize>k0 * MR << 2);
+          const ap = aBase + <usize>(m / MR) * aPanel + (<usize>k0 * MR << 2);
           micro6x8(kc, ap, bp, cBase + (<usize>m * ldc) + (<usize>n << 2), ldc, min(MR, m1 - m), min(NR, n1 - n), acc,
             bias != 0 ? bias + (<usize>m << 2) : 0);
         }

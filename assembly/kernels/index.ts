@@ -7,6 +7,7 @@ import { fill, gemm, packA, packB } from './gemm';
 import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
+import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
 export const OP_PACK_A = 1;
@@ -30,6 +31,9 @@ export const OP_SGD = 18;
 export const OP_CROSS_ENTROPY = 19;
 export const OP_SCALE = 20;
 export const OP_NORMALIZE_RGBA = 21;
+export const OP_WINOGRAD_WEIGHTS = 22;
+export const OP_WINOGRAD_INPUT = 23;
+export const OP_WINOGRAD_OUTPUT = 24;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -66,6 +70,9 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_CROSS_ENTROPY: crossEntropy(ctl); break;
     case OP_SCALE: scale(ctl); break;
     case OP_NORMALIZE_RGBA: normalizeRgba(ctl); break;
+    case OP_WINOGRAD_WEIGHTS: winogradWeights(ctl); break;
+    case OP_WINOGRAD_INPUT: winogradInput(ctl); break;
+    case OP_WINOGRAD_OUTPUT: winogradOutput(ctl); break;
     default: unreachable();
   }
 }

@@ -245,6 +245,50 @@ describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
   });
 });
 
+describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
+  const shapes: Conv2dParams[] = [
+    { N: 2, C: 16, H: 9, W: 11, K: 12, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // odd OH, OW: clipped tiles
+    { N: 1, C: 9, H: 8, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
+    { N: 3, C: 8, H: 5, W: 5, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
+    { N: 2, C: 32, H: 3, W: 4, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: few tiles
+  ];
+  for (const [i, p] of shapes.entries()) {
+    it(`forward and stride-1 backward-input take Winograd and match the float64 reference (${JSON.stringify(p)})`, async () => {
+      const rt = await testRuntime(threads);
+      for (const budget of [BUDGET, 1]) {
+        wasmConvOptions.scratchBudget = budget;
+        await scoped(rt, () => {
+          const { OH, OW } = conv2dOutSize(p);
+          const xs = randn(p.N * p.C * p.H * p.W, 300 + i), ws = randn(p.K * p.C * 9, 310 + i, -0.3, 0.3);
+          const bs = randn(p.K, 320 + i), dys = randn(p.N * p.K * OH * OW, 330 + i), dx0 = randn(xs.length, 340 + i);
+          const x = put(rt, xs), w = put(rt, ws), b = put(rt, bs), dy = put(rt, dys), y = filled(rt, dys.length, NaN), dx = put(rt, dx0);
+          const fwd = conv2dForward(rt, y, x, w, b, p, 'wino'), bwd = conv2dBackwardInput(rt, dx, dy, w, p, true, 'wino');
+          expect([fwd[0]!.variant, bwd[0]!.variant]).toEqual(['winograd', 'winograd']);
+          runSteps([...fwd, ...bwd]);
+          const g = refConvBackward(xs, ws, dys, p);
+          expectClose('y', rt.read(y, dys.length), refConvForward(xs, ws, bs, p), FWD);
+          expectClose('dx (accumulated)', rt.read(dx, xs.length), g.dx.map((v, j) => v + dx0[j]!), GRAD);
+        });
+      }
+    });
+  }
+
+  it('is off when asked, and not taken for strided or small-channel convolutions', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const p = shapes[0]!;
+      wasmConvOptions.winograd = false;
+      try {
+        expect(conv2dForward(rt, 0, 0, 0, 0, p)[0]!.variant).toBe('gemm');
+      } finally {
+        wasmConvOptions.winograd = true;
+      }
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, strideH: 2, strideW: 2 })[0]!.variant).toBe('gemm');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, C: 3 })[0]!.variant).toBe('gemm');
+    });
+  });
+});
+
 describe('shared scratch', () => {
   it('one region serves every pass of several convolutions, sized by the largest, and must be allocated first', async () => {
     const rt = await testRuntime(2);

@@ -9,6 +9,7 @@
 //   backward-input:  dcol_n (C·R, P) = Wᵀ (C·R, K) · dy_n (K, P);  dx_n = col2im(dcol_n)
 //   backward-weight: dW (K, C·R) += dY (K, N·P) · colᵀ (N·P, C·R)   (the reduction runs over images)
 // A 1×1 kernel with stride 1 and no padding has col_n = x_n and dcol_n = dx_n: no im2col/col2im.
+// 3×3 stride-1 forward convolutions (and so stride-1 backward-input) run as Winograd F(2×2, 3×3).
 // Images are processed in chunks so that the im2col/packing scratch stays under `scratchBudget`.
 // Scratch is the plan's own arena regions, or, with a SharedScratch, one region that every step
 // of a sequential plan reuses (allocated once after planning).
@@ -32,11 +33,22 @@ export interface ConvTranspose2dParams {
 /** One runnable step of a plan (replayed every training step). */
 export interface Step {
   label: string;
+  /** How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM) or 'winograd'. */
+  variant?: 'gemm' | 'winograd';
   run(): void;
 }
 
-/** Planning options: the most scratch bytes one pass may use (whole images are never split). */
-export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20 };
+/**
+ * Planning options: the most scratch bytes one pass may use (whole images are never split), and
+ * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3).
+ */
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true };
+
+/** Winograd F(2×2, 3×3) serves 3×3 stride-1 convolutions with enough channels to amortise its transforms. */
+function useWinograd(p: Conv2dParams): boolean {
+  return wasmConvOptions.winograd && p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 &&
+    p.padH <= 2 && p.padW <= 2 && p.C >= 8 && p.K >= 8;
+}
 
 export function conv2dOutSize(p: Conv2dParams): { OH: number; OW: number } {
   return { OH: Math.floor((p.H + 2 * p.padH - p.kh) / p.strideH) + 1, OW: Math.floor((p.W + 2 * p.padW - p.kw) / p.strideW) + 1 };
@@ -93,6 +105,7 @@ export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, 
 function planForward(
   rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string, scratch?: SharedScratch,
 ): Step[] {
+  if (useWinograd(p)) return planWinograd(rt, y, x, w, b, p, accumulate, op, label, scratch);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
@@ -104,6 +117,7 @@ function planForward(
   ], scratch);
   return [{
     label: `${op}(${label})`,
+    variant: 'gemm',
     run() {
       const [pa, col, pb] = regions() as [number, number, number];
       packA(rt, w, p.K, CR, pa);
@@ -117,6 +131,40 @@ function planForward(
         }
         packB(rt, { ptr: src, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
         gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: y + n0 * p.K * P * 4, ldc: P, cStride: p.K * P * 4, batch: nb, bias: b, accumulate });
+      }
+    },
+  }];
+}
+
+/**
+ * y [+]= conv(x, w) (+ b) as Winograd F(2×2, 3×3) (assembly/kernels/winograd.ts): weights and
+ * input tiles transformed straight into packed panels, 16 GEMMs M_ξ (K, T) = U_ξ (K, C)·V_ξ (C, T)
+ * over the T = N·⌈OH/2⌉·⌈OW/2⌉ tiles, and the output transform (bias, accumulation, edge clipping).
+ */
+function planWinograd(
+  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = conv2dOutSize(p);
+  const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), tilesPerImage = TH * TW;
+  const perImage = 16 * (packedBBytes(p.C, tilesPerImage) + p.K * tilesPerImage * 4);
+  const chunk = chunkOf(p.N, perImage);
+  const aBytes = packedABytes(p.K, p.C);
+  const regions = scratchRegions(rt.arena, [
+    { label: `${op}(${label}) winograd weights`, bytes: 16 * aBytes },
+    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * packedBBytes(p.C, chunk * tilesPerImage) },
+    { label: `${op}(${label}) winograd products`, bytes: 16 * p.K * chunk * tilesPerImage * 4 },
+  ], scratch);
+  return [{
+    label: `${op}(${label})`,
+    variant: 'winograd',
+    run() {
+      const [u, v, m] = regions() as [number, number, number];
+      rt.run('winogradWeights', [w.ptr, p.K, p.C, w.sr, w.sk, w.period ?? p.C * 9, w.kStride ?? 0, u, aBytes]);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0), T = nb * tilesPerImage;
+        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, packedBBytes(p.C, T)]);
+        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, c: m, ldc: T, cStride: p.K * T * 4, batch: 16 });
+        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0]);
       }
     },
   }];

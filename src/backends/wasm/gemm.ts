@@ -59,6 +59,8 @@ export interface GemmArgs {
   M: number; N: number; K: number;
   /** Packed A, and the first packed B (the batch's B_i follow each other). */
   a: number; b: number;
+  /** Bytes between the batch's packed A_i (default 0: one A for the whole batch). */
+  aStride?: number;
   /** C_0 and its row pitch in elements; C_i starts cStride bytes after C_(i−1). */
   c: number; ldc: number; cStride?: number;
   batch?: number;
@@ -68,9 +70,9 @@ export interface GemmArgs {
   bias?: number;
 }
 
-/** C_i [+]= A · B_i on packed operands, split over the pool by (batch, 48-row, 128-column) tiles. */
+/** C_i [+]= A_i · B_i on packed operands, split over the pool by (batch, 48-row, 128-column) tiles. */
 export function gemm(rt: WasmRuntime, g: GemmArgs): void {
-  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, g.batch ?? 1, g.accumulate ? 1 : 0, g.bias ?? 0]);
+  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, g.batch ?? 1, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0]);
 }
 
 /** Fills `n` f32 at `dst` with `value`. */

@@ -53,6 +53,9 @@ export const Op = {
   crossEntropy: 19,
   scale: 20,
   normalizeRgba: 21,
+  winogradWeights: 22,
+  winogradInput: 23,
+  winogradOutput: 24,
 } as const;
 export type OpName = keyof typeof Op;
 
