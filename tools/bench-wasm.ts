@@ -4,14 +4,14 @@
 // would reach with the cores to itself), and each pass as a fraction of the best matmul on the
 // same thread count. The issue's aims: matmul ≥ 60 GFLOP/s on two threads, every conv pass ≥ 60%.
 //
-//   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME] [--json]
+//   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME] [--winograd auto|off] [--json]
 //   (with --experimental-wasm-relaxed-simd before --import, Node 20 runs the relaxed-SIMD build)
 //
 // Timing: the best of --reps runs after one warm-up (the machine is shared; the best run is the
 // one least disturbed), wall clock and process CPU time.
 import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutSize, convTranspose2dBackwardInput,
-  convTranspose2dBackwardWeight, convTranspose2dForward, convTranspose2dOutSize, runSteps,
+  convTranspose2dBackwardWeight, convTranspose2dForward, convTranspose2dOutSize, runSteps, wasmConvOptions,
   type Conv2dParams, type ConvTranspose2dParams, type Step,
 } from '../src/backends/wasm/conv2d.js';
 import { gemm, packA, packB, packedABytes, packedBBytes } from '../src/backends/wasm/gemm.js';
@@ -28,6 +28,10 @@ const threadCounts = opt('threads', '1,2').split(',').map(Number);
 const reps = Number(opt('reps', '3'));
 const only = opt('only', '');
 const asJson = args.includes('--json');
+// 'auto': Winograd F(2x2, 3x3) where the planner takes it; 'off': every convolution as im2col + GEMM.
+const winograd = opt('winograd', 'auto');
+if (winograd === 'off') wasmConvOptions.winograd = false;
+else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto or off`);
 
 interface Shape {
   name: string;
@@ -168,7 +172,7 @@ for (const threads of threadCounts) {
 if (asJson) {
   console.log(JSON.stringify({ size: [IH, IW], runtimes: meta, rows }, null, 2));
 } else {
-  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; best of ${reps} after a warm-up`);
+  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${winograd}; best of ${reps} after a warm-up`);
   console.log('| threads | batch | shape | pass | ms | GFLOP/s | GFLOP/CPU-s | of best matmul |');
   console.log('|---:|---:|---|---|---:|---:|---:|---:|');
   for (const r of rows) {

@@ -250,7 +250,7 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
     { N: 2, C: 16, H: 9, W: 11, K: 12, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // odd OH, OW: clipped tiles
     { N: 1, C: 9, H: 8, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
     { N: 3, C: 8, H: 5, W: 5, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
-    { N: 2, C: 32, H: 3, W: 4, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: few tiles
+    { N: 6, C: 32, H: 5, W: 8, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: 6·3·4 = 72 tiles
   ];
   for (const [i, p] of shapes.entries()) {
     it(`forward and stride-1 backward-input take Winograd and match the float64 reference (${JSON.stringify(p)})`, async () => {
@@ -285,6 +285,7 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
       }
       expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, strideH: 2, strideW: 2 })[0]!.variant).toBe('gemm');
       expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, C: 3 })[0]!.variant).toBe('gemm');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, N: 1, H: 5, W: 8 })[0]!.variant).toBe('gemm'); // 12 tiles
     });
   });
 });

@@ -44,10 +44,17 @@ export interface Step {
  */
 export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true };
 
-/** Winograd F(2×2, 3×3) serves 3×3 stride-1 convolutions with enough channels to amortise its transforms. */
+/**
+ * Winograd F(2×2, 3×3) serves 3×3 stride-1 convolutions with enough channels and tiles to amortise
+ * its transforms. Measured (bench:wasm, 160×256, batch 1, GFLOP per CPU-second): it wins from
+ * layer1 to layer3 (40 to 640 tiles: 1.5–2.2× the im2col GEMM) and loses on layer4 (12 tiles:
+ * 0.6×, the 16 transformed 512×512 weight matrices are read for a dozen columns).
+ */
+const WINOGRAD_MIN_TILES = 32;
 function useWinograd(p: Conv2dParams): boolean {
-  return wasmConvOptions.winograd && p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 &&
-    p.padH <= 2 && p.padW <= 2 && p.C >= 8 && p.K >= 8;
+  if (!(wasmConvOptions.winograd && p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.padH <= 2 && p.padW <= 2)) return false;
+  const { OH, OW } = conv2dOutSize(p);
+  return p.C >= 8 && p.K >= 8 && p.N * Math.ceil(OH / 2) * Math.ceil(OW / 2) >= WINOGRAD_MIN_TILES;
 }
 
 export function conv2dOutSize(p: Conv2dParams): { OH: number; OW: number } {
