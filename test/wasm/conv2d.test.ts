@@ -248,8 +248,8 @@ describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
 describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
   const shapes: Conv2dParams[] = [
     { N: 2, C: 16, H: 9, W: 11, K: 12, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // odd OH, OW: clipped tiles
-    { N: 1, C: 9, H: 8, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
-    { N: 3, C: 8, H: 5, W: 5, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
+    { N: 3, C: 9, H: 12, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
+    { N: 3, C: 8, H: 9, W: 7, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
     { N: 6, C: 32, H: 5, W: 8, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: 6·3·4 = 72 tiles
   ];
   for (const [i, p] of shapes.entries()) {
