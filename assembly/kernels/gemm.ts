@@ -14,7 +14,7 @@ import { argF, argI, argU, nextTile } from './args';
 
 export const MR = 6;
 export const NR = 8;
-/** K block: one B micro-panel (KC × 8 floats = 8 KiB) stays in L1 while the A panels stream. */
+/** K block: one A micro-panel (KC × 6 floats = 6 KiB) stays in L1 while the B panels stream. */
 const KC = 256;
 /** Rows (a multiple of MR) and columns (a multiple of NR) of one thread tile. */
 const MC = 72;
@@ -124,12 +124,16 @@ export function gemm(ctl: usize): void {
     for (let k0 = 0; k0 < K; k0 += KC) {
       const kc = min(KC, K - k0);
       const acc = accumulate || k0 > 0;
-      for (let n = n0; n < n1; n += NR) {
-        const bp = bBase + <usize>(n / NR) * bPanel + (<usize>k0 * NR << 2);
-        for (let m = m0; m < m1; m += MR) {
-          const ap = aBase + <usize>(m / MR) * aPanel + (<usize>k0 * MR << 2);
-          micro6x8(kc, ap, bp, cBase + (<usize>m * ldc) + (<usize>n << 2), ldc, min(MR, m1 - m), min(NR, n1 - n), acc,
-            bias != 0 ? bias + (<usize>m << 2) : 0);
+      // One A micro-panel (kc × 6, ≤ 6 KiB) stays in L1 while the tile's B panels stream from L2,
+      // and C is written along its rows (six sequential streams the prefetcher follows; walking
+      // down the rows instead cost 2x on short-K products, whose C writes dominate).
+      for (let m = m0; m < m1; m += MR) {
+        const ap = aBase + <usize>(m / MR) * aPanel + (<usize>k0 * MR << 2);
+        const mr = min(MR, m1 - m), bm = bias != 0 ? bias + (<usize>m << 2) : 0;
+        const crow = cBase + (<usize>m * ldc);
+        for (let n = n0; n < n1; n += NR) {
+          const bp = bBase + <usize>(n / NR) * bPanel + (<usize>k0 * NR << 2);
+          micro6x8(kc, ap, bp, crow + (<usize>n << 2), ldc, mr, min(NR, n1 - n), acc, bm);
         }
       }
     }
