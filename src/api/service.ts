@@ -6,20 +6,18 @@
 // entry passes in (openVOC in Node; absent in browsers).
 import * as Comlink from 'comlink';
 import type { SegDataset } from '../data/dataset.js';
-import { defaultClassNames, defaultColormap } from '../data/colormap.js';
+import { colorize, defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
+import { imagenetStats } from '../io/normalisation.js';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
-import { disposeDispatch, submit } from '../gpu/kernel.js';
-import { convTranspose2dForward } from '../gpu/ops/conv_transpose2d.js';
-import { Tensor } from '../gpu/tensor.js';
-import { bilinearKernel } from '../fcn/init.js';
 import { decodeModelFile, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
 import { FcnModel, initialState } from '../fcn/model.js';
 import { predictClasses, predictFrames } from '../fcn/predict.js';
+import { upsampleImage } from '../fcn/upsample.js';
 import type { OptimizerOptions } from '../fcn/trainer.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import type {
@@ -35,9 +33,6 @@ export interface ServiceHost {
   /** Undefined where there is no file system: dataset paths are then an error. */
   openPath?: OpenPath;
 }
-
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
 function isMemoryDataset(d: DatasetInput): d is MemoryDatasetInput {
   return typeof d === 'object' && d !== null && 'images' in d;
@@ -99,8 +94,7 @@ export class EngineService {
         config,
         colormap: options.colormap?.slice(0, K) ?? defaultColormap(K),
         classNames: options.classNames?.slice(0, K) ?? defaultClassNames(K),
-        mean: IMAGENET_MEAN,
-        std: IMAGENET_STD,
+        ...imagenetStats(),
       }, []);
       return this.modelInfo()!;
     });
@@ -165,15 +159,7 @@ export class EngineService {
       const pixels = bytesOf(image.data);
       this.pre ??= await Preprocessor.create();
       const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, { tile: options.tile, overlap: options.overlap });
-      const colors = new Uint8Array(H * W * 4);
-      for (let i = 0; i < H * W; i++) {
-        const c = meta.colormap[classes[i]!] ?? [255, 255, 255];
-        colors[4 * i] = c[0];
-        colors[4 * i + 1] = c[1];
-        colors[4 * i + 2] = c[2];
-        colors[4 * i + 3] = 255;
-      }
-      this.pre ??= await Preprocessor.create();
+      const colors = colorize(classes, meta.colormap, 4);
       const overlay = this.pre.overlay(pixels, channels, colors, alpha);
       const out: Prediction = { width: W, height: H, classes, colors, overlay };
       return Comlink.transfer(out, [classes.buffer, colors.buffer, overlay.buffer] as ArrayBuffer[]);
@@ -236,34 +222,8 @@ export class EngineService {
       const C = imageChannels(image, 'upsample: image');
       const s = checkInt('upsample: scale', scale, 2, 32);
       if (s % 2) throw new RangeError(`upsample: scale must be even (padding s/2 must be whole), got ${s}`);
-      const { height: H, width: W } = image;
-      const px = bytesOf(image.data);
-      const x = new Float32Array(3 * H * W); // (1, 3, H, W)
-      for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) x[c * H * W + i] = px[i * C + c]! / 255;
-      const k = 2 * s;
-      const [OH, OW] = [H * s, W * s];
-      const xt = Tensor.from(gpu, x, [1, 3, H, W], 'upsample.input'); // (1, 3, H, W)
-      const wt = Tensor.from(gpu, bilinearKernel(3, 3, k), [3, 3, k, k], 'upsample.weight'); // (Cin, Cout, k, k)
-      const yt = Tensor.zeros(gpu, [1, 3, OH, OW], 'upsample.output'); // (1, 3, sH, sW)
-      let y: Float32Array;
-      const ds = await convTranspose2dForward(gpu, yt, xt, wt, null,
-        { N: 1, Cin: 3, H, W, Cout: 3, kh: k, kw: k, strideH: s, strideW: s, padH: s / 2, padW: s / 2 }, 'upsample').catch((e) => {
-        for (const t of [xt, wt, yt]) t.dispose();
-        throw e;
-      });
-      try {
-        submit(gpu, ds, 'upsample');
-        y = await yt.read();
-      } finally {
-        for (const d of ds) disposeDispatch(gpu, d);
-        for (const t of [xt, wt, yt]) t.dispose();
-      }
-      const data = new Uint8Array(OH * OW * 4);
-      for (let i = 0; i < OH * OW; i++) {
-        for (let c = 0; c < 3; c++) data[4 * i + c] = Math.max(0, Math.min(255, Math.round(y[c * OH * OW + i]! * 255)));
-        data[4 * i + 3] = 255;
-      }
-      return Comlink.transfer({ data, width: OW, height: OH }, [data.buffer]);
+      const { data, width, height } = await upsampleImage(gpu, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
+      return Comlink.transfer({ data, width, height }, [data.buffer]);
     });
   }
 

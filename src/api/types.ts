@@ -3,7 +3,7 @@
 // so it reads the same from TypeScript and plain JavaScript.
 import type { AdapterReport, MemoryStats } from '../gpu/device.js';
 import type { EpochMetrics, Schedule, StepProgress } from '../fcn/fit.js';
-import type { SegMetrics } from '../gpu/ops/confusion.js';
+import type { SegMetrics } from '../fcn/metrics.js';
 import type { HeadKind } from '../fcn/spec.js';
 import type { LossReduction } from '../fcn/trainer.js';
 

@@ -7,6 +7,7 @@ import { openVOC } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { imagenetStats } from '../io/normalisation.js';
 import { decodeCheckpoint, decodePretrainedBackbone, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { fit, type EpochMetrics, type Schedule } from '../fcn/fit.js';
 import { FcnModel, initialState } from '../fcn/model.js';
@@ -171,8 +172,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
         config,
         colormap: defaultColormap(opts.classes),
         classNames: trainSet.classNames.slice(),
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
+        ...imagenetStats(),
       };
     }
     log(`model: FCN-ResNet18 ${opts.head}, ${opts.classes} classes, ${(model.store.parameterCount / 1e6).toFixed(2)}M parameters`);

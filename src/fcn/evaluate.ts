@@ -5,7 +5,8 @@
 import { submit, disposeDispatch, type Dispatch } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
 import { argmax } from '../gpu/ops/argmax.js';
-import { confusionAccumulate, segMetrics, type SegMetrics } from '../gpu/ops/confusion.js';
+import { confusionAccumulate } from '../gpu/ops/confusion.js';
+import { segMetrics, type SegMetrics } from './metrics.js';
 import { predictClasses, type TileOptions } from './predict.js';
 import type { FcnModel } from './model.js';
 import { OUTPUT_STRIDE } from './spec.js';
