@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { decodeImage, encodePngRgb } from '../data/codec.js';
 import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { upsampleImage } from '../fcn/upsample.js';
+import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
 import { toRgb } from '../report/grid.js';
-import { parseIntFlag, UsageError } from './args.js';
+import { UsageError } from './args.js';
 
 export const upsampleHelp = `webfcn upsample --input IMG --out IMG.png [--scale 2]
 
@@ -17,8 +17,13 @@ export const upsampleOptions = { input: { type: 'string' }, out: { type: 'string
 
 export async function upsample(v: Record<string, string | boolean | undefined>): Promise<void> {
   if (!v.input || !v.out) throw new UsageError('--input IMG and --out IMG.png are required');
-  const scale = parseIntFlag('scale', (v.scale as string) ?? '2', 2, 32);
-  if (scale % 2) throw new UsageError(`--scale must be even (padding s/2 must be whole); got ${scale}`);
+  const raw = (v.scale as string | undefined) ?? '2';
+  const scale = Number(raw);
+  try {
+    checkUpsampleScale(scale);
+  } catch (e) {
+    throw new UsageError(`--${(e as Error).message.replace(/, got .*$/, '')}; got '${raw}'`);
+  }
   const file = v.input as string;
   const img = decodeImage(readFileSync(file), file);
   const { height: H, width: W } = img;

@@ -54,7 +54,5 @@ export function segMetrics(conf: ArrayLike<number>, K: number): SegMetrics {
 }
 
 export const pixelAccuracy = (conf: ArrayLike<number>, K: number): number => segMetrics(conf, K).pixelAccuracy;
-export const meanAccuracy = (conf: ArrayLike<number>, K: number): number => segMetrics(conf, K).meanAccuracy;
-export const classIoU = (conf: ArrayLike<number>, K: number): number[] => segMetrics(conf, K).iou;
 export const meanIoU = (conf: ArrayLike<number>, K: number): number => segMetrics(conf, K).meanIoU;
 export const fwIoU = (conf: ArrayLike<number>, K: number): number => segMetrics(conf, K).fwIoU;
