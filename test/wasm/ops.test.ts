@@ -6,7 +6,7 @@ import {
   add, argmax, batchNormBackward, batchNormEval, batchNormTrain, confusion, crossEntropy, crossEntropyScratchBytes, maxPoolBackward,
   maxPoolForward, normalizeRgba, poolOutSize, reluBackward, reluForward, sgdStep, type PoolParams,
 } from '../../src/backends/wasm/ops.js';
-import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/preprocess-ts.js';
+import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../../src/io/normalisation.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { compare, randn } from '../helpers/gpu.js';
 import {

@@ -173,7 +173,7 @@ export function crossEntropy(
 /**
  * out (N, 3, TH, TW) f32 = f32(v_c · scale_c) + bias_c of packed RGBA u32 frames (N, H, W), R in
  * the low byte, alpha ignored, 0 in the padding (y ≥ H or x ≥ W). scale/bias: per-channel folded
- * ImageNet statistics (src/data/preprocess-ts.ts foldNormalisation).
+ * ImageNet statistics (src/io/normalisation.ts foldNormalisation).
  */
 export function normalizeRgba(
   rt: WasmRuntime, out: number, rgba: number, g: { N: number; H: number; W: number; TH: number; TW: number }, scale: readonly number[], bias: readonly number[],
