@@ -178,4 +178,14 @@ if (asJson) {
   for (const r of rows) {
     console.log(`| ${r.threads} | ${r.batch || '-'} | ${r.name} | ${r.pass} | ${r.ms.toFixed(2)} | ${r.gflops.toFixed(1)} | ${r.cpuGflops.toFixed(1)} | ${Number.isNaN(r.ofMatmul) ? '-' : `${(100 * r.ofMatmul).toFixed(0)}%`} |`);
   }
+  // Against the aims: the best matmul, and the conv passes under 60% of it (wall clock, and per CPU-second).
+  for (const threads of threadCounts) {
+    const mine = rows.filter((r) => r.threads === threads);
+    const mm = mine.filter((r) => r.batch === 0 && r.pass === 'gemm');
+    const best = Math.max(...mm.map((r) => r.gflops)), bestCpu = Math.max(...mm.map((r) => r.cpuGflops));
+    const conv = mine.filter((r) => r.batch > 0);
+    const low = conv.filter((r) => r.ofMatmul < 0.6).length, lowCpu = conv.filter((r) => r.cpuGflops / bestCpu < 0.6).length;
+    console.log(`${threads} thread(s): best matmul ${best.toFixed(1)} GFLOP/s (${bestCpu.toFixed(1)} per CPU-second); ` +
+      `conv passes under 60% of it: ${low} of ${conv.length} by wall clock, ${lowCpu} by CPU time`);
+  }
 }
