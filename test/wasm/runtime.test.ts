@@ -2,12 +2,13 @@
 // (every tile done exactly once, errors in any thread reported, workers stopped by dispose), the
 // single-threaded fallback without shared memory, and the arena's 4 GiB refusal before growing.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fill } from '../../src/backends/wasm/gemm.js';
 import { Arena, WasmMemoryError, WASM32_MAX_BYTES } from '../../src/backends/wasm/memory.js';
-import { relaxedSimdSupported, WasmRuntime } from '../../src/backends/wasm/runtime.js';
+import { Op, relaxedSimdSupported, WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { scoped, testRuntime } from '../helpers/wasm.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,6 +65,17 @@ describe('thread pool', () => {
     fill(rt, p, 1024, 1);
     await rt.dispose();
     expect(() => fill(rt, p, 1024, 2)).toThrow(/after dispose/);
+  });
+});
+
+describe('op table', () => {
+  it('mirrors the op ids of assembly/kernels/index.ts, and every id is dispatched there', () => {
+    const src = readFileSync(new URL('../../assembly/kernels/index.ts', import.meta.url), 'utf8');
+    const ids = [...src.matchAll(/export const OP_(\w+) = (\d+);/g)].map(([, name, id]) => [
+      name!.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase()), Number(id),
+    ] as const);
+    expect(Object.fromEntries(ids)).toEqual(Op);
+    for (const [name] of ids) expect(src, `case for ${name}`).toMatch(new RegExp(`case OP_\\w+: ${name}\\(ctl\\); break;`));
   });
 });
 
