@@ -327,6 +327,21 @@ describe('shared scratch', () => {
   });
 });
 
+describe('determinism', () => {
+  it('one thread and two give bit-identical results (tiles are computed the same whoever takes them)', async () => {
+    const [r1, r2] = [await testRuntime(1), await testRuntime(2)];
+    const p: Conv2dParams = { N: 3, C: 16, H: 13, W: 11, K: 24, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
+    const q: Conv2dParams = { ...p, strideH: 2, strideW: 2, kh: 5, kw: 5, padH: 2, padW: 2 };
+    for (const c of [p, q]) {
+      const { OH, OW } = conv2dOutSize(c);
+      const xs = randn(c.N * c.C * c.H * c.W, 401), ws = randn(c.K * c.C * c.kh * c.kw, 402), bs = randn(c.K, 403);
+      const dys = randn(c.N * c.K * OH * OW, 404);
+      const [a, b] = await Promise.all([r1, r2].map((rt) => scoped(rt, () => runConv(rt, c, xs, ws, bs, dys))));
+      for (const k of ['y', 'dx', 'dw', 'db'] as const) expect(Array.from(b![k]!), `${k} ${JSON.stringify(c)}`).toEqual(Array.from(a![k]!));
+    }
+  });
+});
+
 describe('conv2d shape errors', () => {
   it('are raised while planning, naming the parameter', async () => {
     const rt = await testRuntime(1);
