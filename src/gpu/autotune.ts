@@ -6,46 +6,30 @@
 // runs, each fenced with queue.onSubmittedWorkDone); the winner is cached in gpu.cache and,
 // when a file is configured, in a JSON file keyed by adapter so later processes skip timing.
 import type { Gpu } from './device.js';
+import { policyDefaults, type AutotuneMode } from './policy.js';
 import { disposeDispatch, submit, type Dispatch } from './kernel.js';
 
-/** 'auto': measure on hardware adapters, fixed defaults on software ones; 'on': always measure; 'off': never. */
-export type AutotuneMode = 'auto' | 'on' | 'off';
+export type { AutotuneMode } from './policy.js';
 
+/** Settings a process gives the devices it acquires later (the `webfcn` command: the persistence file). */
 export interface AutotuneOptions {
-  /** Default from WEBFCN_AUTOTUNE (0 → 'off', 1 → 'on'), else 'auto'. */
   mode?: AutotuneMode;
-  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. The `webfcn` command sets it from WEBFCN_AUTOTUNE_FILE. */
+  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. */
   file?: string | null;
-  /** Forces candidates by name, in every family that has one of them (tests and benchmarks compare variants this way). */
   force?: string | string[] | null;
-  /** Timed runs per candidate (after one warm-up). */
   reps?: number;
 }
 
-const envMode = (): AutotuneMode => {
-  const v = typeof process !== 'undefined' ? process.env?.WEBFCN_AUTOTUNE : undefined;
-  return v === '0' ? 'off' : v === '1' ? 'on' : 'auto';
-};
-
-// `file` stays null here (the command line sets it from WEBFCN_AUTOTUNE_FILE): browser bundles
-// then drop the Node file code below.
-const options: Required<AutotuneOptions> = { mode: envMode(), file: null, force: null, reps: 3 };
-let fileTable: Record<string, Record<string, string>> | null = null;
-
-/** Sets autotune options for this process (mode, persistence file, forced variant). */
+/**
+ * Sets the autotune settings that devices acquired after this call start with. A device's own
+ * settings are `gpu.policy.autotune` (override them for a while with withPolicy, policy.ts).
+ */
 export function configureAutotune(opts: AutotuneOptions): void {
-  if (opts.mode !== undefined) options.mode = opts.mode;
-  if (opts.file !== undefined) {
-    options.file = opts.file;
-    fileTable = null;
-  }
-  if (opts.force !== undefined) options.force = opts.force;
-  if (opts.reps !== undefined) options.reps = opts.reps;
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined) (policyDefaults.autotune as Record<string, unknown>)[k] = v;
 }
 
-export function autotuneOptions(): Readonly<Required<AutotuneOptions>> {
-  return options;
-}
+/** Choice tables read from persistence files, by file name (each read once per process). */
+const fileTables = new Map<string, Record<string, Record<string, string>>>();
 
 /** A candidate: a name (stable across processes) and how to plan it on scratch buffers. */
 export interface Candidate<C> {
@@ -59,25 +43,26 @@ export function adapterKey(gpu: Gpu): string {
   return [r.backend, r.vendor, r.architecture, r.device, r.description].join('|');
 }
 
-async function loadFile(): Promise<Record<string, Record<string, string>>> {
-  if (fileTable) return fileTable;
-  fileTable = {};
-  if (!options.file || typeof process === 'undefined') return fileTable;
+async function loadFile(file: string | null): Promise<Record<string, Record<string, string>>> {
+  if (!file || typeof process === 'undefined') return {};
+  let table = fileTables.get(file);
+  if (table) return table;
   try {
     const fs = await import('node:fs/promises');
-    fileTable = JSON.parse(await fs.readFile(options.file, 'utf8')) as Record<string, Record<string, string>>;
+    table = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, Record<string, string>>;
   } catch {
-    fileTable = {};
+    table = {};
   }
-  return fileTable;
+  fileTables.set(file, table);
+  return table;
 }
 
-async function saveFile(): Promise<void> {
-  if (!options.file || !fileTable || typeof process === 'undefined') return;
+async function saveFile(file: string | null, table: Record<string, Record<string, string>>): Promise<void> {
+  if (!file || typeof process === 'undefined') return;
   const fs = await import('node:fs/promises');
-  const tmp = `${options.file}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(fileTable, null, 1));
-  await fs.rename(tmp, options.file);
+  const tmp = `${file}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(table, null, 1));
+  await fs.rename(tmp, file);
 }
 
 /** Median wall time (ms) of `reps` fenced runs of the planned dispatches, after one warm-up run. */
@@ -110,6 +95,7 @@ export async function choose<C>(
   fallback: (software: boolean, architecture: string) => string,
   plan: (config: C) => Promise<{ dispatches: Dispatch[]; release: () => void }>,
 ): Promise<Candidate<C>> {
+  const options = gpu.policy.autotune;
   const byName = (name: string) => candidates.find((c) => c.name === name);
   for (const name of [options.force ?? []].flat()) {
     const f = byName(name);
@@ -122,7 +108,8 @@ export async function choose<C>(
   let pending = gpu.cache.get(key) as Promise<string> | undefined;
   if (!pending) {
     pending = (async () => {
-      const table = await loadFile();
+      const file = options.file;
+      const table = await loadFile(file);
       const ak = adapterKey(gpu);
       const stored = table[ak]?.[`${family}:${shapeKey}`];
       if (stored && byName(stored)) return stored;
@@ -142,7 +129,7 @@ export async function choose<C>(
         }
       }
       (table[ak] ??= {})[`${family}:${shapeKey}`] = best;
-      await saveFile();
+      await saveFile(file, table);
       return best;
     })();
     gpu.cache.set(key, pending);

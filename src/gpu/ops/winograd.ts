@@ -29,11 +29,11 @@ import weightWgsl from '../../../shaders/conv2d/winograd_weight.wgsl';
 import wgradWgsl from '../../../shaders/conv2d/winograd_wgrad.wgsl';
 import { choose } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, disposeDispatch, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, grid1d, makeDispatch, planSteps, specialize, type Dispatch, type KernelDef, type PlanScope } from '../kernel.js';
 import { holdScratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 import {
-  batchChunk, conv2dOutSize, convOptions, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
+  batchChunk, conv2dOutSize, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
   relabel, scratchLike, scratchLimit, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
   type Conv2dParams, type IgemmConfig, type IgemmProblem, type WgradConfig,
 } from './conv_gemm.js';
@@ -45,6 +45,14 @@ export type { WinogradTile } from './winograd_transforms.js';
 
 interface Kernels { input: KernelDef; output: KernelDef; weights: KernelDef; dy: KernelDef; wgrad: KernelDef }
 const kernelCache = new Map<WinogradTile, Kernels>();
+/** The WGSL templates; kernels() writes each tile's constants and transforms into them. */
+const templates: Kernels = {
+  input: { name: 'conv2d.winograd_input', code: inputWgsl },
+  output: { name: 'conv2d.winograd_output', code: outputWgsl },
+  weights: { name: 'conv2d.winograd_weight', code: weightWgsl },
+  dy: { name: 'conv2d.winograd_dy', code: dyWgsl },
+  wgrad: { name: 'conv2d.winograd_wgrad', code: wgradWgsl },
+};
 
 /** The five transform kernels of F(m×m, 3×3): the WGSL templates with their transforms written in. */
 function kernels(m: WinogradTile): Kernels {
@@ -52,31 +60,19 @@ function kernels(m: WinogradTile): Kernels {
   if (k) return k;
   const w = WINOGRAD[m];
   const P = w.n * w.n;
-  const fill = (code: string, body: string) => code
-    .replace(/const MT = 2(u?);/, `const MT = ${m}$1;`)
-    .replace(/const P = 16u;/, `const P = ${P}u;`)
-    .replace('// #transform', body);
+  const fill = (template: KernelDef, values: Record<string, number>, body: string): KernelDef =>
+    specialize(template, { name: `${template.name}.f${m}`, values, inserts: { transform: body } });
   k = {
-    input: {
-      name: `conv2d.winograd_input.f${m}`,
-      code: fill(inputWgsl, inputTransform(w, (i, j) => `ld(base, y0 + ${i}, x0 + ${j})`, (p, v) => `v[${p}u * plane + o] = ${v};`)),
-    },
-    output: {
-      name: `conv2d.winograd_output.f${m}`,
-      code: fill(outputWgsl, outputTransform(w, (p) => `m[${p}u * plane + s]`, (i, j, v) => `put(o, oy + ${i}u, ox + ${j}u, ${v}, b);`)),
-    },
-    weights: {
-      name: `conv2d.winograd_weight.f${m}`,
-      code: fill(weightWgsl, weightTransform(w, (i, j) => `tap(base, ${3 * i + j}u)`, (p, v) => `wt[${p}u * plane + i] = ${v};`)),
-    },
-    dy: {
-      name: `conv2d.winograd_dy.f${m}`,
-      code: fill(dyWgsl, dyTransform(w, (i, j) => `ld(base, y0 + ${i}u, x0 + ${j}u)`, (p, v) => `dm[${p}u * plane + i] = ${v};`)),
-    },
-    wgrad: {
-      name: `conv2d.winograd_wgrad.f${m}`,
-      code: fill(wgradWgsl, filterGradTransform(w, (p) => `du[${p}u * params.KC + i]`, (i, j, v) => `dw[o + ${3 * i + j}u] += ${v};`)),
-    },
+    input: fill(templates.input, { MT: m, P },
+      inputTransform(w, (i, j) => `ld(base, y0 + ${i}, x0 + ${j})`, (p, v) => `v[${p}u * plane + o] = ${v};`)),
+    output: fill(templates.output, { MT: m },
+      outputTransform(w, (p) => `m[${p}u * plane + s]`, (i, j, v) => `put(o, oy + ${i}u, ox + ${j}u, ${v}, b);`)),
+    weights: fill(templates.weights, { P },
+      weightTransform(w, (i, j) => `tap(base, ${3 * i + j}u)`, (p, v) => `wt[${p}u * plane + i] = ${v};`)),
+    dy: fill(templates.dy, { MT: m },
+      dyTransform(w, (i, j) => `ld(base, y0 + ${i}u, x0 + ${j}u)`, (p, v) => `dm[${p}u * plane + i] = ${v};`)),
+    wgrad: fill(templates.wgrad, {},
+      filterGradTransform(w, (p) => `du[${p}u * params.KC + i]`, (i, j, v) => `dw[o + ${3 * i + j}u] += ${v};`)),
   };
   kernelCache.set(m, k);
   return k;
@@ -123,7 +119,7 @@ export function winogradTile(
     kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; N: number; OH: number; OW: number;
     same: boolean; Cin: number; Cout: number; forward: boolean;
   },
-  force = convOptions.winograd, tile = convOptions.winogradTile,
+  force?: boolean, tile?: WinogradTile,
 ): 0 | WinogradTile {
   if (force === false) return 0;
   if (!(p.kh === 3 && p.kw === 3 && p.sh === 1 && p.sw === 1 && p.ph === 1 && p.pw === 1 && p.same)) return 0;
@@ -136,7 +132,7 @@ export function winogradTile(
 }
 
 /** The tile for an implicit-GEMM pass (forward or backward-input), or 0. */
-export function useWinograd(pr: IgemmProblem, force = convOptions.winograd, tile = convOptions.winogradTile): 0 | WinogradTile {
+export function useWinograd(pr: IgemmProblem, force?: boolean, tile?: WinogradTile): 0 | WinogradTile {
   if (pr.wino) return 0;
   return winogradTile({
     kh: pr.KH, kw: pr.KW, sh: pr.SH, sw: pr.SW, ph: pr.PH, pw: pr.PW, N: pr.N, OH: pr.OH, OW: pr.OW,
@@ -145,7 +141,7 @@ export function useWinograd(pr: IgemmProblem, force = convOptions.winograd, tile
 }
 
 /** The tile for a convolution's weight gradient, or 0. */
-export function useWinogradWgrad(p: Conv2dParams, force = convOptions.winograd, tile = convOptions.winogradTile): 0 | WinogradTile {
+export function useWinogradWgrad(p: Conv2dParams, force?: boolean, tile?: WinogradTile): 0 | WinogradTile {
   const { OH, OW } = conv2dOutSize(p);
   return winogradTile({
     kh: p.kh, kw: p.kw, sh: p.strideH, sw: p.strideW, ph: p.padH, pw: p.padW, N: p.N, OH, OW,
@@ -176,38 +172,11 @@ function winogradChunk(
   throw new GpuError(`no chunk of images keeps Winograd offsets aligned to ${align} (per-image bytes ${per.join(', ')})`, op);
 }
 
-/** Holds shared scratch for the dispatches being planned; lets go of all of it on failure. */
-class Holds {
-  readonly releases: (() => void)[] = [];
-  get(gpu: Gpu, name: string, floats: number): Tensor {
-    const h = holdScratch(gpu, name, floats);
-    this.releases.push(h.release);
-    return h.tensor;
-  }
-  attachTo(out: Dispatch[]): void {
-    out[0]!.release = [...(out[0]!.release ?? []), ...this.releases];
-  }
-  drop(): void {
-    for (const r of this.releases) r();
-  }
-
-  /**
-   * Plans dispatches with `build` (which pushes them onto `out` and holds scratch through `holds`):
-   * the held scratch is attached to the first dispatch; on failure whatever was planned is freed.
-   */
-  static async plan(gpu: Gpu, build: (out: Dispatch[], holds: Holds) => Promise<void>): Promise<Dispatch[]> {
-    const out: Dispatch[] = [];
-    const holds = new Holds();
-    try {
-      await build(out, holds);
-      holds.attachTo(out);
-    } catch (e) {
-      for (const d of out) disposeDispatch(gpu, d);
-      holds.drop();
-      throw e;
-    }
-    return out;
-  }
+/** Shared scratch `name` of `floats` elements, held by the plan being built (let go with it, or on failure). */
+function held(gpu: Gpu, scope: PlanScope, name: string, floats: number): Tensor {
+  const h = holdScratch(gpu, name, floats);
+  scope.hold(h.release);
+  return h.tensor;
 }
 
 /** Plans a forward or backward-input pass as F(m×m, 3×3) with GEMM config `c`. */
@@ -225,9 +194,10 @@ export async function planWinogradWith(
     [pr.bwd ? 'dx' : 'y']: { t: pr.out, perImage: pr.Cols * pr.OH * pr.OW * 4 },
   }, (n) => P * Math.max(pr.Cred, pr.Cols) * tpad(n) * 4);
 
-  return Holds.plan(gpu, async (out, holds) => {
-    const v0 = holds.get(gpu, 'winograd.v', P * pr.Cred * tpad(nChunk));
-    const m0 = holds.get(gpu, 'winograd.m', P * pr.Cols * tpad(nChunk));
+  return planSteps(gpu, async (scope) => {
+    const { out } = scope;
+    const v0 = held(gpu, scope, 'winograd.v', P * pr.Cred * tpad(nChunk));
+    const m0 = held(gpu, scope, 'winograd.m', P * pr.Cols * tpad(nChunk));
     for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
       const k = Math.min(nChunk, pr.N - n0);
       const whole = nChunk === pr.N;
@@ -295,17 +265,18 @@ export async function planWinogradWgradWith(
   const size = P * KC;
   const threads = ceilDiv(p.C, cfg.tc) * ceilDiv(p.K, cfg.tk);
   const splitsFor = (rows: number) => {
-    let splits = convOptions.wgradSplits ?? Math.ceil(cfg.target / (threads * P));
+    let splits = gpu.policy.conv.wgradSplits ?? Math.ceil(cfg.target / (threads * P));
     splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
     const rowsPer = ceilDiv(rows, splits);
     return { splits: ceilDiv(rows, rowsPer), rowsPer };
   };
-  return Holds.plan(gpu, async (out, holds) => {
-    const du = holds.get(gpu, 'winograd.du', size);
-    const v0 = holds.get(gpu, 'winograd.v', P * p.C * nChunk * TH * TW);
-    const dm0 = holds.get(gpu, 'winograd.m', P * p.K * nChunk * TH * TW);
+  return planSteps(gpu, async (scope) => {
+    const { out } = scope;
+    const du = held(gpu, scope, 'winograd.du', size);
+    const v0 = held(gpu, scope, 'winograd.v', P * p.C * nChunk * TH * TW);
+    const dm0 = held(gpu, scope, 'winograd.m', P * p.K * nChunk * TH * TW);
     const maxSplits = splitsFor(nChunk * TH).splits;
-    const part0 = maxSplits > 1 ? holds.get(gpu, 'winograd.partials', maxSplits * size) : null;
+    const part0 = maxSplits > 1 ? held(gpu, scope, 'winograd.partials', maxSplits * size) : null;
     for (let n0 = 0; n0 < p.N; n0 += nChunk) {
       const k = Math.min(nChunk, p.N - n0);
       const whole = nChunk === p.N;
