@@ -74,7 +74,7 @@ const one = (d: Promise<import('../gpu/kernel.js').Dispatch>) => d.then((x) => [
 // on its own, each Winograd tile with a GEMM config, and the unforced default.
 
 const igemmLabel = (c: IgemmConfig) => `conv2d\\.igemm\\.${c.variant}${c.tm}x${c.tn}\\.wg${c.wgx}x${c.wgy}`;
-const wgradLabel = (c: WgradConfig) => `conv2d\\.wgrad\\.${c.tk}x${c.tc}`;
+const wgradLabel = (c: WgradConfig) => `conv2d\\.backward_weight\\.${c.tk}x${c.tc}`;
 
 function convVariants(winograd: boolean): Variant[] {
   const out: Variant[] = [{ name: 'default', policy: {} }];
@@ -85,18 +85,18 @@ function convVariants(winograd: boolean): Variant[] {
     out.push({
       name: `${g.name}+${w.name}`,
       policy: { autotune: { force: [g.name, w.name] }, conv: { winograd: false } },
-      uses: new RegExp(`^(${igemmLabel(g.config)}|${wgradLabel(w.config)})$`),
+      uses: [new RegExp(`^${igemmLabel(g.config)}$`), new RegExp(`^${wgradLabel(w.config)}$`)],
     });
   }
   const llvmpipe = IGEMM_CANDIDATES.find((c) => c.name === 'reg8x8w16')!;
-  out.push({ name: 'reg8x8w16', policy: { autotune: { force: 'reg8x8w16' }, conv: { winograd: false } }, uses: new RegExp(`^${igemmLabel(llvmpipe.config)}$`) });
+  out.push({ name: 'reg8x8w16', policy: { autotune: { force: 'reg8x8w16' }, conv: { winograd: false } }, uses: [new RegExp(`^${igemmLabel(llvmpipe.config)}$`)] });
   if (winograd) {
     const tiles: [2 | 3 | 4, string, string][] = [[2, 'tiled64x64', 'wg8x8t16k'], [3, 'reg4x8', 'wg4x8t4k'], [4, 'reg8x8w16', 'wg8x4t4k']];
     for (const [m, g, w] of tiles) {
       out.push({
         name: `winograd${m}+${g}+${w}`,
         policy: { autotune: { force: [g, w] }, conv: { winograd: true, winogradTile: m } },
-        uses: new RegExp(`^conv2d\\.winograd_input\\.f${m}$`),
+        uses: [new RegExp(`^conv2d\\.winograd_input\\.f${m}$`), new RegExp(`^${igemmLabel(IGEMM_CANDIDATES.find((c) => c.name === g)!.config)}$`)],
         shapes: 'winograd3x3',
       });
     }
@@ -327,8 +327,8 @@ export const batchNorm: OpEntry<BatchNormCase> = {
       },
       variants: [
         { name: 'default', policy: {} },
-        { name: 'cpu', policy: { batchNorm: { cpuVariants: true } }, uses: /^batch_norm\.stats\.wg8$/ },
-        { name: 'gpu', policy: { batchNorm: { cpuVariants: false } }, uses: /^batch_norm\.stats$/ },
+        { name: 'cpu', policy: { batchNorm: { cpuVariants: true } }, uses: [/^batch_norm\.stats\.wg8$/, /^batch_norm\.finalize\.wg1$/] },
+        { name: 'gpu', policy: { batchNorm: { cpuVariants: false } }, uses: [/^batch_norm\.stats$/, /^batch_norm\.finalize$/] },
       ],
     },
   },

@@ -53,8 +53,8 @@ export type HostTensors = Record<string, Float32Array | Uint32Array>;
 export interface Variant {
   name: string;
   policy: PolicyOverrides;
-  /** Pipeline labels of which at least one must appear among the planned dispatches. */
-  uses?: RegExp;
+  /** Each must match the pipeline label of some planned dispatch: the forced kernels did run. */
+  uses?: readonly RegExp[];
   /** Shapes the variant needs to be exercised at all (Winograd: 3×3, stride 1, padding 1). */
   shapes?: 'winograd3x3';
 }
@@ -124,9 +124,14 @@ export const FORWARD: Tolerance = { atol: 1e-5, rtol: 1e-3 };
 export const GRADIENT: Tolerance = { atol: 1e-4, rtol: 1e-3 };
 export const EXACT: Tolerance = { atol: 0, rtol: 0 };
 
-/** Short forms that file names, kernel names and dispatch labels use, mapped to the pass they mean. */
+/**
+ * The spellings of pass names in dispatch labels, WGSL file names and tuning-family names
+ * (snake case, and the `wgrad` of the weight-gradient tuning tables WGRAD_CANDIDATES / 'conv2d.wgrad'),
+ * mapped to the pass they mean. The registry test checks every planned dispatch label against it.
+ */
 export const PASS_LABELS: Record<string, PassName> = {
   forward: 'forward',
+  backward: 'backward',
   backward_input: 'backwardInput',
   backward_weight: 'backwardWeight',
   wgrad: 'backwardWeight',

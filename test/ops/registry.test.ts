@@ -15,7 +15,7 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { disposeDispatch } from '../../src/gpu/kernel.js';
 import { scratchHolders } from '../../src/gpu/pool.js';
 import { OPS } from '../../src/ops/registry.js';
-import { GRADIENT, type HostTensors, type OpEntry, type Tolerance, type Variant } from '../../src/ops/types.js';
+import { GRADIENT, PASS_LABELS, type HostTensors, type OpEntry, type Tolerance, type Variant } from '../../src/ops/types.js';
 import { expectClose, finiteDiff } from '../helpers/check.js';
 import { loadGolden } from '../helpers/golden.js';
 import { randn, releaseDeviceCaches, releaseGpu, withGpu } from '../helpers/gpu.js';
@@ -143,10 +143,16 @@ describe.each(ops.map((op) => [op.name, op] as const))('%s', (_name, op) => {
           const inputs = inputsFor(op, p, seed);
           const run = await runOp(gpu, op, p, inputs);
           run.kernels.forEach((k) => kernels.add(k));
+          // One naming: a pass spelled in a dispatch label (`conv2d.backward_weight.reduce(case)`) is a pass of this op.
+          for (const label of run.labels) {
+            const short = label.startsWith(`${op.name}.`) ? /^[a-z_]+/.exec(label.slice(op.name.length + 1))?.[0] : undefined;
+            // ('forward' in a label also names the train / eval / fused forward passes.)
+            if (short && short in PASS_LABELS) expect(op.passes.some((x) => x.startsWith(PASS_LABELS[short]!)), `${label}: no such pass`).toBe(true);
+          }
           checkAgainstReference(op, p, inputs, run.outputs, `${op.name} ${v.name} ${JSON.stringify(p)}`);
         }
       }, { policy: v.policy });
-      if (v.uses) expect([...kernels].some((k) => v.uses!.test(k)), `${v.name} ran ${[...kernels].join(', ')}`).toBe(true);
+      for (const re of v.uses ?? []) expect([...kernels].some((k) => re.test(k)), `${v.name}: no ${re} among ${[...kernels].join(', ')}`).toBe(true);
       covered.set(op.name, (covered.get(op.name) ?? 0) + SHAPES * op.passes.length);
     });
   });

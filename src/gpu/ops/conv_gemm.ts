@@ -3,7 +3,7 @@
 // images. conv2d.ts routes each pass here or to winograd.ts; conv_transpose2d.ts reuses both.
 import igemmRegWgsl from '../../../shaders/conv2d/igemm_reg.wgsl';
 import igemmTiledWgsl from '../../../shaders/conv2d/igemm_tiled.wgsl';
-import wgradWgsl from '../../../shaders/conv2d/wgrad.wgsl';
+import wgradWgsl from '../../../shaders/conv2d/backward_weight.wgsl';
 import reduceWgsl from '../../../shaders/conv2d/reduce_splits.wgsl';
 import biasGradWgsl from '../../../shaders/conv2d/bias_grad.wgsl';
 import weightTWgsl from '../../../shaders/conv2d/weight_t.wgsl';
@@ -341,11 +341,11 @@ export const WGRAD_CANDIDATES: readonly Candidate<WgradConfig>[] = [4, 8].flatMa
 export const wgradDefault = (p: Conv2dParams) => (software: boolean) =>
   (p.K < 8 ? 'wg4x4' : p.C < 8 ? 'wg8x4' : 'wg8x8') + (software ? 't4k' : 't64k');
 
-const wgradTemplate: KernelDef = { name: 'conv2d.wgrad', code: wgradWgsl };
+const wgradTemplate: KernelDef = { name: 'conv2d.backward_weight', code: wgradWgsl };
 
 export function wgradKernel(c: WgradConfig): KernelDef {
   return specialize(wgradTemplate, {
-    name: `conv2d.wgrad.${c.tk}x${c.tc}`,
+    name: `conv2d.backward_weight.${c.tk}x${c.tc}`,
     values: { TK: c.tk, TC: c.tc },
     expand: (code) => expandEach(code, { TK: c.tk, TC: c.tc }),
   });

@@ -17,7 +17,7 @@
 //
 // The weight gradient runs the same algebra backwards (y = Aᵀ(U ⊙ V)A, U = G g Gᵀ):
 //   ∂L/∂(U ⊙ V) = A dy Aᵀ  (winograd_dy.wgsl),  ∂L/∂U(p) = Σ_t ∂L/∂(U ⊙ V)(p, ·, t) · V(p, ·, t)
-//   (the weight-gradient kernel over P independent positions), ∂L/∂g = Gᵀ ∂L/∂U G (winograd_wgrad.wgsl).
+//   (the weight-gradient kernel over P independent positions), ∂L/∂g = Gᵀ ∂L/∂U G (winograd_backward_weight.wgsl).
 //
 // v, m and ∂L/∂U live in device-wide scratch (pool.ts holdScratch) shared by every Winograd pass
 // and freed with the last plan that uses them; batches whose transformed tiles would not fit one
@@ -26,7 +26,7 @@ import dyWgsl from '../../../shaders/conv2d/winograd_dy.wgsl';
 import inputWgsl from '../../../shaders/conv2d/winograd_input.wgsl';
 import outputWgsl from '../../../shaders/conv2d/winograd_output.wgsl';
 import weightWgsl from '../../../shaders/conv2d/winograd_weight.wgsl';
-import wgradWgsl from '../../../shaders/conv2d/winograd_wgrad.wgsl';
+import wgradWgsl from '../../../shaders/conv2d/winograd_backward_weight.wgsl';
 import { choose } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
 import { ceilDiv, grid1d, makeDispatch, planSteps, specialize, type Dispatch, type KernelDef, type PlanScope } from '../kernel.js';
@@ -51,7 +51,7 @@ const templates: Kernels = {
   output: { name: 'conv2d.winograd_output', code: outputWgsl },
   weights: { name: 'conv2d.winograd_weight', code: weightWgsl },
   dy: { name: 'conv2d.winograd_dy', code: dyWgsl },
-  wgrad: { name: 'conv2d.winograd_wgrad', code: wgradWgsl },
+  wgrad: { name: 'conv2d.winograd_backward_weight', code: wgradWgsl },
 };
 
 /** The five transform kernels of F(m×m, 3×3): the WGSL templates with their transforms written in. */
