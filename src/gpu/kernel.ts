@@ -324,23 +324,23 @@ export function ceilDiv(a: number, b: number): number {
   return Math.floor((a + b - 1) / b);
 }
 
-/**
- * A 1-D grid of `n` threads in workgroups of `wg`, folded into (x, y) when it exceeds the
- * per-dimension limit. Kernels recover the linear index as
- * `gid.x + gid.y * nwg.x * WG` with `@builtin(num_workgroups) nwg`.
- */
 /** Elements per invocation of the elementwise kernels (fill, relu, add, sgd: their WGSL ITEMS). */
 export const ELEMENTWISE_ITEMS = 4;
 
 /**
  * Grid for an elementwise kernel over n elements: ELEMENTWISE_ITEMS per invocation, grid-stride,
- * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (filling 11.7M
- * floats: 26 ms with one element per invocation, 9 ms with four).
+ * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (3x faster with
+ * four elements per invocation: BENCHMARKS.md, "Kernel tuning history").
  */
 export function elementwiseGrid(gpu: Gpu, n: number): [number, number, number] {
   return grid1d(gpu, Math.ceil(n / ELEMENTWISE_ITEMS), 256);
 }
 
+/**
+ * A 1-D grid of `n` threads in workgroups of `wg`, folded into (x, y) when it exceeds the
+ * per-dimension limit. Kernels recover the linear index as
+ * `gid.x + gid.y * nwg.x * WG` with `@builtin(num_workgroups) nwg`.
+ */
 export function grid1d(gpu: Gpu, n: number, wg: number): [number, number, number] {
   const groups = ceilDiv(n, wg);
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;

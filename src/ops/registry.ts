@@ -743,12 +743,3 @@ export const normalize: OpEntry<NormalizeCase> = {
 export const OPS: readonly OpEntry<never>[] = [
   normalize, conv2d, batchNorm, relu, maxPool, addOp, convTranspose2d, crossEntropy, argmaxOp, confusion, fillOp, sgd,
 ] as unknown as readonly OpEntry<never>[];
-
-/** An op by name. */
-export function opEntry(name: string): OpEntry<never> {
-  const e = OPS.find((o) => o.name === name);
-  if (!e) throw new Error(`no op '${name}' in the registry (have ${OPS.map((o) => o.name).join(', ')})`);
-  return e;
-}
-
-export type { HostTensors };

@@ -83,10 +83,8 @@ function kernels(m: WinogradTile): Kernels {
  * multiply-add units: the GEMM's products — (m+2)² per tile for F(m×m, 3×3), 9 per pixel direct —
  * plus the filters' transformed copy, written and read once per pass, weighted by
  * WEIGHT_TRAFFIC. That second term is what makes F(4×4) (36 values per filter) lose to F(2×2)
- * (16) on small images with many channels: measured on llvmpipe at batch 2, 160×256 (bench:kernels
- * --winograd off|2|3|4), layer4 (5×8 pixels, 512 channels) forward takes 62 ms direct, 26-29 ms in
- * F(2×2), 51 ms in F(3×3) and 48 ms in F(4×4), while layer1 (40×64) takes 31, 23, 18 and 15 ms.
- * WEIGHT_TRAFFIC = 10 orders these as measured (layer3, 10×16, F(2×2) ≈ F(3×3) both ways).
+ * (16) on small images with many channels; WEIGHT_TRAFFIC = 10 orders the tiles as bench:kernels
+ * measured them on llvmpipe (BENCHMARKS.md, "Kernel tuning history").
  */
 const WEIGHT_TRAFFIC = 10;
 const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
@@ -103,16 +101,10 @@ const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
  *
  * Training forward passes (`forward`) choose between F(2×2) and F(3×3); F(4×4) only when `tile`
  * asks for it. Eval-mode forward passes, which no gradient flows through, choose like backward
- * passes. The reason is accuracy, measured at the chapter size (test/fcn/model.test.ts, 1x3x320x480
- * against PyTorch float64; stem weight-gradient error / its scale): direct kernels 4.2e-3, F(2×2)
- * forwards 3.8e-3, F(3×3) forwards 4.2e-3, F(4×4) forwards 8.0e-3 (PyTorch's own f32: 2.6e-3; the
- * test allows 2x that). F(4×4)'s transforms (entries up to 8 and 1/24) round about 10x more than
- * F(2×2)'s, and an activation's error does not stay small: it moves ReLU and max-pool decisions on
- * near-ties, which changes which gradients flow. F(3×3) uses the points 0, ±1, ½ (entries within
- * [−3/2, 2] apart from G's −8/3), which keeps it at the direct kernels' accuracy. Backward passes,
- * whose errors steer nothing, change every gradient by < 1% with F(4×4). In eval mode F(4×4) only
- * moves logits by ~1e-5 of their scale; on the H200 it raised 8×320×480 inference from 824 to 964
- * images/s (BENCHMARKS.md).
+ * passes. The reason is accuracy: F(4×4)'s transforms round about 10x more than F(2×2)'s, and an
+ * activation's error moves ReLU and max-pool decisions on near-ties, which changes which gradients
+ * flow (it doubled the stem gradient's error against float64 at the chapter size); F(3×3) stays at
+ * the direct kernels' accuracy. Measurements: BENCHMARKS.md, "Kernel tuning history".
  */
 export function winogradTile(
   p: {
