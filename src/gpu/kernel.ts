@@ -329,8 +329,8 @@ export const ELEMENTWISE_ITEMS = 4;
 
 /**
  * Grid for an elementwise kernel over n elements: ELEMENTWISE_ITEMS per invocation, grid-stride,
- * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (3x faster with
- * four elements per invocation: BENCHMARKS.md, "Kernel tuning history").
+ * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (measured:
+ * BENCHMARKS.md, "Kernel tuning history").
  */
 export function elementwiseGrid(gpu: Gpu, n: number): [number, number, number] {
   return grid1d(gpu, Math.ceil(n / ELEMENTWISE_ITEMS), 256);

@@ -35,7 +35,7 @@ function withWorkgroup(k: KernelDef, wg: number): KernelDef {
  * CPU adapters get narrower reductions: llvmpipe runs a workgroup's invocations 8 at a time and
  * each workgroupBarrier of a tree reduction switches between them, so the per-channel finalize
  * passes (a few dozen partials each) run one invocation per channel, and the chunk reductions 8
- * invocations per chunk (2-5x faster each: BENCHMARKS.md, "Kernel tuning history").
+ * invocations per chunk (measured: BENCHMARKS.md, "Kernel tuning history").
  */
 const cpuVariants = new Map<KernelDef, KernelDef>([
   [batchNormStatsKernel, withWorkgroup(batchNormStatsKernel, 8)],

@@ -140,10 +140,12 @@ const reduceOutKernel: KernelDef = { name: 'conv2d.reduce_out', code: reduceOutW
 /**
  * Untimed choice: 8×8 register blocks in workgroups of 16 on CPU adapters (4 columns when there are
  * few output channels), 64×64 tiles on GPUs. Workgroups of 16 rather than 64 because llvmpipe runs a
- * workgroup's invocations in 8-wide batches and problems with few rows per phase class (the FCN
- * head) leave most of a 64-wide group idle. SwiftShader gets 4-row blocks: its shader compiler
- * takes minutes on the 8-row unrolled ones. Measurements: BENCHMARKS.md, "Kernel tuning history".
+ * workgroup's invocations in 8-wide batches and problems with few rows per phase class leave most
+ * of a 64-wide group idle (the FCN head's forward, most of all). Measurements: BENCHMARKS.md,
+ * "Kernel tuning history".
  */
+// SwiftShader's shader compiler takes minutes on the 8-row unrolled blocks, so it gets 4-row
+// blocks; llvmpipe compiles either fast.
 export const igemmDefault = (cols: number) => (software: boolean, architecture: string) =>
   !software ? 'tiled64x64' : architecture === 'swiftshader' ? (cols <= 4 ? 'reg4x4' : 'reg4x8') : cols <= 4 ? 'reg8x4' : 'reg8x8w16';
 

@@ -83,8 +83,9 @@ function kernels(m: WinogradTile): Kernels {
  * multiply-add units: the GEMM's products — (m+2)² per tile for F(m×m, 3×3), 9 per pixel direct —
  * plus the filters' transformed copy, written and read once per pass, weighted by
  * WEIGHT_TRAFFIC. That second term is what makes F(4×4) (36 values per filter) lose to F(2×2)
- * (16) on small images with many channels; WEIGHT_TRAFFIC = 10 orders the tiles as bench:kernels
- * measured them on llvmpipe (BENCHMARKS.md, "Kernel tuning history").
+ * (16) on small images with many channels (layer4) while it wins on large ones (layer1);
+ * WEIGHT_TRAFFIC = 10 orders the tiles as measured on llvmpipe (`bench:kernels --winograd
+ * off|2|3|4`; the times: BENCHMARKS.md, "Kernel tuning history").
  */
 const WEIGHT_TRAFFIC = 10;
 const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
