@@ -202,3 +202,57 @@ describe('conv2d model paths', () => {
     for (const t of [x, w, wBad, y, yBad]) t.dispose();
   });
 });
+
+describe('conv2d reductions longer than a software adapter allows one invocation', () => {
+  // llvmpipe ends a shader invocation after 65,535 loop iterations in all, silently (README, "What
+  // CPU adapters demand of kernels"). A 64×64 kernel over 16 channels sums 65,536 products per
+  // output; with 1024 outputs × 16 channels there are enough threads that no split is needed for
+  // occupancy, so only the loop limit can force one (the FCN head's backward-input at large batches
+  // is such a pass: 21 × 64 × 64 = 86,016 terms).
+  const p: Conv2dParams = { N: 1, C: 16, H: 95, W: 95, K: 16, kh: 64, kw: 64, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+  it('splits the reduction so that every output is right (reg4x4)', async () => {
+    await withGpu(async (gpu) => {
+      const { OH, OW } = conv2dOutSize(p);
+      expect(OH * OW).toBe(1024);
+      const xs = randn(p.C * p.H * p.W, 91), ws = randn(p.K * p.C * 64 * 64, 92, -0.05, 0.05);
+      const x = Tensor.from(gpu, xs, [1, p.C, p.H, p.W], 'x');
+      const w = Tensor.from(gpu, ws, [p.K, p.C, 64, 64], 'w');
+      const y = Tensor.zeros(gpu, [1, p.K, OH, OW], 'y');
+      const ds = await conv2dForward(gpu, y, x, w, null, p, 'long');
+      submit(gpu, ds);
+      const got = await y.read();
+      ds.forEach((d) => disposeDispatch(gpu, d));
+      [x, w, y].forEach((t) => t.dispose());
+      // 97 outputs spread over every channel and position, against float64.
+      const at = Array.from({ length: 97 }, (_, i) => (i * 337) % got.length);
+      const want = at.map((o) => {
+        const k = Math.floor(o / (OH * OW)), oy = Math.floor(o / OW) % OH, ox = o % OW;
+        let s = 0;
+        for (let c = 0; c < p.C; c++) for (let ky = 0; ky < 64; ky++) for (let kx = 0; kx < 64; kx++) s += xs[(c * p.H + oy + ky) * p.W + ox + kx]! * ws[((k * p.C + c) * 64 + ky) * 64 + kx]!;
+        return s;
+      });
+      expectClose('y', at.map((o) => got[o]!), want, { atol: 1e-4, rtol: 1e-3 });
+      expect(ds.some((d) => d.label === 'conv2d.forward.reduce(long)'), 'the reduction was split').toBe(gpu.report.software);
+    }, { policy: { autotune: { force: 'reg4x4' } } });
+  });
+
+  it('splits a weight gradient over rows of outputs even when one split is asked for', async () => {
+    // 1×1 conv over 256 × 256 pixels: one split would loop 256 rows × 256 columns = 65,536 times.
+    const q: Conv2dParams = { N: 1, C: 4, H: 256, W: 256, K: 4, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+    await withGpu(async (gpu) => {
+      const xs = randn(4 * 256 * 256, 93), dys = randn(4 * 256 * 256, 94);
+      const x = Tensor.from(gpu, xs, [1, 4, 256, 256], 'x');
+      const dy = Tensor.from(gpu, dys, [1, 4, 256, 256], 'dy');
+      const dw = Tensor.zeros(gpu, [4, 4, 1, 1], 'dw');
+      const ds = await conv2dBackwardWeight(gpu, dw, null, dy, x, q, 'long');
+      submit(gpu, ds);
+      const got = await dw.read();
+      ds.forEach((d) => disposeDispatch(gpu, d));
+      [x, dy, dw].forEach((t) => t.dispose());
+      // Each dw sums 65,536 products of O(1) values (|dw| ~ 256): f32 sums in another order than
+      // float64's are good to ~1e-4 of that, far below the error of a cut-off loop (~10).
+      expectClose('dw', got, refConvBackward(xs, new Float32Array(16), dys, q).dw, { atol: 1e-3, rtol: 1e-4 });
+      expect(ds.some((d) => d.label === 'conv2d.backward_weight.reduce(long)'), 'the rows were split').toBe(gpu.report.software);
+    }, { policy: { autotune: { force: 'wg4x4t4k' }, conv: { wgradSplits: 1 } } });
+  });
+});

@@ -206,6 +206,28 @@ export interface IgemmProblem {
   inference?: boolean;
 }
 
+/**
+ * Loop iterations one invocation may run on a software adapter: a little under llvmpipe's 65,535
+ * (the count below is exact for the register-blocked kernel; the margin covers the few loops
+ * outside the reduction). Only plans that would have crossed the limit get extra splits.
+ */
+const SOFTWARE_LOOP_BUDGET = 60000;
+
+/**
+ * The fewest splits of `rows` output rows of `width` columns that keep a weight-gradient
+ * invocation (one loop over its rows, one over each row's columns) within SOFTWARE_LOOP_BUDGET on
+ * software adapters; 1 elsewhere. Throws when the scratch allows fewer than that.
+ */
+export function softwareRowSplits(gpu: Gpu, op: string, rows: number, width: number, maxSplits: number): number {
+  if (!gpu.report.software) return 1;
+  const rowsPer = Math.max(1, Math.floor(SOFTWARE_LOOP_BUDGET / (width + 1)));
+  const need = ceilDiv(rows, rowsPer);
+  if (need > Math.max(1, maxSplits)) {
+    throw new GpuError(`${rows} rows of ${width} need ${need} splits to stay under ${SOFTWARE_LOOP_BUDGET} loop iterations; the scratch limit allows ${maxSplits}`, op);
+  }
+  return need;
+}
+
 /** Plans one implicit-GEMM problem with a given config (chunked over N when needed). */
 export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: IgemmConfig, label: string): Promise<Dispatch[]> {
   const nChunk = batchChunk(gpu, op, pr.N, {
@@ -254,11 +276,31 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
     const want = Math.min(maxSplits, Math.ceil(target / threads));
     const forced = gpu.policy.conv;
     let tySplits = Math.max(1, Math.min(forced.igemmSplits ?? want, Tmax, maxSplits));
-    const tyPer = ceilDiv(Tmax, tySplits);
+    let tyPer = ceilDiv(Tmax, tySplits);
     tySplits = ceilDiv(Tmax, tyPer);
     let chSplits = forced.igemmChSplits ?? Math.floor(want / tySplits);
     chSplits = Math.max(1, Math.min(chSplits, ceilDiv(pr.Cred, forced.igemmChSplits ? 1 : 16), Math.floor(maxSplits / tySplits)));
-    const chPer = ceilDiv(pr.Cred, chSplits);
+    let chPer = ceilDiv(pr.Cred, chSplits);
+    if (gpu.report.software) {
+      // llvmpipe ends an invocation after 65,535 loop iterations in all, silently (README, "What CPU
+      // adapters demand of kernels"): split the reduction further until one invocation's loops stay
+      // within SOFTWARE_LOOP_BUDGET, whatever occupancy asked for.
+      const Tx = pr.bwd ? ceilDiv(pr.KW, pr.SW) : pr.KW;
+      const perTerm = c.variant === 'reg' ? 1 : 1 + c.tm + c.tn * (1 + c.tm); // the tiled kernel's inner loops
+      const iterations = () => tyPer + tyPer * Tx * (1 + chPer * perTerm);
+      while (iterations() > SOFTWARE_LOOP_BUDGET && (tyPer > 1 || chPer > 1)) {
+        if (tyPer > 1) tyPer = ceilDiv(tyPer, 2);
+        else chPer = ceilDiv(chPer, 2);
+      }
+      tySplits = ceilDiv(Tmax, tyPer);
+      if (iterations() > SOFTWARE_LOOP_BUDGET || tySplits * ceilDiv(pr.Cred, chPer) > maxSplits) {
+        throw new GpuError(
+          `a ${pr.Cred}×${pr.KH}×${pr.KW} reduction needs more splits than the scratch limit ${limit} bytes allows ` +
+            `to keep each invocation under ${SOFTWARE_LOOP_BUDGET} loop iterations (variant ${c.variant}${c.tm}x${c.tn})`,
+          op,
+        );
+      }
+    }
     chSplits = ceilDiv(pr.Cred, chPer);
     const splits = tySplits * chSplits;
     const part = splits > 1
@@ -366,6 +408,7 @@ export async function planWgradWith(
   const limit = scratchLimit(gpu);
   let splits = gpu.policy.conv.wgradSplits ?? Math.ceil(cfg.target / threads);
   splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
+  splits = Math.max(splits, softwareRowSplits(gpu, op, rows, OW, Math.floor(limit / (size * 4))));
   const rowsPer = ceilDiv(rows, splits);
   splits = ceilDiv(rows, rowsPer);
   return planSteps(gpu, async ({ out, own }) => {

@@ -34,7 +34,7 @@ import { holdScratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 import {
   batchChunk, conv2dOutSize, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
-  relabel, scratchLike, scratchLimit, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
+  relabel, scratchLike, scratchLimit, softwareRowSplits, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
   type Conv2dParams, type IgemmConfig, type IgemmProblem, type WgradConfig,
 } from './conv_gemm.js';
 import {
@@ -260,6 +260,7 @@ export async function planWinogradWgradWith(
   const splitsFor = (rows: number) => {
     let splits = gpu.policy.conv.wgradSplits ?? Math.ceil(cfg.target / (threads * P));
     splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
+    splits = Math.max(splits, softwareRowSplits(gpu, op, rows, TW, Math.floor(limit / (size * 4))));
     const rowsPer = ceilDiv(rows, splits);
     return { splits: ceilDiv(rows, rowsPer), rowsPer };
   };
