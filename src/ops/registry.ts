@@ -20,7 +20,7 @@ import { argmaxPacked, normalizeRgba } from '../gpu/ops/image.js';
 import { maxPool2dBackward, maxPool2dForward, maxPoolOutputSize, type MaxPoolParams } from '../gpu/ops/max_pool.js';
 import { reluBackward, reluForward } from '../gpu/ops/relu.js';
 import { sgdStep } from '../gpu/ops/sgd.js';
-import { planSteps } from '../gpu/kernel.js';
+import { planSteps, type Dispatch } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { refConvBackward, refConvForward, refConvTBackward, refConvTForward } from './reference/conv.js';
 import {
@@ -43,7 +43,10 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return s;
 };
 
-/** Seeded uniform numbers in [0, 1) (mulberry32, as the tests' randn): the registry's shape picker. */
+/**
+ * Seeded uniform numbers in [0, 1) (mulberry32, as the tests' randn and data/rng.ts, which sits a
+ * layer above and so cannot be imported here): the registry's shape picker.
+ */
 export function uniform(seed: number, n: number): number[] {
   let a = seed >>> 0;
   const out: number[] = [];
@@ -66,7 +69,8 @@ function picker(seed: number) {
 /** The only variant of an op with one kernel per pass. */
 const ONLY: readonly Variant[] = [{ name: 'default', policy: {} }];
 
-const one = (d: Promise<import('../gpu/kernel.js').Dispatch>) => d.then((x) => [x]);
+/** A single-dispatch planner as a pass planner. */
+const one = (d: Promise<Dispatch>) => d.then((x) => [x]);
 
 // ---------------------------------------------------------------------------------------------
 // Convolution variants: every implicit-GEMM candidate and every weight-gradient candidate is

@@ -36,10 +36,3 @@ export function finiteDiff(
   });
   return g;
 }
-
-/** Σ a·b. */
-export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
