@@ -11,25 +11,35 @@ import { disposeDispatch, submit, type Dispatch } from './kernel.js';
 
 export type { AutotuneMode } from './policy.js';
 
-/** Settings a process gives the devices it acquires later (the `webfcn` command: the persistence file). */
+/** Settings a process gives the devices it acquires later, and the file that persists choices. */
 export interface AutotuneOptions {
   mode?: AutotuneMode;
-  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. */
+  /**
+   * JSON file (Node only) that persists choices across processes, for the whole process: read once,
+   * rewritten on each new choice. The `webfcn` command sets it from WEBFCN_AUTOTUNE_FILE.
+   */
   file?: string | null;
   force?: string | string[] | null;
   reps?: number;
 }
 
+// The persistence file is a process-wide resource, not a device setting. Only the command line
+// sets it, so in browser bundles it stays null and the Node file code below is dropped.
+const persistence: { file: string | null } = { file: null };
+let fileTable: Record<string, Record<string, string>> | null = null;
+
 /**
- * Sets the autotune settings that devices acquired after this call start with. A device's own
- * settings are `gpu.policy.autotune` (override them for a while with withPolicy, policy.ts).
+ * Sets the persistence file, and the autotune settings that devices acquired after this call
+ * start with. A device's own settings are `gpu.policy.autotune` (override them for a while with
+ * withPolicy, policy.ts).
  */
 export function configureAutotune(opts: AutotuneOptions): void {
-  for (const [k, v] of Object.entries(opts)) if (v !== undefined) (policyDefaults.autotune as Record<string, unknown>)[k] = v;
+  if (opts.file !== undefined) {
+    persistence.file = opts.file;
+    fileTable = null;
+  }
+  for (const k of ['mode', 'force', 'reps'] as const) if (opts[k] !== undefined) (policyDefaults.autotune as Record<string, unknown>)[k] = opts[k];
 }
-
-/** Choice tables read from persistence files, by file name (each read once per process). */
-const fileTables = new Map<string, Record<string, Record<string, string>>>();
 
 /** A candidate: a name (stable across processes) and how to plan it on scratch buffers. */
 export interface Candidate<C> {
@@ -43,26 +53,25 @@ export function adapterKey(gpu: Gpu): string {
   return [r.backend, r.vendor, r.architecture, r.device, r.description].join('|');
 }
 
-async function loadFile(file: string | null): Promise<Record<string, Record<string, string>>> {
-  if (!file || typeof process === 'undefined') return {};
-  let table = fileTables.get(file);
-  if (table) return table;
+async function loadFile(): Promise<Record<string, Record<string, string>>> {
+  if (fileTable) return fileTable;
+  fileTable = {};
+  if (!persistence.file || typeof process === 'undefined') return fileTable;
   try {
     const fs = await import('node:fs/promises');
-    table = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, Record<string, string>>;
+    fileTable = JSON.parse(await fs.readFile(persistence.file, 'utf8')) as Record<string, Record<string, string>>;
   } catch {
-    table = {};
+    fileTable = {};
   }
-  fileTables.set(file, table);
-  return table;
+  return fileTable;
 }
 
-async function saveFile(file: string | null, table: Record<string, Record<string, string>>): Promise<void> {
-  if (!file || typeof process === 'undefined') return;
+async function saveFile(): Promise<void> {
+  if (!persistence.file || !fileTable || typeof process === 'undefined') return;
   const fs = await import('node:fs/promises');
-  const tmp = `${file}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(table, null, 1));
-  await fs.rename(tmp, file);
+  const tmp = `${persistence.file}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(fileTable, null, 1));
+  await fs.rename(tmp, persistence.file);
 }
 
 /** Median wall time (ms) of `reps` fenced runs of the planned dispatches, after one warm-up run. */
@@ -108,8 +117,7 @@ export async function choose<C>(
   let pending = gpu.cache.get(key) as Promise<string> | undefined;
   if (!pending) {
     pending = (async () => {
-      const file = options.file;
-      const table = await loadFile(file);
+      const table = await loadFile();
       const ak = adapterKey(gpu);
       const stored = table[ak]?.[`${family}:${shapeKey}`];
       if (stored && byName(stored)) return stored;
@@ -129,7 +137,7 @@ export async function choose<C>(
         }
       }
       (table[ak] ??= {})[`${family}:${shapeKey}`] = best;
-      await saveFile(file, table);
+      await saveFile();
       return best;
     })();
     gpu.cache.set(key, pending);

@@ -10,8 +10,6 @@ export type AutotuneMode = 'auto' | 'on' | 'off';
 export interface AutotunePolicy {
   /** From WEBFCN_AUTOTUNE (0 → 'off', 1 → 'on'), else 'auto'. */
   mode: AutotuneMode;
-  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. */
-  file: string | null;
   /** Forces candidates by name, in every family that has one of them (tests and benchmarks compare variants this way). */
   force: string | string[] | null;
   /** Timed runs per candidate (after one warm-up). */
@@ -56,9 +54,8 @@ export interface PolicyOverrides {
 type Env = Record<string, string | undefined>;
 
 /**
- * Process-wide starting values for devices acquired later (the `webfcn` command sets the autotune
- * file from WEBFCN_AUTOTUNE_FILE here before it opens a device); a device's own policy is what
- * its planners read.
+ * Process-wide starting values for devices acquired later (configureAutotune); a device's own
+ * policy is what its planners read.
  */
 export const policyDefaults: { autotune: Partial<AutotunePolicy> } = { autotune: {} };
 
@@ -70,7 +67,7 @@ export function policyFromEnv(env: Env = typeof process !== 'undefined' ? proces
   if (w === 'off' || w === '0') conv.winograd = false;
   else if (w === '2' || w === '3' || w === '4') conv.winogradTile = Number(w) as 2 | 3 | 4;
   return {
-    autotune: { mode: tune === '0' ? 'off' : tune === '1' ? 'on' : 'auto', file: null, force: null, reps: 3, ...policyDefaults.autotune },
+    autotune: { mode: tune === '0' ? 'off' : tune === '1' ? 'on' : 'auto', force: null, reps: 3, ...policyDefaults.autotune },
     conv,
     batchNorm: {},
   };

@@ -154,10 +154,11 @@ describe('conv2d model paths', () => {
     const { mkdtempSync, readFileSync: read } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { adapterKey } = await import('../../src/gpu/autotune.js');
+    const { adapterKey, configureAutotune } = await import('../../src/gpu/autotune.js');
     const file = join(mkdtempSync(join(tmpdir(), 'webfcn-')), 'autotune.json');
     const q: Conv2dParams = { ...p, N: 1, H: 6, W: 5, K: 3 }; // a shape no other test plans
-    {
+    configureAutotune({ file }); // the process's persistence file, as the webfcn command sets it
+    try {
       await withGpu(async (gpu) => {
         const { OH: oh, OW: ow } = conv2dOutSize(q);
         const x = Tensor.from(gpu, randn(q.C * 30, 71), [1, q.C, 6, 5], 'x');
@@ -179,7 +180,9 @@ describe('conv2d model paths', () => {
         trimReadbackPool(gpu); // (the reads above left idle staging buffers)
         expect(gpu.stats()).toEqual(before);
         [x, w, y].forEach((t) => t.dispose());
-      }, { policy: { autotune: { mode: 'on', file, reps: 1 } } });
+      }, { policy: { autotune: { mode: 'on', reps: 1 } } });
+    } finally {
+      configureAutotune({ file: null });
     }
   });
 

@@ -80,7 +80,7 @@ describe('kernel policy', () => {
     expect(policyFromEnv({ WEBFCN_WINOGRAD: '3' }).conv).toEqual({ winogradTile: 3 });
     expect(policyFromEnv({ WEBFCN_AUTOTUNE: '0' }).autotune.mode).toBe('off');
     expect(policyFromEnv({ WEBFCN_AUTOTUNE: '1' }).autotune.mode).toBe('on');
-    expect(policyFromEnv({}).autotune).toEqual({ mode: 'auto', file: null, force: null, reps: 3 });
+    expect(policyFromEnv({}).autotune).toEqual({ mode: 'auto', force: null, reps: 3 });
   });
 
   it('belongs to one device: overrides restore afterwards, even on failure, and do not reach another device', async () => {
@@ -104,14 +104,14 @@ describe('kernel policy', () => {
     }
   });
 
-  it('starts devices acquired after configureAutotune with its settings (the command line sets the persistence file so)', async () => {
+  it('starts devices acquired after configureAutotune with its settings', async () => {
     const saved = { ...policyDefaults.autotune };
-    configureAutotune({ file: 'choices.json', reps: 2 });
+    configureAutotune({ reps: 2, force: 'reg4x8' });
     try {
       const g = await acquireGpu();
-      expect(g.policy.autotune).toMatchObject({ file: 'choices.json', reps: 2 });
+      expect(g.policy.autotune).toMatchObject({ reps: 2, force: 'reg4x8' });
       g.dispose();
-      expect((await testGpu()).policy.autotune.file).toBeNull();
+      expect((await testGpu()).policy.autotune.force).toBeNull();
     } finally {
       policyDefaults.autotune = saved;
     }
