@@ -12,9 +12,9 @@ import {
 import { SharedScratch } from '../../src/backends/wasm/memory.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
-import { expectClose } from '../helpers/conv.js';
+import { expectClose } from '../helpers/check.js';
 import { randn } from '../helpers/gpu.js';
-import { refConvBackward, refConvForward, refConvTBackward, refConvTForward } from '../helpers/reference-conv.js';
+import { refConvBackward, refConvForward, refConvTBackward, refConvTForward } from '../../src/ops/reference/conv.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
 
 // The WebGPU tests' tolerances (test/gpu/conv2d.test.ts says why forward is 1e-5, not 1e-6).

@@ -4,7 +4,8 @@
 // one thread and on two.
 import { describe, expect, it } from 'vitest';
 import { gemm, matmul, matmulScratchBytes, packA, packB, packedABytes, packedBBytes } from '../../src/backends/wasm/gemm.js';
-import { compare, randn } from '../helpers/gpu.js';
+import { expectClose as check } from '../helpers/check.js';
+import { randn } from '../helpers/gpu.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
 
 /** float64 C = op(A)·op(B) (+ C0). */
@@ -23,10 +24,7 @@ function refMatmul(M: number, N: number, K: number, a: Float32Array, b: Float32A
 // errors grow like √K·ε·Σ|ab| ≲ K·6e-8; K ≤ 700 here gives ≲ 4e-5.
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = TOL) {
-  const c = compare(got, want, tol.atol, tol.rtol);
-  expect(c.ok, `${what}: max |err| ${c.maxAbs} at ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
-}
+const expectClose = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) => check(what, got, want, TOL);
 
 const SHAPES: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [6, 8, 4], [7, 9, 13], [13, 130, 31], [49, 129, 257], [97, 300, 700], [130, 17, 513]];
 

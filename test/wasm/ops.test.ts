@@ -10,15 +10,14 @@ import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../../src/io/nor
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { compare, randn } from '../helpers/gpu.js';
 import {
-  argmaxRef, batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef, confusionRef, crossEntropyRef, loadGolden, maxPoolBackwardRef,
+  argmaxRef, batchNormBackwardRef, batchNormEvalRef, batchNormTrainRef, confusionRef, crossEntropyRef, maxPoolBackwardRef,
   maxPoolRef, sgdRef, type CeGeom, type Nchw,
-} from '../helpers/reference-ops.js';
+} from '../../src/ops/reference/ops.js';
+import { expectClose as check } from '../helpers/check.js';
+import { loadGolden } from '../helpers/golden.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
 
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): void {
-  const c = compare(got, want, atol, rtol);
-  expect(c.ok, `${what}: max |err| ${c.maxAbs} at ${c.worst}: got ${c.got}, want ${c.want}`).toBe(true);
-}
+const expectClose = (what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number) => check(what, got, want, { atol, rtol });
 
 const u32 = (rt: WasmRuntime, p: number, n: number) => new Uint32Array(rt.memory.buffer, p, n).slice();
 function putU32(rt: WasmRuntime, data: ArrayLike<number>): number {
