@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // webfcn's library entry point for browsers: the same engine API as Node (a module Web Worker
 // behind Comlink), without the Node-only modules (file system, PNG/JPEG files, Dawn).
 export { acquireGpu, Gpu, GpuError, type AdapterReport, type AcquireOptions } from './gpu/device.js';

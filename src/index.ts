@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // webfcn's library entry point for Node (browsers: index.browser.ts).
 export { acquireGpu, Gpu, GpuError, type AdapterReport, type AcquireOptions } from './gpu/device.js';
 export { Tensor } from './gpu/tensor.js';

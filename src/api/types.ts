@@ -46,8 +46,10 @@ export interface EngineOptions {
   /** Fail on compatibility-mode adapters. */
   requireCore?: boolean;
   /**
-   * URL of the worker script, when the default next to the library is not reachable (e.g. a
-   * bundler moved it). Node: a file: URL or path of worker.js; browsers: the worker module URL.
+   * URL of the worker script, when the default next to the library is not reachable. Browsers:
+   * the URL of `webfcn/worker` (dist/browser/worker.js, self-contained: copy it anywhere), e.g.
+   * `new URL('webfcn/worker', import.meta.url)` or a CDN URL (a cross-origin URL is started
+   * through a same-origin blob: module that imports it). Node: a file: URL or path of dist/worker.js.
    */
   workerUrl?: string | URL;
 }

@@ -4,7 +4,7 @@
 // metadata (classes, colour map, head, normalisation, training progress). They load back
 // bit-exactly. PyTorch `.pth` state dicts (torchvision or the chapter's key layout) load too.
 import { readPthFile } from '../io/pth.js';
-import { f32Tensor, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { f16Tensor, f32Tensor, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { checkAgainst, fcnShapes, fromSafetensors, resnet18Shapes, scalarValue, toCanonical } from '../io/state_dict.js';
 import type { StateDict } from './model.js';
 import type { FcnConfig, HeadKind } from './spec.js';
@@ -45,18 +45,23 @@ function i64Scalar(n: number): SafeTensor {
   return { dtype: 'I64', shape: [], data };
 }
 
-/** Serialises a checkpoint to safetensors bytes. `shapes` gives each tensor's shape. */
-export function encodeCheckpoint(ck: Checkpoint, shapes: Map<string, number[]>): Uint8Array {
+/**
+ * Serialises a checkpoint to safetensors bytes. `shapes` gives each tensor's shape. `dtype` 'F16'
+ * stores weights and statistics as half floats (half the bytes; values round to 11 significant
+ * bits, so it is a file for inference, not for resuming training).
+ */
+export function encodeCheckpoint(ck: Checkpoint, shapes: Map<string, number[]>, dtype: 'F32' | 'F16' = 'F32'): Uint8Array {
   const tensors = new Map<string, SafeTensor>();
+  const enc = dtype === 'F16' ? f16Tensor : f32Tensor;
   for (const [name, shape] of shapes) {
     const v = ck.state.tensors.get(name);
     if (!v) throw new CheckpointFormatError(`state has no '${name}'`, 'encodeCheckpoint');
-    tensors.set(name, f32Tensor(v, shape));
+    tensors.set(name, enc(v, shape));
     if (name.endsWith('.running_var')) {
       tensors.set(name.replace(/running_var$/, 'num_batches_tracked'), i64Scalar(ck.state.numBatchesTracked));
     }
   }
-  if (ck.momentum) for (const [name, v] of ck.momentum) tensors.set(MOMENTUM + name, f32Tensor(v, shapes.get(name)!));
+  if (ck.momentum) for (const [name, v] of ck.momentum) tensors.set(MOMENTUM + name, enc(v, shapes.get(name)!));
   const m = ck.meta;
   return writeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
