@@ -22,10 +22,12 @@ import { FcnModel, initialState } from '../fcn/model.js';
 import { predictClasses, predictFrames } from '../fcn/predict.js';
 import type { OptimizerOptions } from '../fcn/trainer.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
+import { runSegment, segmentRequest, type SegmentInput, type SegmentReply } from './segment-worker.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
-  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
+import { decodePretrainedBackbone } from '../fcn/checkpoint.js';
 
 /** Opens split `split` of a VOC-layout folder (Node's openVOC). */
 export type OpenPath = (path: string, split: string, opts: { crop?: [number, number]; classes: number; preprocessor: Preprocessor }) => Promise<SegDataset>;
@@ -64,6 +66,8 @@ export class EngineService {
   private tail: Promise<unknown> = Promise.resolve();
   private cancelRequested = false;
   private disposed = false;
+  /** Plans kept between calls (EngineOptions.maxPlans). */
+  private maxPlans = 4;
 
   constructor(private readonly host: ServiceHost = {}) {}
 
@@ -88,9 +92,15 @@ export class EngineService {
       if (transposeInit !== 'bilinear' && transposeInit !== 'xavier') throw new Error(`build: transposeInit must be bilinear or xavier, got '${transposeInit}'`);
       const seed = checkInt('build: seed', options.seed ?? 0, 0, 2 ** 32 - 1);
       const config = { classes: K, head };
+      if (options.backbone !== undefined && !(options.backbone instanceof Uint8Array)) {
+        throw new TypeError('build: backbone must be the weight file\'s bytes (a Uint8Array) here; createEngine().build fetches URLs');
+      }
+      const backbone = options.backbone ? decodePretrainedBackbone(options.backbone, 'backbone') : null;
       const model = new FcnModel(this.requireGpu(), config);
       try {
-        model.loadState(initialState(config, { seed, transposeInit }));
+        const state = initialState(config, { seed, transposeInit });
+        if (backbone) for (const [k, t] of backbone.tensors) state.tensors.set(k, t);
+        model.loadState(state);
       } catch (e) {
         await model.dispose();
         throw e;
@@ -126,12 +136,16 @@ export class EngineService {
     });
   }
 
-  save(): Promise<Uint8Array> {
+  save(options: SaveOptions = {}): Promise<Uint8Array> {
     return this.serial(async () => {
       const { model, meta } = this.requireModel('save');
+      const dtype = options?.dtype ?? 'f32';
+      if (dtype !== 'f32' && dtype !== 'f16') throw new RangeError(`save: dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
+      const weightsOnly = !!options?.weightsOnly;
       const state = await model.readState();
-      const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
-      const bytes = encodeCheckpoint({ meta, state, momentum }, model.shapes());
+      const momentum = !weightsOnly && model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
+      const { progress: _progress, ...rest } = meta;
+      const bytes = encodeCheckpoint({ meta: weightsOnly ? rest : meta, state, momentum }, model.shapes(), dtype === 'f16' ? 'F16' : 'F32');
       return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
     });
   }
@@ -193,6 +207,30 @@ export class EngineService {
       const classes = await predictFrames(model, bytesOf(frames.data), N, H, W, meta);
       return Comlink.transfer({ width: W, height: H, count: N, classes }, [classes.buffer as ArrayBuffer]);
     });
+  }
+
+  /** One image with the outputs asked for (src/api/segment-worker.ts). */
+  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}): Promise<SegmentReply> {
+    return this.serial(async () => {
+      const req = segmentRequest(options);
+      const { model, meta } = this.requireModel('segment');
+      const reply = await runSegment(model, meta, async () => (this.pre ??= await Preprocessor.create()), input, req);
+      const bufs = [reply.classes, reply.confidence, reply.overlay].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
+      return Comlink.transfer(reply, [...new Set(bufs)]);
+    });
+  }
+
+  /** Frees the model's plans (activations per input size), keeping the weights. */
+  releaseCaches(): Promise<void> {
+    return this.serial(async () => {
+      await this.model?.releasePlans();
+    });
+  }
+
+  /** How many plans stay between calls (least recently used dropped first). */
+  setMaxPlans(n: number): Promise<void> {
+    this.maxPlans = checkInt('maxPlans', n, 1, 64);
+    return Promise.resolve();
   }
 
   evaluate(dataset: DatasetInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
@@ -293,9 +331,14 @@ export class EngineService {
 
   /** Runs fn after every earlier call has finished. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(() => {
+    const p = this.tail.then(async () => {
       if (this.disposed) throw new Error('the engine has been disposed');
-      return fn();
+      try {
+        return await fn();
+      } finally {
+        // Between calls, never during one: a call may hold several plans at once.
+        await this.model?.trimPlans(this.maxPlans).catch(() => undefined);
+      }
     });
     this.tail = p.catch(() => undefined);
     return p;
