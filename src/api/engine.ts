@@ -24,7 +24,7 @@ import { dropSegmentInput, toSegmentInput } from './sources.js';
 import type {
   BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, ImageSource, LoadModelOptions,
   LoadResult, MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, SegmentOptions,
-  SegmentResult, TrainEvent, TrainOptions, TrainResult,
+  SegmentResult, TrainEvent, TrainOptions, TrainResult, WarmupOptions,
 } from './types.js';
 
 /** The options without `signal` (an AbortSignal cannot cross to the worker). */
@@ -65,7 +65,7 @@ function segmentResult(r: SegmentReply, timestampMs?: number): SegmentResult {
     const K = r.confidence.length / hw;
     out.confidenceMasks = Array.from({ length: K }, (_, k) => r.confidence!.subarray(k * hw, (k + 1) * hw));
   }
-  if (r.overlay) out.overlay = new Uint8ClampedArray(r.overlay.buffer, r.overlay.byteOffset, r.overlay.byteLength);
+  if (r.overlay) out.overlay = new Uint8ClampedArray(r.overlay.buffer as ArrayBuffer, r.overlay.byteOffset, r.overlay.byteLength);
   return out;
 }
 
@@ -239,7 +239,13 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       const name = o.name ?? (src instanceof Uint8Array ? 'model' : urlName(src));
       const bytes = src instanceof Uint8Array ? src : (await fetchModelBytes(src, { cache: o.cache, onProgress: o.onProgress, signal: o.signal })).bytes;
       o.onProgress?.({ phase: 'decode', loaded: bytes.length, total: bytes.length });
-      return abortable('loadModel', o.signal, () => engine.load(bytes, name));
+      const loaded = await abortable('loadModel', o.signal, () => engine.load(bytes, name));
+      if (o.warmup) await engine.warmup({ height: o.warmup[0], width: o.warmup[1], onProgress: o.onProgress });
+      return loaded;
+    },
+    warmup: (o: WarmupOptions) => {
+      const cb = o?.onProgress ? Comlink.proxy((done: number, started: number) => o.onProgress!({ phase: 'compile', loaded: done, total: started })) : undefined;
+      return call<{ pipelines: number; seconds: number }>('warmup', () => remote.warmup({ width: o?.width, height: o?.height }, cb));
     },
     releaseCaches: () => call<void>('releaseCaches', () => remote.releaseCaches()),
     cancel: () => call<void>('cancel', () => remote.cancel()),

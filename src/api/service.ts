@@ -28,6 +28,8 @@ import type {
   FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 import { decodePretrainedBackbone } from '../fcn/checkpoint.js';
+import { segmentImage } from '../fcn/segment.js';
+import { onCompile } from '../gpu/kernel.js';
 
 /** Opens split `split` of a VOC-layout folder (Node's openVOC). */
 export type OpenPath = (path: string, split: string, opts: { crop?: [number, number]; classes: number; preprocessor: Preprocessor }) => Promise<SegDataset>;
@@ -217,6 +219,37 @@ export class EngineService {
       const reply = await runSegment(model, meta, async () => (this.pre ??= await Preprocessor.create()), input, req);
       const bufs = [reply.classes, reply.confidence, reply.overlay].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
       return Comlink.transfer(reply, [...new Set(bufs)]);
+    });
+  }
+
+  /**
+   * Plans segment() for one H × W image and runs it once on a blank image, so every pipeline is
+   * compiled (SwiftShader and some drivers compile for seconds on first use); `onProgress` gets
+   * (compiled so far, started so far) as pipelines finish.
+   */
+  warmup(size: { width: number; height: number }, onProgress?: (done: number, started: number) => unknown): Promise<{ pipelines: number; seconds: number }> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('warmup');
+      const W = checkInt('warmup: width', size?.width, 1, 8192);
+      const H = checkInt('warmup: height', size?.height, 1, 8192);
+      const t0 = performance.now();
+      let [started, done] = [0, 0];
+      const pending: Promise<unknown>[] = [];
+      onCompile(model.gpu, (_name, finished) => {
+        started++;
+        pending.push(finished.then(() => {
+          done++;
+          return onProgress?.(done, started);
+        }, () => undefined));
+      });
+      try {
+        await segmentImage(model, { data: new Uint8Array(H * W * 4) }, H, W, { category: true, confidence: true }, meta);
+      } finally {
+        onCompile(model.gpu, null);
+        await Promise.all(pending).catch(() => undefined);
+        (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
+      }
+      return { pipelines: started, seconds: (performance.now() - t0) / 1000 };
     });
   }
 

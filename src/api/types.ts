@@ -278,18 +278,26 @@ export interface SegmentResult {
   /** 'confidence': per class k, the softmax probability of k at each pixel (computed on the GPU). */
   confidenceMasks?: Float32Array[];
   /** 'overlay': RGBA, the image blended with the class colours (`new ImageData(overlay, width, height)`). */
-  overlay?: Uint8ClampedArray;
+  overlay?: Uint8ClampedArray<ArrayBuffer>;
   /** Names per class id. */
   classNames: string[];
 }
 
 /** Progress of loadModel(): downloading, reading from the cache, then decoding in the worker. */
 export interface LoadProgress {
-  phase: 'download' | 'cache' | 'decode';
-  /** Bytes so far (download, cache). */
+  phase: 'download' | 'cache' | 'decode' | 'compile';
+  /** Bytes so far (download, cache); compile: shader pipelines compiled so far. */
   loaded: number;
-  /** Bytes in all when known (Content-Length), else null. */
+  /** Bytes in all when known (Content-Length), else null; compile: pipelines started so far. */
   total: number | null;
+}
+
+/** warmup(): plans and compiles everything segment() needs for one image size, so the first frame is fast. */
+export interface WarmupOptions {
+  width: number;
+  height: number;
+  /** 'compile' events as pipelines finish compiling (first use only: compiled pipelines are kept). */
+  onProgress?: (p: LoadProgress) => void;
 }
 
 export interface LoadModelOptions {
@@ -303,6 +311,8 @@ export interface LoadModelOptions {
   cache?: boolean | 'cache-api' | 'indexeddb';
   /** Aborts the download (AbortError, code 'ABORTED'). */
   signal?: AbortSignal;
+  /** Also compile the shaders for images of [height, width] (warmup()), reported as 'compile' progress. */
+  warmup?: [number, number];
 }
 
 export interface SaveOptions {
@@ -332,6 +342,8 @@ export interface WebEngine {
   segmentForVideo(source: ImageSource, timestampMs: number, options?: Omit<SegmentOptions, 'signal'>): Promise<SegmentResult | null>;
   /** Loads a model from a URL (streamed, with progress, cached) or from bytes. */
   loadModel(source: string | URL | Uint8Array, options?: LoadModelOptions): Promise<LoadResult>;
+  /** Plans and compiles segment()'s work for one image size; resolves with the pipelines compiled and the seconds taken. */
+  warmup(options: WarmupOptions): Promise<{ pipelines: number; seconds: number }>;
   /** Frees the per-input-size plans (activations, pipelines' bind groups); the model stays. */
   releaseCaches(): Promise<void>;
 }

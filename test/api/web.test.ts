@@ -51,6 +51,21 @@ afterAll(async () => {
   server?.close();
 });
 
+describe('warmup()', () => {
+  it('compiles segment()\'s pipelines once, reporting compile progress', async () => {
+    const events: LoadProgress[] = [];
+    const first = await engine.warmup({ width: W, height: H, onProgress: (p) => events.push(p) });
+    expect(first.pipelines).toBeGreaterThan(5);
+    expect(events.length).toBe(first.pipelines);
+    expect(events.every((e) => e.phase === 'compile')).toBe(true);
+    expect(events.map((e) => e.loaded)).toEqual(Array.from({ length: first.pipelines }, (_, i) => i + 1));
+    expect(events.at(-1)).toEqual({ phase: 'compile', loaded: first.pipelines, total: first.pipelines });
+    const again = await engine.warmup({ width: W, height: H });
+    expect(again.pipelines).toBe(0); // compiled pipelines are kept per device
+    await expect(engine.warmup({ width: 0, height: H })).rejects.toThrow(/warmup: width must be an integer in \[1, 8192\], got 0/);
+  }, 120_000);
+});
+
 describe('segment()', () => {
   it('returns the category mask, GPU softmax confidences and the overlay asked for, leaving the caller\'s pixels attached', async () => {
     const img = image(1);

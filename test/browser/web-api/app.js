@@ -55,13 +55,15 @@ async function main() {
   const fromFrame = await engine.segmentForVideo(frame, 1);
   results.videoFrame = { category: bytes(fromFrame.categoryMask), timestampMs: fromFrame.timestampMs, stillOpen: frame.format !== null };
   frame.close();
-  // A <video> playing the canvas as a stream.
+  // A <video> playing the canvas as a stream: redrawn until the video has a frame of it.
   const video = document.getElementById('video');
-  video.srcObject = canvas.captureStream(0);
-  await video.play();
-  ctx.drawImage(img, 0, 0); // captureStream(0) sends a frame when the canvas is drawn
-  video.srcObject.getVideoTracks()[0].requestFrame?.();
-  for (let i = 0; i < 100 && (video.readyState < 2 || video.videoWidth === 0); i++) await new Promise((r) => setTimeout(r, 50));
+  video.srcObject = canvas.captureStream(30);
+  const playing = video.play().catch((e) => e);
+  for (let i = 0; i < 200 && (video.readyState < 2 || video.videoWidth === 0); i++) {
+    ctx.drawImage(img, 0, 0);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  state.videoReady = { readyState: video.readyState, width: video.videoWidth, played: String(await Promise.race([playing, new Promise((r) => setTimeout(() => r('pending'), 1000))])) };
   const fromVideo = await engine.segmentForVideo(video, 2);
   results.video = { width: fromVideo.width, height: fromVideo.height, category: bytes(fromVideo.categoryMask) };
 
