@@ -131,7 +131,7 @@ function decodeCheckpointWithShapes(
   const classesFromFile = md.classes !== undefined ? Number(md.classes) : tensors.get('final_conv.bias')?.length;
   const classes = classesFromFile ?? defaults.classes;
   if (classes === undefined) {
-    throw new CheckpointFormatError('the number of classes is not recorded and there is no final_conv.bias: pass --classes', source);
+    throw new CheckpointFormatError('the number of classes is not recorded and there is no final_conv.bias: the number of classes must be given (CLI: --classes)', source);
   }
   if (!Number.isInteger(classes) || classes < 1 || classes > 255) {
     throw new CheckpointFormatError(`the number of classes is ${String(md.classes ?? classes).slice(0, 80)}, expected an integer in 1..255`, source);
@@ -165,7 +165,7 @@ export function decodePth(bytes: Uint8Array, source: string, defaults: Partial<C
   const { stateDict, notes } = toCanonical(file.stateDict, source);
   notes.unshift(...file.notes);
   const classes = (stateDict.get('final_conv.bias')?.shape[0] as number | undefined) ?? defaults.classes;
-  if (!classes) throw new CheckpointFormatError("no 'final_conv.bias' to tell the number of classes: pass --classes", source);
+  if (!classes) throw new CheckpointFormatError("no 'final_conv.bias' to tell the number of classes: the number of classes must be given (CLI: --classes)", source);
   const head: HeadKind = defaults.head ?? (stateDict.has('score_layer2.weight') ? 'fcn8s' : stateDict.has('score_layer3.weight') ? 'fcn16s' : 'fcn32s');
   checkAgainst(fcnShapes(classes, head), stateDict, source);
   const tensors = new Map<string, Float32Array>();

@@ -69,7 +69,7 @@ async function main() {
 
   state.phase = 'cache';
   const before = state.progress.length;
-  await engine.loadModel('model.safetensors');
+  await engine.loadModel('model.safetensors', { onProgress: (p) => state.progress.push({ ...p }) });
   state.cachePhases = state.progress.slice(before).map((p) => p.phase);
 
   await engine.dispose();
