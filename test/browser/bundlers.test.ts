@@ -79,8 +79,12 @@ async function runApp(dir: string) {
   const page: Page = await context!.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // Failed requests are reported with their URL (the console's own message has none).
+  page.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.url()}`);
+  });
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
   });
   try {
     await page.goto(`${s.url}/index.html`);

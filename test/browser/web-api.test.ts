@@ -109,8 +109,12 @@ beforeAll(async () => {
   context = await launchChromium(tmp);
   page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Failed requests are reported with their URL (the console's own message has none).
+  page.on('response', (r) => {
+    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} ${r.url()}`);
+  });
   page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text());
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
   });
 }, 300_000);
 
