@@ -228,4 +228,20 @@ describe('releaseCaches()', () => {
     expect(after).toBeLessThan(held);
     expect((await engine.segment(image(9, 64, 96))).categoryMask).toHaveLength(64 * 96);
   }, 120_000);
+
+  it('keeps at most maxPlans plans between calls, dropping the least recently used', async () => {
+    const small = await createEngine({ maxPlans: 1 });
+    try {
+      await small.build({ classes: K, seed: 3 });
+      await small.segment(image(1, 32, 64));
+      await small.segment(image(1, 64, 32)); // the 32x64 plan goes
+      const afterTwo = (await small.info()).memory.liveBytes;
+      await small.releaseCaches();
+      await small.segment(image(1, 64, 32));
+      expect((await small.info()).memory.liveBytes).toBe(afterTwo); // only the 64x32 plan was held
+      await expect(createEngine({ maxPlans: 0 })).rejects.toThrow(/maxPlans must be an integer in \[1, 64\], got 0/);
+    } finally {
+      await small.dispose();
+    }
+  }, 120_000);
 });
