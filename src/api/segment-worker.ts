@@ -4,6 +4,7 @@
 import type { CheckpointMeta } from '../fcn/checkpoint.js';
 import type { FcnModel } from '../fcn/model.js';
 import { canCopyExternal, segmentImage, type SegmentSource } from '../fcn/segment.js';
+import { colorize } from '../data/colormap.js';
 import { Preprocessor } from '../data/preprocess.js';
 import type { ImageInput, SegmentOutputKind } from './types.js';
 import { imageChannels, bytesOf } from './memory-dataset.js';
@@ -95,15 +96,7 @@ export async function runSegment(
     if (req.outputs.includes('category')) reply.classes = out.category;
     if (out.confidence) reply.confidence = out.confidence;
     if (overlay) {
-      const ids = out.category!;
-      const colors = new Uint8Array(H * W * 4);
-      for (let i = 0; i < H * W; i++) {
-        const c = meta.colormap[ids[i]!] ?? [255, 255, 255];
-        colors[4 * i] = c[0];
-        colors[4 * i + 1] = c[1];
-        colors[4 * i + 2] = c[2];
-        colors[4 * i + 3] = 255;
-      }
+      const colors = colorize(out.category!, meta.colormap, 4);
       reply.overlay = (await pre()).overlay('data' in source ? source.data : out.pixels!, 4, colors, req.alpha);
     }
     return reply;

@@ -7,7 +7,7 @@ import { disposeDispatch, submit, type Dispatch } from '../gpu/kernel.js';
 import { GpuError, type Gpu } from '../gpu/device.js';
 import { softmaxChannels } from '../gpu/ops/softmax.js';
 import { readBytes, Tensor } from '../gpu/tensor.js';
-import { IMAGENET, type Normalisation } from './image.js';
+import { IMAGENET, type Normalisation } from '../io/normalisation.js';
 import type { GraphPlan } from './graph.js';
 import type { FcnModel } from './model.js';
 import { planFrames } from './predict.js';

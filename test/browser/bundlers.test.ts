@@ -16,7 +16,7 @@ import { rollup, type OutputOptions, type RollupOptions } from 'rollup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCheckpoint } from '../../src/fcn/checkpoint.js';
 import { initialState } from '../../src/fcn/model.js';
-import { fcnShapes } from '../../src/io/state_dict.js';
+import { fcnShapes } from '../../src/fcn/keys.js';
 import { launchChromium, untilPage } from '../helpers/browser.js';
 // @ts-expect-error plain JavaScript without declarations
 import { serve } from '../../scripts/serve.js';

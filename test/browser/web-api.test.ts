@@ -15,7 +15,7 @@ import { mulberry32 } from '../../src/data/rng.js';
 import { renderSample } from '../../src/data/synth-render.js';
 import { encodeCheckpoint } from '../../src/fcn/checkpoint.js';
 import { initialState } from '../../src/fcn/model.js';
-import { fcnShapes } from '../../src/io/state_dict.js';
+import { fcnShapes } from '../../src/fcn/keys.js';
 import { buildBrowserBundles, launchChromium, untilPage } from '../helpers/browser.js';
 // @ts-expect-error plain JavaScript without declarations
 import { serve } from '../../scripts/serve.js';
