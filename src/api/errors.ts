@@ -48,6 +48,8 @@ interface WireError {
   message: string;
   stack?: string;
   code: EngineErrorCode;
+  /** The nearest class in the thrower's prototype chain that the receiver can rebuild (RecipeError → RangeError). */
+  base: string;
   /** GpuError's label, CheckpointError's source. */
   label?: string;
   source?: string;
@@ -60,18 +62,27 @@ const CLASSES: Record<string, { prototype: Error }> = {
   ZipError: CheckpointError, SafetensorsError: CheckpointError, StateDictError: CheckpointError,
 };
 
+/** The first constructor name along `e`'s prototype chain that CLASSES knows. */
+function baseOf(e: Error): string {
+  for (let p = Object.getPrototypeOf(e); p && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+    const name = (p as { constructor?: { name?: string } }).constructor?.name;
+    if (name && name in CLASSES) return name;
+  }
+  return 'Error';
+}
+
 export function toWire(e: unknown): WireError {
-  if (!(e instanceof Error)) return { name: 'Error', message: String(e), code: 'UNKNOWN' };
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e), code: 'UNKNOWN', base: 'Error' };
   const x = e as Error & { label?: unknown; source?: unknown };
   return {
-    name: e.name, message: e.message, stack: e.stack, code: errorCode(e),
+    name: e.name, message: e.message, stack: e.stack, code: errorCode(e), base: CLASSES[e.name] ? e.name : baseOf(e),
     ...(typeof x.label === 'string' ? { label: x.label } : {}),
     ...(typeof x.source === 'string' ? { source: x.source } : {}),
   };
 }
 
 export function fromWire(w: WireError): Error {
-  const proto = (CLASSES[w.name] ?? (w.code !== 'UNKNOWN' ? EngineError : Error)).prototype;
+  const proto = (CLASSES[w.name] ?? CLASSES[w.base] ?? (w.code !== 'UNKNOWN' ? EngineError : Error)).prototype;
   const e = Object.create(proto) as Error & Record<string, unknown>;
   const own = (k: string, value: unknown) => Object.defineProperty(e, k, { value, writable: true, configurable: true, enumerable: false });
   own('message', w.message);
