@@ -2,6 +2,11 @@
 // its float64 reference and its PyTorch goldens (see types.ts). The planners are the ones the
 // graph uses (src/gpu/ops/); this table only names and wires them, so a new backend adds a column
 // next to `webgpu` and a new op adds an entry here.
+import * as wasmConv from '../backends/wasm/conv2d.js';
+import { fill as wasmFill } from '../backends/wasm/gemm.js';
+import * as wasmOps from '../backends/wasm/ops.js';
+import type { WasmRuntime } from '../backends/wasm/runtime.js';
+import { foldNormalisation } from '../io/normalisation.js';
 import { argmax } from '../gpu/ops/argmax.js';
 import { add, addInto } from '../gpu/ops/add.js';
 import { batchNormBackward, batchNormForward, type BatchNormParams } from '../gpu/ops/batch_norm.js';
@@ -28,7 +33,7 @@ import {
   maxPoolBackwardRef, maxPoolRef, normalizeRgbaRef, reluBackwardRef, reluRef, sgdRef,
 } from './reference/ops.js';
 import {
-  EXACT, FORWARD, GRADIENT, type GoldenCase, type HostTensors, type OpEntry, type TensorSpec, type Variant,
+  EXACT, FORWARD, GRADIENT, type GoldenCase, type HostTensors, type OpEntry, type TensorSpec, type Variant, type WasmVariant,
 } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -71,6 +76,46 @@ const ONLY: readonly Variant[] = [{ name: 'default', policy: {} }];
 
 /** A single-dispatch planner as a pass planner. */
 const one = (d: Promise<Dispatch>) => d.then((x) => [x]);
+
+// ---------------------------------------------------------------------------------------------
+// The wasm column: passes call the runtime's ops (src/backends/wasm/) over tensors at byte offsets
+// of its memory, planned as steps (one kernel call each for the ops that are a single call).
+
+/** One wasm kernel call as a planned step. */
+const step = (label: string, run: () => void): wasmConv.Step[] => [{ label, run }];
+const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Ops with one kernel per pass: on one thread (no workers) and on two (the caller and a worker on shared memory). */
+const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { name: '2 threads', threads: 2 }];
+
+/**
+ * Convolutions: im2col/packed GEMM with Winograd off, on one and two threads, and Winograd
+ * F(2×2, 3×3) on, on shapes it serves (3×3 stride 1 with ≥ 8 channels each way and ≥ 32 tiles:
+ * conv2d.ts useWinograd), where both the forward and the stride-1 backward-input take it.
+ * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
+ * checked in a child process (test/wasm/runtime.test.ts).
+ */
+function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
+  // conv2d's forward and conv_transpose2d's backward-input are always a forward-shaped GEMM.
+  const gemm = [op === 'conv2d' ? /^conv2d\.forward\(.*\):gemm$/ : /^conv_transpose2d\.backward_input\(.*\):gemm$/];
+  const wino = op === 'conv2d'
+    ? [/^conv2d\.forward\(.*\):winograd$/, /^conv2d\.backward_input\(.*\):winograd$/]
+    : [/^conv_transpose2d\.forward\(.*\):winograd$/, /^conv_transpose2d\.backward_input\(.*\):winograd$/];
+  return [
+    { name: 'gemm, 1 thread', threads: 1, winograd: false, uses: gemm },
+    { name: 'gemm, 2 threads', threads: 2, winograd: false, uses: gemm },
+    { name: 'winograd, 1 thread', threads: 1, winograd: true, uses: wino, shapes: 'wasmWinograd' },
+    { name: 'winograd, 2 threads', threads: 2, winograd: true, uses: wino, shapes: 'wasmWinograd' },
+  ];
+}
+
+/** Cross-entropy on wasm: the per-tile partial sums live in arena scratch taken at planning. */
+function wasmCrossEntropy(
+  rt: WasmRuntime, losses: number, dlogits: number, logits: number, labels: number, p: wasmOps.CrossEntropyParams, label: string,
+): wasmConv.Step[] {
+  const scratch = rt.arena.alloc(wasmOps.crossEntropyScratchBytes(p), `${label} partial sums`);
+  return step(label, () => void wasmOps.crossEntropy(rt, losses, dlogits, logits, labels, p, scratch));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Convolution variants: every implicit-GEMM candidate and every weight-gradient candidate is
@@ -153,6 +198,14 @@ export const conv2d: OpEntry<Conv2dCase> = {
       },
       variants: convVariants(true),
     },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => wasmConv.conv2dForward(rt, t.y!, t.x!, t.w!, t.b ?? 0, conv(p), label) },
+        backwardInput: { plan: (rt, p, t, label) => wasmConv.conv2dBackwardInput(rt, t.dx!, t.dy!, t.w!, conv(p), false, label) },
+        backwardWeight: { plan: (rt, p, t, label) => wasmConv.conv2dBackwardWeight(rt, t.dw!, t.db ?? 0, t.dy!, t.x!, conv(p), label) },
+      },
+      variants: wasmConvVariants('conv2d'),
+    },
   },
   reference(p, i) {
     const g = refConvBackward(i.x!, i.w!, i.dy!, p);
@@ -165,6 +218,10 @@ export const conv2d: OpEntry<Conv2dCase> = {
   ],
   randomParams(seed, v) {
     const pick = picker(seed);
+    if (v.shapes === 'wasmWinograd') {
+      // wasm Winograd needs C, K ≥ 8 and N·⌈OH/2⌉·⌈OW/2⌉ ≥ 32 (conv2d.ts useWinograd): 8..11 channels, ≥ 11×11.
+      return { N: pick(0, 1, 2), C: pick(1, 8, 11), H: pick(2, 11, 14), W: pick(3, 11, 14), K: pick(4, 8, 11), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, bias: pick(5, 0, 1) === 1 };
+    }
     if (v.shapes === 'winograd3x3') {
       return { N: pick(0, 1, 2), C: pick(1, 1, 6), H: pick(2, 1, 9), W: pick(3, 1, 9), K: pick(4, 1, 7), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, bias: pick(5, 0, 1) === 1 };
     }
@@ -228,6 +285,14 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
       },
       variants: convVariants(false),
     },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => wasmConv.convTranspose2dForward(rt, t.y!, t.x!, t.w!, t.b ?? 0, conv(p), label) },
+        backwardInput: { plan: (rt, p, t, label) => wasmConv.convTranspose2dBackwardInput(rt, t.dx!, t.dy!, t.w!, conv(p), false, label) },
+        backwardWeight: { plan: (rt, p, t, label) => wasmConv.convTranspose2dBackwardWeight(rt, t.dw!, t.db ?? 0, t.dy!, t.x!, conv(p), label) },
+      },
+      variants: wasmConvVariants('conv_transpose2d'),
+    },
   },
   reference(p, i) {
     const g = refConvTBackward(i.x!, i.w!, i.dy!, p);
@@ -238,8 +303,12 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
     { wrt: 'w', grad: 'dw', loss: (p, i) => dot(refConvTForward(i.x!, i.w!, i.b ?? null, p), i.dy!) },
     { wrt: 'b', grad: 'db', loss: (p, i) => dot(refConvTForward(i.x!, i.w!, i.b ?? null, p), i.dy!) },
   ],
-  randomParams(seed) {
+  randomParams(seed, v) {
     const pick = picker(seed);
+    if (v.shapes === 'wasmWinograd') {
+      // 3×3 stride 1 padding 1 keeps the size, and both the forward and backward-input are then Winograd-shaped convs (≥ 8 channels, ≥ 32 tiles).
+      return { N: pick(0, 1, 2), Cin: pick(1, 8, 11), H: pick(2, 11, 14), W: pick(3, 11, 14), Cout: pick(4, 8, 11), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, bias: pick(5, 0, 1) === 1 };
+    }
     const kh = pick(0, 1, 6), kw = pick(1, 1, 6);
     const p: ConvTranspose2dCase = {
       N: pick(2, 1, 3), Cin: pick(3, 1, 5), H: pick(4, 1, 6), W: pick(5, 1, 6), Cout: pick(6, 1, 6), kh, kw,
@@ -335,6 +404,24 @@ export const batchNorm: OpEntry<BatchNormCase> = {
         { name: 'gpu', policy: { batchNorm: { cpuVariants: false } }, uses: [/^batch_norm\.stats$/, /^batch_norm\.finalize$/] },
       ],
     },
+    wasm: {
+      passes: {
+        forwardTrain: {
+          plan: (rt, p, t, label) => step(`batch_norm.forward_train(${label})`, () => wasmOps.batchNormTrain(rt, t.y!, t.x!, {
+            weight: t.weight!, bias: t.bias!, runningMean: t.running_mean!, runningVar: t.running_var!, saveMean: t.mean!, saveInvstd: t.invstd!,
+          }, p, p.eps, p.momentum)),
+        },
+        backward: {
+          plan: (rt, p, t, label) => step(`batch_norm.backward(${label})`, () => wasmOps.batchNormBackward(rt, t.dx!, t.dweight!, t.dbias!, t.dy!, t.x!,
+            { weight: t.weight!, saveMean: t.mean!, saveInvstd: t.invstd! }, p)),
+        },
+        forwardEval: {
+          plan: (rt, p, t, label) => step(`batch_norm.forward_eval(${label})`, () => wasmOps.batchNormEval(rt, t.y_eval!, t.x!,
+            { weight: t.weight!, bias: t.bias!, runningMean: t.running_mean0!, runningVar: t.running_var0! }, p, p.eps)),
+        },
+      },
+      variants: THREADED,
+    },
   },
   reference(p, i) {
     const t = batchNormTrainRef(i.x!, i.weight!, i.bias!, p);
@@ -418,6 +505,13 @@ export const relu: OpEntry<Flat> = {
       },
       variants: ONLY,
     },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => step(`relu.forward(${label})`, () => wasmOps.reluForward(rt, t.y!, t.x!, p.n)) },
+        backward: { plan: (rt, p, t, label) => step(`relu.backward(${label})`, () => wasmOps.reluBackward(rt, t.dx!, t.dy!, t.y!, p.n)) },
+      },
+      variants: THREADED,
+    },
   },
   reference: (_p, i) => {
     const y = reluRef(i.x!);
@@ -445,6 +539,13 @@ export const addOp: OpEntry<Shape3> = {
       },
       variants: ONLY,
     },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => step(`add.forward(${label})`, () => wasmOps.add(rt, t.sum!, t.a!, t.b!, count(p.shape))) },
+        accumulate: { plan: (rt, p, t, label) => step(`add.accumulate(${label})`, () => wasmOps.add(rt, t.acc!, t.acc!, t.a!, count(p.shape))) },
+      },
+      variants: THREADED,
+    },
   },
   reference: (_p, i) => ({ sum: addRef(i.a!, i.b!), acc: Float64Array.from(i.a!, (v) => v + 0.25) }),
   randomParams: (seed) => {
@@ -466,7 +567,10 @@ export const fillOp: OpEntry<Flat & { value: number }> = {
   passes: ['forward'],
   writes: { forward: ['t'] },
   tensors: (p) => ({ t: f32([p.n], 'output', 7) }),
-  backends: { webgpu: { passes: { forward: { plan: (gpu, p, t, label) => one(fill(gpu, t.t!, p.value, label)) } }, variants: ONLY } },
+  backends: {
+    webgpu: { passes: { forward: { plan: (gpu, p, t, label) => one(fill(gpu, t.t!, p.value, label)) } }, variants: ONLY },
+    wasm: { passes: { forward: { plan: (rt, p, t, label) => step(`fill.forward(${label})`, () => wasmFill(rt, t.t!, p.n, p.value)) } }, variants: THREADED },
+  },
   reference: (p) => ({ t: new Float64Array(p.n).fill(p.value) }),
   randomParams: (seed) => {
     const pick = picker(seed);
@@ -494,6 +598,13 @@ export const maxPool: OpEntry<MaxPoolCase> = {
         backward: { plan: (gpu, p, t, label) => one(maxPool2dBackward(gpu, t.dx!, t.dy!, t.indices!, p, label)) },
       },
       variants: ONLY,
+    },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => step(`max_pool.forward(${label})`, () => wasmOps.maxPoolForward(rt, t.y!, t.indices!, t.x!, p)) },
+        backward: { plan: (rt, p, t, label) => step(`max_pool.backward(${label})`, () => wasmOps.maxPoolBackward(rt, t.dx!, t.dy!, t.indices!, p)) },
+      },
+      variants: THREADED,
     },
   },
   reference(p, i) {
@@ -553,6 +664,13 @@ export const crossEntropy: OpEntry<CrossEntropyCase> = {
         forward: { plan: (gpu, p, t, label) => crossEntropyForward(gpu, t.losses_eval!, t.logits!, t.labels!, p, label) },
       },
       variants: ONLY,
+    },
+    wasm: {
+      passes: {
+        forwardBackward: { plan: (rt, p, t, label) => wasmCrossEntropy(rt, t.losses!, t.dlogits!, t.logits!, t.labels!, p, `cross_entropy.forward_backward(${label})`) },
+        forward: { plan: (rt, p, t, label) => wasmCrossEntropy(rt, t.losses_eval!, 0, t.logits!, t.labels!, p, `cross_entropy.forward(${label})`) },
+      },
+      variants: THREADED,
     },
   },
   reference(p, i) {
@@ -616,6 +734,13 @@ export const argmaxOp: OpEntry<ArgmaxCase> = {
       },
       variants: ONLY,
     },
+    wasm: {
+      passes: {
+        forward: { plan: (rt, p, t, label) => step(`argmax.forward(${label})`, () => wasmOps.argmax(rt, t.pred!, t.logits!, { N: p.N, K: p.K, H: p.TH, W: p.TW })) },
+      },
+      variants: THREADED,
+      skips: { packed: 'the packed u8 class map (the inference readback) has no wasm kernel yet' },
+    },
   },
   reference: (p, i) => ({ pred: argmaxRef(i.logits!, { N: p.N, K: p.K, H: p.TH, W: p.TW }), packed: argmaxPackedRef(i.logits!, p) }),
   randomParams(seed) {
@@ -660,6 +785,12 @@ export const confusion: OpEntry<ConfusionCase> = {
       // K·K ≤ 1024 bins in workgroup memory, else global atomics: the entry point follows K.
       variants: ONLY,
     },
+    wasm: {
+      passes: {
+        accumulate: { plan: (rt, p, t, label) => step(`confusion.accumulate(${label})`, () => wasmOps.confusion(rt, t.conf!, t.pred!, t.labels!, p.n, p.K)) },
+      },
+      variants: THREADED,
+    },
   },
   reference: (p, i) => ({ conf: Uint32Array.from(confusionRef(i.pred!, i.labels!, p.K), (v) => v + 3) }),
   randomParams(seed) {
@@ -694,6 +825,12 @@ export const sgd: OpEntry<SgdCase> = {
       },
       variants: ONLY,
     },
+    wasm: {
+      passes: {
+        step: { plan: (rt, p, t, label) => step(`sgd.step(${label})`, () => wasmOps.sgdStep(rt, t.params!, t.grads!, p.momentum !== 0 ? t.buf! : 0, p.n, p)) },
+      },
+      variants: THREADED,
+    },
   },
   reference(p, i) {
     const params = Float64Array.from(i.params0!);
@@ -727,6 +864,17 @@ export const normalize: OpEntry<NormalizeCase> = {
     webgpu: {
       passes: { forward: { plan: (gpu, p, t, label) => one(normalizeRgba(gpu, t.out!, t.rgba!, p.H, p.W, p.mean, p.std, label)) } },
       variants: ONLY,
+    },
+    wasm: {
+      passes: {
+        forward: {
+          plan: (rt, p, t, label) => {
+            const { scale, bias: shift } = foldNormalisation(p.mean, p.std);
+            return step(`image.normalize_rgba.forward(${label})`, () => wasmOps.normalizeRgba(rt, t.out!, t.rgba!, p, scale, shift));
+          },
+        },
+      },
+      variants: THREADED,
     },
   },
   reference: (p, i) => ({ out: normalizeRgbaRef(i.rgba!, p, p.mean, p.std) }),

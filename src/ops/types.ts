@@ -3,13 +3,15 @@
 // to. The float64 reference and the PyTorch goldens hang off the same entry, so one generic test
 // (test/ops/registry.test.ts) walks every op × pass × backend × variant. Adding a backend adds a
 // column (a key of `backends`); adding an op adds an entry.
+import type { Step } from '../backends/wasm/conv2d.js';
+import type { SimdLevel, WasmRuntime } from '../backends/wasm/runtime.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Dispatch } from '../gpu/kernel.js';
 import type { PolicyOverrides } from '../gpu/policy.js';
 import type { Tensor } from '../gpu/tensor.js';
 
-/** Compute backends. WebAssembly ('wasm') is the next column. */
-export type Backend = 'webgpu';
+/** Compute backends: WGSL on WebGPU, and AssemblyScript SIMD kernels on WebAssembly (src/backends/wasm/). */
+export type Backend = 'webgpu' | 'wasm';
 
 /**
  * Pass names, one spelling everywhere: `backwardWeight` is what files and kernels abbreviate as
@@ -70,6 +72,38 @@ export interface WebgpuColumn<P> {
   variants: readonly Variant[];
 }
 
+/**
+ * A wasm runtime configuration a case runs under: the thread count (1: no workers; 2: the caller
+ * and one worker on shared memory), the SIMD level, and whether 3×3 stride-1 convolutions may take
+ * Winograd (wasmConvOptions.winograd).
+ */
+export interface WasmVariant {
+  name: string;
+  threads: number;
+  /** Required SIMD level (default: whatever the runtime picks; the test checks the runtime has it). */
+  simd?: SimdLevel;
+  winograd?: boolean;
+  /** Each must match `<step label>:<step variant>` of some planned step: the forced kernels did run. */
+  uses?: readonly RegExp[];
+  /** Shapes the variant needs (wasmWinograd: 3×3 stride 1 with channels and tiles enough for Winograd). */
+  shapes?: 'wasmWinograd';
+}
+
+/**
+ * One pass on the wasm backend: plans steps over the case's tensors, given as byte offsets into the
+ * runtime's memory; scratch the plan needs comes from the runtime's arena.
+ */
+export interface WasmPass<P> {
+  plan(rt: WasmRuntime, p: P, t: Record<string, number>, label: string): Step[];
+}
+
+export interface WasmColumn<P> {
+  passes: Partial<Record<PassName, WasmPass<P>>>;
+  variants: readonly WasmVariant[];
+  /** Outputs this column does not produce, with the reason (they are not compared on wasm). */
+  skips?: Record<string, string>;
+}
+
 /** A golden case: parameters, the golden tensor feeding each op tensor, and the golden tensor each output is checked against. */
 export interface GoldenCase<P> {
   name: string;
@@ -90,6 +124,8 @@ export interface GoldenSource<P> {
   special?: string;
   /** Variants to run the goldens under (default: every variant of the backend). */
   variants?: readonly string[];
+  /** The same on wasm (default: every wasm variant). */
+  wasmVariants?: readonly string[];
 }
 
 /** A float64 scalar of the inputs whose gradient the reference states (finite differences check it). */
@@ -106,12 +142,12 @@ export interface OpEntry<P = unknown> {
   /** Which tensors each pass writes. */
   writes: Partial<Record<PassName, readonly string[]>>;
   tensors(p: P): Record<string, TensorSpec>;
-  backends: { webgpu: WebgpuColumn<P> };
+  backends: { webgpu: WebgpuColumn<P>; wasm: WasmColumn<P> };
   /** The float64 reference: every output from the inputs (outputs that accumulate start at their init). */
   reference(p: P, inputs: Record<string, Float64Array>): Record<string, ArrayLike<number>>;
   gradients?: readonly GradientCheck<P>[];
   /** Tiny random parameters for seed (for a variant that needs particular shapes). */
-  randomParams(seed: number, variant: Variant): P;
+  randomParams(seed: number, variant: { shapes?: Variant['shapes'] | WasmVariant['shapes'] }): P;
   /** Random inputs (default: uniform in [−1, 1) for f32, per tensor). */
   randomInputs?(p: P, seed: number): HostTensors;
   /** Tolerance per output against the float64 reference and the goldens (default: STANDARD). */
