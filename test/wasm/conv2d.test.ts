@@ -1,8 +1,9 @@
-// conv2d and conv_transpose2d on the WebAssembly runtime (src/backends/wasm/conv2d.ts): against
-// the PyTorch goldens and the float64 references with the WebGPU tests' written tolerances,
-// against finite differences of the wasm forward itself, on random shapes (strides above the
-// kernel, big paddings), with accumulation, and with images split into chunks; one thread and two.
-import { readFileSync } from 'node:fs';
+// conv2d and conv_transpose2d on the WebAssembly runtime (src/backends/wasm/conv2d.ts), beyond the
+// op registry's generic test (test/ops/registry.test.ts walks their PyTorch goldens and random
+// shapes on every wasm variant): ResNet-18 and FCN-head shapes against the float64 references
+// with the WebGPU tests' written tolerances, finite differences of the wasm forward itself,
+// accumulation, images split into chunks, Winograd's choice, shared scratch, determinism across
+// thread counts and shape errors; one thread and two.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutSize, convTranspose2dBackwardInput,
@@ -11,7 +12,6 @@ import {
 } from '../../src/backends/wasm/conv2d.js';
 import { SharedScratch } from '../../src/backends/wasm/memory.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
-import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { expectClose } from '../helpers/check.js';
 import { randn } from '../helpers/gpu.js';
 import { refConvBackward, refConvForward, refConvTBackward, refConvTForward } from '../../src/ops/reference/conv.js';
@@ -63,82 +63,7 @@ function runConvT(rt: WasmRuntime, p: ConvTranspose2dParams, xs: Float32Array, w
   return { y: rt.read(y, p.N * p.Cout * OH * OW), dx: rt.read(dx, xs.length), dw: rt.read(dw, ws.length), db: db ? rt.read(db, p.Cout) : null };
 }
 
-const convGoldens = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)), 'conv2d.safetensors');
-const convCases = JSON.parse(convGoldens.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
-const tGoldens = readSafetensors(readFileSync(new URL('../golden/conv_transpose2d.safetensors', import.meta.url)), 'conv_transpose2d.safetensors');
-const tCases = JSON.parse(tGoldens.metadata.cases!) as { name: string; params: ConvTranspose2dParams; bias: boolean }[];
-
-/** Seeded random conv shapes, including strides above the kernel size and big paddings. */
-function randomParams(seed: number): Conv2dParams {
-  const r = randn(16, seed, 0, 1);
-  const pick = (i: number, lo: number, hi: number) => lo + Math.floor(r[i]! * (hi - lo + 1));
-  for (let tries = 0; ; tries++) {
-    const kh = pick(0, 1, 5), kw = pick(1, 1, 5);
-    const p: Conv2dParams = {
-      N: pick(2, 1, 3), C: pick(3, 1, 6), H: pick(4, 1, 12), W: pick(5, 1, 12), K: pick(6, 1, 9), kh, kw,
-      strideH: pick(7, 1, 3), strideW: pick(8, 1, 4), padH: pick(9, 0, kh - 1), padW: pick(10, 0, kw - 1),
-    };
-    p.H = Math.max(p.H, kh - 2 * p.padH + tries);
-    p.W = Math.max(p.W, kw - 2 * p.padW + tries);
-    const { OH, OW } = conv2dOutSize(p);
-    if (OH >= 1 && OW >= 1) return p;
-  }
-}
-
 describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
-  it('has the golden cases the files promise', () => {
-    expect(convCases.length).toBeGreaterThanOrEqual(8);
-    expect(tCases.some((c) => c.params.kh === 64 && c.params.strideH === 32 && c.params.padH === 16)).toBe(true);
-  });
-
-  for (const c of convCases) {
-    it(`PyTorch golden ${c.name}`, async () => {
-      const rt = await testRuntime(threads);
-      await scoped(rt, () => {
-        const g = (k: string) => toFloat32(convGoldens.tensors.get(`${c.name}.${k}`)!);
-        const r = runConv(rt, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
-        expectClose('y', r.y, g('y'), FWD);
-        expectClose('dx', r.dx, g('dx'), GRAD);
-        expectClose('dw', r.dw, g('dw'), GRAD);
-        if (c.bias) expectClose('db', r.db!, g('db'), GRAD);
-        expect(r.labels).toEqual(['conv2d.forward(test)', 'conv2d.backward_input(test)', 'conv2d.backward_weight(test)']);
-      });
-    });
-  }
-
-  for (const c of tCases) {
-    it(`PyTorch golden conv_transpose2d ${c.name}`, async () => {
-      const rt = await testRuntime(threads);
-      await scoped(rt, () => {
-        const g = (k: string) => toFloat32(tGoldens.tensors.get(`${c.name}.${k}`)!);
-        const r = runConvT(rt, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
-        expectClose('y', r.y, g('y'), FWD);
-        expectClose('dx', r.dx, g('dx'), GRAD);
-        expectClose('dw', r.dw, g('dw'), GRAD);
-        if (c.bias) expectClose('db', r.db!, g('db'), GRAD);
-      });
-    });
-  }
-
-  it('twelve random shapes against the float64 reference', async () => {
-    const rt = await testRuntime(threads);
-    for (let s = 0; s < 12; s++) {
-      await scoped(rt, () => {
-        const p = randomParams(100 + s);
-        const { OH, OW } = conv2dOutSize(p);
-        const xs = randn(p.N * p.C * p.H * p.W, 1 + s), ws = randn(p.K * p.C * p.kh * p.kw, 2 + s);
-        const bs = randn(p.K, 3 + s), dys = randn(p.N * p.K * OH * OW, 4 + s);
-        const r = runConv(rt, p, xs, ws, bs, dys);
-        const g = refConvBackward(xs, ws, dys, p);
-        const tag = JSON.stringify(p);
-        expectClose(`${tag} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
-        expectClose(`${tag} dx`, r.dx, g.dx, GRAD);
-        expectClose(`${tag} dw`, r.dw, g.dw, GRAD);
-        expectClose(`${tag} db`, r.db!, g.db, GRAD);
-      });
-    }
-  });
-
   it('ResNet-18 and FCN-head shapes (7×7/2, 3×3/1, 3×3/2, 1×1/2, 1×1/1) against the float64 reference', async () => {
     const rt = await testRuntime(threads);
     const shapes: Conv2dParams[] = [
