@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // A small static file server for the browser demo (examples/browser/) and the page tests:
 // 127.0.0.1 only, GET/HEAD only, no directory listings, nothing outside the served root.
-// WebGPU needs a secure context, which http://127.0.0.1 is.
+// WebGPU needs a secure context, which http://127.0.0.1 is. Every response carries the COOP/COEP
+// headers, so served pages are cross-origin isolated: SharedArrayBuffer exists and the wasm
+// backend can run its threads on shared memory (without them it runs single-threaded). Everything
+// is same-origin, so require-corp blocks nothing the demo loads.
 //
 //   node scripts/serve.js [--port 8080] [--root DIR]     (npm run serve; port 0 = any free port)
 import { createReadStream, statSync } from 'node:fs';
@@ -26,6 +29,13 @@ const TYPES = {
   '.ico': 'image/x-icon',
 };
 
+/** Cross-origin isolation (COOP/COEP) and same-origin resource policy, on every response. */
+export const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
 /** The demo page's path under the repository root. */
 export const DEMO_PATH = '/examples/browser/';
 
@@ -37,7 +47,7 @@ export function serve({ root = fileURLToPath(new URL('..', import.meta.url)), po
   const base = resolve(root);
   const server = createServer((req, res) => {
     const send = (code, text) => {
-      res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
+      res.writeHead(code, { ...ISOLATION_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
       res.end(`${code} ${text}\n`);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
@@ -48,7 +58,7 @@ export function serve({ root = fileURLToPath(new URL('..', import.meta.url)), po
       return send(400, 'bad request');
     }
     if (path === '/') {
-      res.writeHead(302, { location: DEMO_PATH });
+      res.writeHead(302, { ...ISOLATION_HEADERS, location: DEMO_PATH });
       return res.end();
     }
     let file = resolve(join(base, path));
@@ -65,6 +75,7 @@ export function serve({ root = fileURLToPath(new URL('..', import.meta.url)), po
     }
     if (!st.isFile()) return send(404, `not found: ${path}`);
     res.writeHead(200, {
+      ...ISOLATION_HEADERS,
       'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
       'content-length': st.size,
       'cache-control': 'no-store',

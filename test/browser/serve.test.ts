@@ -1,9 +1,13 @@
 // scripts/serve.js: serves files under its root with their types, redirects / to the demo page,
-// and refuses paths outside the root and methods other than GET/HEAD.
+// refuses paths outside the root and methods other than GET/HEAD, and sends the COOP/COEP headers
+// on every response, so that a page it serves is cross-origin isolated in Chromium (shared memory
+// for the wasm backend's threads). Chromium missing is a failure (npm run setup installs it).
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript without declarations
 import { serve } from '../../scripts/serve.js';
@@ -13,13 +17,13 @@ let server: { close(): void };
 let base: URL;
 
 /** A raw request (no URL normalisation, so '..' reaches the server as sent). */
-function get(path: string, method = 'GET'): Promise<{ status: number; type?: string; location?: string; body: string }> {
+function get(path: string, method = 'GET'): Promise<{ status: number; type?: string; location?: string; body: string; headers: Record<string, unknown> }> {
   return new Promise((ok, fail) => {
     const req = request({ host: base.hostname, port: base.port, path, method }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => ok({ status: res.statusCode!, type: res.headers['content-type'], location: res.headers.location, body }));
+      res.on('end', () => ok({ status: res.statusCode!, type: res.headers['content-type'], location: res.headers.location, body, headers: res.headers }));
     });
     req.on('error', fail);
     req.end();
@@ -67,4 +71,35 @@ describe('scripts/serve.js', () => {
     await expect(get('/%E0%A4%A')).resolves.toMatchObject({ status: 400 });
     await expect(get('/app.js', 'POST')).resolves.toMatchObject({ status: 405 });
   });
+
+  it('sends the cross-origin isolation headers on every response', async () => {
+    const isolation = {
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+      'cross-origin-resource-policy': 'same-origin',
+    };
+    for (const [path, method, status] of [['/app.js', 'GET', 200], ['/app.js', 'HEAD', 200], ['/examples/browser/', 'GET', 200], ['/', 'GET', 302], ['/missing.js', 'GET', 404], ['/app.js', 'POST', 405]] as const) {
+      const r = await get(path, method);
+      expect(r.status, `${method} ${path}`).toBe(status);
+      expect(r.headers, `${method} ${path}`).toMatchObject(isolation);
+    }
+  });
+
+  it('serves pages that Chromium treats as cross-origin isolated (SharedArrayBuffer available)', async () => {
+    const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+    if (!existsSync(executablePath)) throw new Error(`${executablePath} is missing: the browser tests need Chromium (npm run setup installs it)`);
+    const browser = await chromium.launch({
+      executablePath, headless: true, ignoreDefaultArgs: ['--headless'],
+      args: ['--headless=new', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+    });
+    try {
+      const page = await browser.newPage();
+      const res = await page.goto(new URL('/', base).href);
+      expect(res?.url()).toBe(new URL('/examples/browser/', base).href);
+      const got = await page.evaluate(() => ({ isolated: globalThis.crossOriginIsolated, sab: typeof SharedArrayBuffer, secure: globalThis.isSecureContext }));
+      expect(got).toEqual({ isolated: true, sab: 'function', secure: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
