@@ -18,7 +18,7 @@ import * as Comlink from 'comlink';
 import { installTransferHandlers, startWorker } from './platform.js';
 import type { EngineService } from './service.js';
 import type {
-  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, LoadResult,
+  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, LoadResult,
   MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 
@@ -100,6 +100,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       return call<LoadResult>('load', () => remote.load(Comlink.transfer(b, [b.buffer as ArrayBuffer]), name));
     },
     save: () => call<Uint8Array>('save', () => remote.save()),
+    export: (o: ExportOptions) => call<Uint8Array>('export', () => remote.export(o)),
     train: (dataset: DatasetInput, o: TrainOptions = {}, onProgress?: (event: TrainEvent) => void) => {
       const [d, bufs] = movableDataset(dataset);
       const [v, vbufs] = movableDataset(o.validation);

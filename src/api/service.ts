@@ -16,6 +16,7 @@ import { Tensor } from '../gpu/tensor.js';
 import { bilinearKernel } from '../fcn/init.js';
 import { decodeModelFile, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
+import { exportCheckpoint } from '../fcn/export.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
 import { FcnModel, initialState } from '../fcn/model.js';
@@ -23,7 +24,7 @@ import { predictClasses, predictFrames } from '../fcn/predict.js';
 import type { OptimizerOptions } from '../fcn/trainer.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import type {
-  BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
+  BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
   FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 
@@ -132,6 +133,15 @@ export class EngineService {
       const state = await model.readState();
       const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
       const bytes = encodeCheckpoint({ meta, state, momentum }, model.shapes());
+      return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  export(options: ExportOptions): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('export');
+      if (!options || typeof options !== 'object') throw new TypeError("export: expected options such as { format: 'onnx' }");
+      const bytes = exportCheckpoint({ meta, state: await model.readState(), momentum: null }, options);
       return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
     });
   }

@@ -8,35 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { decodeModelFile, encodeCheckpoint, type Checkpoint } from '../../src/fcn/checkpoint.js';
+import { decodeModelFile, encodeCheckpoint } from '../../src/fcn/checkpoint.js';
 import { ExportError, encodePthExport, exportCheckpoint, torchStateDict } from '../../src/fcn/export.js';
-import { initialState } from '../../src/fcn/model.js';
 import { batchNorms, fcnParamSpecs, type FcnConfig } from '../../src/fcn/spec.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
 import { readPthFile } from '../../src/io/pth.js';
 import { ZipArchive } from '../../src/io/zip.js';
-import { randn } from '../helpers/gpu.js';
+import { testCheckpoint } from '../helpers/export.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'webfcn-export-pth-'));
-
-/** A checkpoint with every tensor non-trivial: seeded init, random BatchNorm statistics and affine, 7 batches tracked. */
-export function testCheckpoint(cfg: FcnConfig, seed = 1): Checkpoint {
-  const state = initialState(cfg, { seed });
-  let s = seed * 100;
-  for (const { name, channels } of batchNorms()) {
-    state.tensors.set(`${name}.weight`, randn(channels, s++, 0.5, 1.5));
-    state.tensors.set(`${name}.bias`, randn(channels, s++, -0.2, 0.2));
-    state.tensors.set(`${name}.running_mean`, randn(channels, s++, -0.3, 0.3));
-    state.tensors.set(`${name}.running_var`, randn(channels, s++, 0.5, 2));
-  }
-  state.numBatchesTracked = 7;
-  return {
-    meta: { config: cfg, colormap: [], classNames: [], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-    state,
-    momentum: null,
-  };
-}
 
 function shapes(cfg: FcnConfig): Map<string, number[]> {
   return new Map(fcnParamSpecs(cfg).map((s) => [s.name, s.shape]));
