@@ -2,14 +2,16 @@
 // the preprocessing wasm are inlined (tools/wgsl-plugin.js), so no bundle reads files at run time.
 //
 //   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
-//   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled; no Node modules)
+//   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled, CommonJS ones such as
+//                                                      onnx-proto/protobufjs through plugin-commonjs; no Node modules)
 //   dist/browser/demo.js                               the demo page's script (examples/browser/)
 import path from 'node:path';
+import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
 import { wgslPlugin } from './tools/wgsl-plugin.js';
 
-const nodeExternal = (id) => /^(node:|webgpu$|pngjs|jpeg-js|fflate|comlink|webgpu-utils)/.test(id);
+const nodeExternal = (id) => /^(node:|webgpu$|pngjs|jpeg-js|fflate|comlink|webgpu-utils|onnx-proto|protobufjs)/.test(id);
 const ts = (outDir = 'dist') => typescript({ tsconfig: './tsconfig.json', declaration: false, outDir, rootDir: 'src', noEmitOnError: true });
 
 const API = path.resolve('src/api');
@@ -78,7 +80,7 @@ export default [
   {
     input: { webfcn: 'src/index.browser.ts' },
     output: { dir: 'dist/browser', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
-    plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), engineWorker('platform.browser.ts')],
+    plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), commonjs(), ts('dist/browser'), engineWorker('platform.browser.ts')],
   },
   demo,
 ];
