@@ -84,6 +84,21 @@ describe('export to PyTorch .pth', () => {
     });
   }
 
+  it('the PyTorch check fails when one value differs (so its pass above means something)', async () => {
+    const cfg: FcnConfig = { classes: 2, head: 'fcn32s' };
+    const ck = testCheckpoint(cfg, 4);
+    const pth = join(dir, 'differs.pth');
+    await writeFileAtomic(pth, encodePthExport(ck, 'chapter'));
+    const w = ck.state.tensors.get('layer3.1.bn2.running_var')!;
+    w[17] = Math.fround(w[17]! * (1 + 2 ** -20)); // one float32 ulp or so
+    const ref = join(dir, 'differs.safetensors');
+    await writeFileAtomic(ref, encodeCheckpoint(ck, shapes(cfg)));
+    const py = python(['tools/torch/check_export.py', '--pth', pth, '--layout', 'chapter', '--reference', ref]);
+    expect(py.code, py.err).toBe(1);
+    expect(py.report).toMatchObject({ bitwise_equal: false, mismatched: ['layer3.1.bn2.running_var'] });
+    expect(py.report.max_abs_diff).toBeGreaterThan(0);
+  });
+
   it('lays records out as torch.save does: archive/data.pkl first, stored, data 64-byte aligned, int64 counters', () => {
     const ck = testCheckpoint({ classes: 2, head: 'fcn32s' });
     const bytes = encodePthExport(ck, 'chapter');

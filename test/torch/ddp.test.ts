@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { decodeModelFile, encodeCheckpoint } from '../../src/fcn/checkpoint.js';
 import { normalizeImage } from '../../src/fcn/image.js';
+import { bilinearKernel } from '../../src/fcn/init.js';
 import { FcnModel, initialState } from '../../src/fcn/model.js';
 import { argmaxClasses, predictClasses, predictLogits } from '../../src/fcn/predict.js';
 import { fcnParamSpecs, type FcnConfig } from '../../src/fcn/spec.js';
@@ -164,5 +165,28 @@ describe('PyTorch DDP round trip (torchrun, 2 CPU processes, gloo)', () => {
     } finally {
       await model.dispose();
     }
+  });
+
+  it('starts from torchvision ResNet-18 weights (--pretrained) and writes a webfcn .safetensors checkpoint', async () => {
+    const tv = join(dir, 'resnet18.pth');
+    python(['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18().state_dict(), ${JSON.stringify(tv)})`]);
+    const outSt = join(dir, 'from-pretrained.safetensors');
+    python([
+      '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '--redirects', '1', '--tee', '1',
+      'tools/torch/train_ddp.py', '--data', data, '--pretrained', tv, '--classes', '3', '--head', 'fcn8s', '--out', outSt,
+      // lr 0: the step runs (DDP, loss, backward) but leaves the weights as loaded, so they can be compared exactly.
+      '--batch-size', '4', '--crop', '64x64', '--max-steps', '1', '--lr', '0', '--log', join(dir, 'log2.json'),
+    ]);
+    const ck = decodeModelFile(readFileSync(outSt), outSt);
+    expect(ck.meta.config).toEqual({ classes: 3, head: 'fcn8s' });
+    const log2: DdpLog = JSON.parse(readFileSync(join(dir, 'log2.json'), 'utf8'));
+    expect(log2.steps).toBe(1);
+    expect(log2.ranks[1]!.params_sha256).toBe(log2.ranks[0]!.params_sha256);
+    // The backbone came from the file, bit for bit; the head is the chapter's (bilinear transposed convs).
+    const r = spawnSync('/usr/bin/python3', ['-c', `import torch, json; sd = torch.load(${JSON.stringify(tv)}); print(json.dumps({k: sd[k].flatten().tolist() for k in ['conv1.weight', 'layer4.1.conv2.weight']}))`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const want = JSON.parse(r.stdout) as Record<string, number[]>;
+    for (const [k, v] of Object.entries(want)) expect([...ck.state.tensors.get(k)!], k).toEqual(v);
+    expect([...ck.state.tensors.get('transpose_conv.weight')!]).toEqual([...bilinearKernel(3, 3, 16)]);
+    expect([...ck.state.tensors.get('upscore2.weight')!]).toEqual([...bilinearKernel(3, 3, 4)]);
   });
 });
