@@ -1,7 +1,7 @@
-// `webfcn export --format onnx`: the eval-mode network run by onnxruntime-node (the CPU runtime
-// onnxruntime-web also wraps) against webfcn's own forward pass on the same input, for FCN-32s,
-// 16s and 8s, with BatchNormalization nodes and with BatchNorm folded into the convs, at two input
-// sizes and batch sizes through one session (dynamic N, H, W).
+// `webfcn export --format onnx`: the eval-mode network run by onnxruntime-node against webfcn's
+// own forward pass on the same images, for FCN-32s, 16s and 8s, with BatchNormalization nodes and
+// with BatchNorm folded into the convs, at two input sizes and batch sizes through one session
+// (dynamic N, H, W).
 //
 // Tolerances, as test/fcn/model.test.ts checks webfcn against PyTorch: every logit within
 // 2e-5·max|logit| + 1e-3·|logit| of onnxruntime's. Both run 20 f32 conv layers in different
@@ -23,7 +23,10 @@ import { argmaxClasses } from '../../src/fcn/predict.js';
 import { fcnParamSpecs, type FcnConfig, type HeadKind } from '../../src/fcn/spec.js';
 import { submit } from '../../src/gpu/kernel.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
-import { compare, randn, releaseGpu, testGpu } from '../helpers/gpu.js';
+import { compare, releaseGpu, testGpu } from '../helpers/gpu.js';
+import { mulberry32 } from '../../src/data/rng.js';
+import { renderSample } from '../../src/data/synth-render.js';
+import { normalizeImage } from '../../src/fcn/image.js';
 import { testCheckpoint } from '../helpers/export.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'webfcn-export-onnx-'));
@@ -77,7 +80,10 @@ describe('export to ONNX (onnxruntime-node vs webfcn)', () => {
         expect(sessions.nodes.inputNames).toEqual(['images']);
         expect(sessions.nodes.outputNames).toEqual(['logits']);
         for (const [N, H, W] of sizes) {
-          const x = randn(N * 3 * H * W, 11 + H, -2, 2);
+          // The same images for both: synthetic scenes (shapes, textures, noise), normalised as webfcn does.
+          const x = new Float32Array(N * 3 * H * W);
+          const rng = mulberry32(11 + H);
+          for (let n = 0; n < N; n++) x.set(normalizeImage(renderSample(H, W, 4, 1, rng).rgba, H, W, 4), n * 3 * H * W);
           const want = await webfcnLogits(model, x, N, H, W);
           for (const [kind, session] of Object.entries(sessions)) {
             const out = await session.run({ images: new ort.Tensor('float32', x, [N, 3, H, W]) });

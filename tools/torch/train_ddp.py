@@ -162,6 +162,12 @@ def main():
     ap.add_argument('--log', help='JSON with per-rank losses and parameter digests (written by rank 0)')
     a = ap.parse_args()
 
+    if 'RANK' not in os.environ:  # started as plain `python3 train_ddp.py`: one process, no launcher
+        import socket
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     cuda = torch.cuda.is_available()
     dist.init_process_group('nccl' if cuda else 'gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
