@@ -10,7 +10,8 @@
 //    (N, K, H, W). H and W must be multiples of 32, as for webfcn's own network.
 import { OnnxGraphBuilder } from '../io/onnx.js';
 import { writePth } from '../io/torch-writer.js';
-import { CHAPTER_RENAMES, type StateTensor } from '../io/state_dict.js';
+import type { StateTensor } from '../io/state_dict.js';
+import { CHAPTER_RENAMES } from './keys.js';
 import type { Checkpoint } from './checkpoint.js';
 import { batchNorms, fcnParamSpecs, headSpec, resnet18Blocks, STEM, type ConvSpec, type DeconvSpec } from './spec.js';
 
