@@ -2,12 +2,18 @@
 // the preprocessing wasm are inlined (tools/wgsl-plugin.js), so no bundle reads files at run time.
 //
 //   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
-//   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled, CommonJS ones such as
-//                                                      onnx-proto/protobufjs through plugin-commonjs; no Node modules)
-//   dist/browser/demo.js                               the demo page's script (examples/browser/)
+//   dist/browser/webfcn.js, dist/browser/worker.js     browsers: two self-contained, minified ES modules
+//                                                      (dependencies bundled; no Node modules, no chunks)
+//   dist/browser/demo.js                               the demo page's script (examples/browser/; not packed)
+//
+// The browser library starts its worker with the literal
+// `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`, left as written: Vite
+// and webpack recognise that shape and bundle the worker themselves, and because worker.js
+// imports nothing, copying it anywhere (a CDN, a bundler's assets folder) keeps it working.
 import path from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
+import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import { wgslPlugin } from './tools/wgsl-plugin.js';
 
@@ -40,15 +46,6 @@ function engineWorker(platformFile) {
   };
 }
 
-/**
- * Warnings fail the browser build in the tests; this accepts exactly one: protobufjs (under
- * onnx-proto) requires util/minimal and util/longbits from each other, a cycle it resolves itself.
- */
-function browserOnwarn(warning, warn) {
-  if (warning.code === 'CIRCULAR_DEPENDENCY' && warning.ids?.every((id) => id.includes('/node_modules/protobufjs/'))) return;
-  warn(warning);
-}
-
 /** Browser bundle: src/api/platform.browser.ts replaces platform.ts, and Dawn is a stub. */
 function browserPlatform() {
   const DAWN_STUB = '\0webfcn-no-dawn';
@@ -75,22 +72,36 @@ function browserPlatform() {
 const demo = {
   input: { demo: 'examples/browser/demo.ts' },
   external: ['webfcn'],
-  output: { dir: 'dist/browser', format: 'es', sourcemap: true, paths: { webfcn: './webfcn.js' } },
+  output: { dir: 'dist/browser', format: 'es', paths: { webfcn: './webfcn.js' } },
   plugins: [typescript({ tsconfig: './examples/browser/tsconfig.json', noEmit: false, outDir: path.resolve('dist/browser'), noEmitOnError: true })],
 };
+
+/** One self-contained minified ES module for browsers (the worker must not import chunks). */
+/**
+ * Warnings fail the browser build in the tests; this accepts exactly one: protobufjs (under
+ * onnx-proto, CommonJS, bundled through plugin-commonjs) requires util/minimal and util/longbits
+ * from each other, a cycle it resolves itself.
+ */
+function browserOnwarn(warning, warn) {
+  if (warning.code === 'CIRCULAR_DEPENDENCY' && warning.ids?.every((id) => id.includes('/node_modules/protobufjs/'))) return;
+  warn(warning);
+}
+
+const browserBundle = (name, input) => ({
+  input: { [name]: input },
+  output: { dir: 'dist/browser', format: 'es', inlineDynamicImports: true },
+  onwarn: browserOnwarn,
+  plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), commonjs(), ts('dist/browser'), terser({ module: true, ecma: 2022 })],
+});
 
 export default [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
-    output: { dir: 'dist', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
+    output: { dir: 'dist', format: 'es', chunkFileNames: 'chunks/[name]-[hash].js' },
     external: nodeExternal,
     plugins: [wgslPlugin(), ts(), engineWorker('platform.ts')],
   },
-  {
-    input: { webfcn: 'src/index.browser.ts' },
-    output: { dir: 'dist/browser', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
-    onwarn: browserOnwarn,
-    plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), commonjs(), ts('dist/browser'), engineWorker('platform.browser.ts')],
-  },
+  browserBundle('webfcn', 'src/index.browser.ts'),
+  browserBundle('worker', 'src/api/worker.ts'),
   demo,
 ];
