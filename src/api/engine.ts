@@ -22,7 +22,7 @@ import type { SegmentReply } from './segment-worker.js';
 import type { EngineService } from './service.js';
 import { dropSegmentInput, toSegmentInput } from './sources.js';
 import type {
-  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, ImageSource, LoadModelOptions,
+  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, ImageSource, LoadModelOptions,
   LoadResult, MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, SegmentOptions,
   SegmentResult, TrainEvent, TrainOptions, TrainResult, WarmupOptions,
 } from './types.js';
@@ -182,6 +182,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       return call<LoadResult>('load', () => remote.load(Comlink.transfer(b, [b.buffer as ArrayBuffer]), name));
     },
     save: (o: SaveOptions = {}) => call<Uint8Array>('save', () => remote.save(o)),
+    export: (o: ExportOptions) => call<Uint8Array>('export', () => remote.export(o)),
     train: (dataset: DatasetInput, o: TrainOptions = {}, onProgress?: (event: TrainEvent) => void) => {
       const [d, bufs] = movableDataset(dataset);
       const [v, vbufs] = movableDataset(o.validation);

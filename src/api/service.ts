@@ -12,6 +12,7 @@ import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
 import { decodeModelFile, decodePretrainedBackbone, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
+import { exportCheckpoint } from '../fcn/export.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
 import { FcnModel } from '../fcn/model.js';
@@ -24,7 +25,7 @@ import {
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import { runSegment, segmentRequest, type SegmentInput, type SegmentReply } from './segment-worker.js';
 import type {
-  BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
+  BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
   FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
 import { segmentImage } from '../fcn/segment.js';
@@ -150,6 +151,15 @@ export class EngineService {
       const momentum = !weightsOnly && model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
       const { progress: _progress, ...rest } = meta;
       const bytes = encodeCheckpoint({ meta: weightsOnly ? rest : meta, state, momentum }, model.shapes(), dtype === 'f16' ? 'F16' : 'F32');
+      return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  export(options: ExportOptions): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('export');
+      if (!options || typeof options !== 'object') throw new TypeError("export: expected options such as { format: 'onnx' }");
+      const bytes = exportCheckpoint({ meta, state: await model.readState(), momentum: null }, options);
       return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
     });
   }

@@ -6,6 +6,7 @@ import type { EpochMetrics, Schedule, StepProgress } from '../fcn/fit.js';
 import type { SegMetrics } from '../fcn/metrics.js';
 import type { HeadKind } from '../fcn/spec.js';
 import type { LossReduction } from '../fcn/trainer.js';
+import type { ExportOptions } from '../fcn/export.js';
 
 export type { AdapterReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
 
@@ -214,6 +215,9 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
 }
 
+/** `export()`: the format, the `.pth` key layout, and whether ONNX folds BatchNorm into the convs. */
+export type { ExportOptions };
+
 /**
  * The engine as seen from the caller: every method runs in the worker and resolves when it is
  * done there. Errors thrown in the worker reject with an Error of the same name and message.
@@ -227,6 +231,11 @@ export interface Engine extends WebEngine {
   load(bytes: Uint8Array, name?: string): Promise<LoadResult>;
   /** The model (with SGD momentum and training history unless options.weightsOnly) as webfcn checkpoint bytes. */
   save(options?: SaveOptions): Promise<Uint8Array>;
+  /**
+   * The model's weights in another format: a PyTorch `.pth` (torch.load(..., weights_only=True);
+   * the chapter's or torchvision's key layout) or an ONNX model of the eval-mode network (opset 17).
+   */
+  export(options: ExportOptions): Promise<Uint8Array>;
   /** Trains the model; `onProgress` receives step and epoch events. */
   train(dataset: DatasetInput, options?: TrainOptions, onProgress?: (event: TrainEvent) => void): Promise<TrainResult>;
   /** Class map, class colours and overlay of one image of any size; the image buffer is transferred. */

@@ -10,6 +10,7 @@ import { evaluate, evaluateHelp, evaluateOptions } from './evaluate.js';
 import { predict, predictHelp, predictOptions } from './predict.js';
 import { upsample, upsampleHelp, upsampleOptions } from './upsample.js';
 import { bench, benchHelp, benchOptions } from './bench.js';
+import { exportHelp, exportModel, exportOptions } from './export.js';
 
 interface Command {
   help: string;
@@ -29,6 +30,7 @@ const commands: Record<string, Command> = {
   predict: { help: predictHelp, options: predictOptions, run: predict },
   upsample: { help: upsampleHelp, options: upsampleOptions, run: upsample },
   bench: { help: benchHelp, options: benchOptions, run: bench },
+  export: { help: exportHelp, options: exportOptions, run: exportModel },
 };
 
 /** The first sentence of a command's help paragraph (the text after its usage line). */

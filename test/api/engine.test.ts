@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
 import { createEngine } from '../../src/api/engine.js';
+import { decodeModelFile } from '../../src/fcn/checkpoint.js';
 import type { Engine, MemoryDatasetInput, TrainEvent } from '../../src/api/types.js';
 import { mulberry32 } from '../../src/data/rng.js';
 import { renderSample, writeSyntheticDataset } from '../../src/data/synth.js';
@@ -124,6 +126,21 @@ describe('createEngine (worker_threads)', () => {
     }
     await expect(engine.segmentFrames({ data: frames.subarray(8), width: 50, height: 40, count: 2 })).rejects.toThrow(/frames have 15992 bytes, expected 2x40x50x4/);
     await expect(engine.segmentFrames({ data: frames, width: 50, height: 40, count: 0 })).rejects.toThrow(/count 0 must be positive/);
+  });
+
+  it('export: a PyTorch .pth holding exactly the saved weights, and an ONNX model of the network', async () => {
+    const saved = decodeModelFile(await engine.save(), 'saved.safetensors');
+    const pth = await engine.export({ format: 'pth', layout: 'chapter' });
+    expect(pth.subarray(0, 4)).toEqual(new Uint8Array([0x50, 0x4b, 0x03, 0x04]));
+    const back = decodeModelFile(pth, 'exported.pth');
+    expect(back.notes.join(' ')).toMatch(/renamed the chapter's nn.Sequential keys/);
+    expect(back.meta.config).toEqual(saved.meta.config);
+    expect(back.state.tensors.size).toBe(saved.state.tensors.size);
+    for (const [k, v] of saved.state.tensors) expect(Buffer.from(back.state.tensors.get(k)!.buffer).equals(Buffer.from(v.slice().buffer)), k).toBe(true);
+    const onnx = onnxProto.onnx.ModelProto.decode(await engine.export({ format: 'onnx', foldBatchNorm: true }));
+    expect(Number(onnx.opsetImport[0]!.version)).toBe(17);
+    expect(onnx.graph!.initializer.find((t) => t.name === 'final_conv.bias')!.dims.map(Number)).toEqual([K]);
+    await expect(engine.export({ format: 'tflite' as 'pth' })).rejects.toThrow(/format 'tflite' is not one of pth, onnx/);
   });
 
   it('save -> load in a fresh worker gives bit-identical predictions and checkpoint bytes', async () => {

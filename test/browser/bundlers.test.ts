@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { BrowserContext, Page } from 'playwright-core';
-import { rollup, type OutputOptions, type RollupOptions } from 'rollup';
+import { rollup, type OutputOptions, type RollupLog, type RollupOptions } from 'rollup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCheckpoint } from '../../src/fcn/checkpoint.js';
 import { initialState } from '../../src/fcn/model.js';
@@ -35,7 +35,11 @@ async function buildPackage(stage: string): Promise<void> {
   const configs = ((await import('../../rollup.config.js')) as { default: RollupOptions[] }).default;
   for (const cfg of configs) {
     if (Object.keys(cfg.input as object).includes('demo')) continue; // the demo page is not packed
-    const bundle = await rollup({ ...cfg, onwarn: (w) => { throw new Error(`rollup: ${w.message}`); } });
+    // Every warning fails the build, except those the config itself accepts by name (its onwarn).
+    const fail = (w: RollupLog | string): never => {
+      throw new Error(`rollup: ${typeof w === 'string' ? w : w.message}`);
+    };
+    const bundle = await rollup({ ...cfg, onwarn: (w) => (cfg.onwarn ? cfg.onwarn(w, fail) : fail(w)) });
     try {
       const o = cfg.output as OutputOptions;
       const { output } = await bundle.generate(o);

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { rollup, type OutputOptions, type RollupOptions } from 'rollup';
+import { rollup, type OutputOptions, type RollupLog, type RollupOptions } from 'rollup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/data/rng.js';
 import { renderSample } from '../../src/data/synth-render.js';
@@ -64,7 +64,11 @@ async function buildInto(out: string): Promise<void> {
   const browser = configs.filter((c) => (c.output as OutputOptions).dir === 'dist/browser');
   expect(browser.length).toBe(3); // library, worker, demo
   for (const cfg of browser) {
-    const bundle = await rollup({ ...cfg, onwarn: (w) => { throw new Error(`rollup: ${w.message}`); } });
+    // Every warning fails the build, except those the config itself accepts by name (its onwarn).
+    const fail = (w: RollupLog | string): never => {
+      throw new Error(`rollup: ${typeof w === 'string' ? w : w.message}`);
+    };
+    const bundle = await rollup({ ...cfg, onwarn: (w) => (cfg.onwarn ? cfg.onwarn(w, fail) : fail(w)) });
     try {
       const { output } = await bundle.generate(cfg.output as OutputOptions);
       for (const f of output) {

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { rollup, type OutputOptions, type RollupOptions } from 'rollup';
+import { rollup, type OutputOptions, type RollupLog, type RollupOptions } from 'rollup';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Chromium's WebGPU on SwiftShader (Vulkan on the CPU), headless, with nothing reaching out to the network. */
@@ -23,7 +23,11 @@ export async function buildBrowserBundles(out: string, names: string[] = ['webfc
   if (picked.length !== names.length) throw new Error(`rollup.config.js has ${picked.length} of the bundles ${names.join(', ')}`);
   const written: string[] = [];
   for (const cfg of picked) {
-    const bundle = await rollup({ ...cfg, onwarn: (w) => { throw new Error(`rollup: ${w.message}`); } });
+    // Every warning fails the build, except those the config itself accepts by name (its onwarn).
+    const fail = (w: RollupLog | string): never => {
+      throw new Error(`rollup: ${typeof w === 'string' ? w : w.message}`);
+    };
+    const bundle = await rollup({ ...cfg, onwarn: (w) => (cfg.onwarn ? cfg.onwarn(w, fail) : fail(w)) });
     try {
       const { output } = await bundle.generate(cfg.output as OutputOptions);
       for (const f of output) {
