@@ -4,6 +4,8 @@
 //   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
 //   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled; no Node modules)
 //   dist/browser/demo.js                               the demo page's script (examples/browser/)
+import { readFileSync } from 'node:fs';
+import tsc from 'typescript';
 import path from 'node:path';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
@@ -68,6 +70,34 @@ const demo = {
   plugins: [typescript({ tsconfig: './examples/browser/tsconfig.json', noEmit: false, outDir: path.resolve('dist/browser'), noEmitOnError: true })],
 };
 
+/**
+ * The TensorFlow.js peer of `webfcn bench` as plain JS (dist/bench-peers/tfjs.js, with the resolve
+ * hook it registers beside it), so the built command runs it without tsx. tfjs itself stays
+ * external: it is a dev dependency, resolved from the package folder when installed.
+ */
+const benchPeers = {
+  input: { tfjs: 'tools/bench-peers/tfjs.ts' },
+  external: (id) => !id.startsWith('.') && !path.isAbsolute(id),
+  output: { dir: 'dist/bench-peers', format: 'es' },
+  plugins: [
+    {
+      // Type-stripping only: the runner is not part of the typechecked sources (tsx runs it as is).
+      name: 'webfcn-bench-peer-ts',
+      transform(code, id) {
+        if (!id.endsWith('.ts')) return null;
+        const out = tsc.transpileModule(code, { fileName: id, compilerOptions: { target: tsc.ScriptTarget.ES2022, module: tsc.ModuleKind.ESNext, sourceMap: true } });
+        return { code: out.outputText.replace(/\/\/# sourceMappingURL=.*$/m, ''), map: out.sourceMapText };
+      },
+    },
+    {
+      name: 'webfcn-bench-peer-hooks',
+      generateBundle() {
+        this.emitFile({ type: 'asset', fileName: 'resolve-hooks.js', source: readFileSync('tools/bench-peers/resolve-hooks.js', 'utf8') });
+      },
+    },
+  ],
+};
+
 export default [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
@@ -81,4 +111,5 @@ export default [
     plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), engineWorker('platform.browser.ts')],
   },
   demo,
+  benchPeers,
 ];

@@ -5,6 +5,7 @@ import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { normalizeImage } from '../fcn/image.js';
 import { UsageError, parseIntFlag } from './args.js';
 import { loadModelFile } from './model-files.js';
+import { stderrIsTTY } from './progress.js';
 
 export const evaluateHelp = `webfcn evaluate --model CKPT --data DIR [--split val] [--classes K] [--json]
 
@@ -39,10 +40,10 @@ export async function evaluate(v: Record<string, string | boolean | undefined>):
     }
     const r = await evaluateWholeImages(model, images(), {
       onImage: (i) => {
-        if (!v.json && process.stderr.isTTY) process.stderr.write(`\revaluating ${i}/${ds.length}`);
+        if (!v.json && stderrIsTTY()) process.stderr.write(`\revaluating ${i}/${ds.length}`);
       },
     });
-    if (!v.json && process.stderr.isTTY) process.stderr.write('\n');
+    if (!v.json && stderrIsTTY()) process.stderr.write('\n');
     const seconds = (performance.now() - t0) / 1000;
     const names = meta.classNames;
     if (v.json) {
