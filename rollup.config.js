@@ -98,7 +98,7 @@ const benchPeers = {
   ],
 };
 
-export default [
+const configs = [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
     output: { dir: 'dist', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
@@ -113,3 +113,7 @@ export default [
   demo,
   benchPeers,
 ];
+
+// `rollup -c --environment WEBFCN_BUILD:node` (npm run build:node): only what Node and the webfcn
+// command need (dist/ and dist/bench-peers/), e.g. for the quick start.
+export default process.env.WEBFCN_BUILD === 'node' ? configs.filter((c) => c.output.dir === 'dist' || c === benchPeers) : configs;

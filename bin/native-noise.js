@@ -9,8 +9,8 @@
 //
 // They come from C++ in the same process, so JavaScript cannot catch them there; bin/webfcn.js
 // runs the CLI as a child and passes its stderr through this filter. The rule is narrow: a line
-// that starts with Dawn's `Warning: ` tag is dropped, with its continuation lines (indented, such
-// as the `at CheckVkSuccessImpl` location) and the blank line Dawn ends a message with. Everything
+// that starts with Dawn's `Warning: ` tag is dropped, with its continuation lines (the indented
+// `at CheckVkSuccessImpl (...)` location) and the blank line Dawn ends a message with. Everything
 // else passes: webfcn's own messages, Node's `(node:PID) Warning: ...`, Dawn's `Error: ...` lines,
 // crashes and stack traces.
 
@@ -20,6 +20,10 @@ export const NATIVE_NOISE_PREFIXES = ['Warning: '];
 const isNoise = (line) => NATIVE_NOISE_PREFIXES.some((p) => line.startsWith(p));
 /** Whether a partial line could still turn out to be noise (so it must wait for its end). */
 const mayBeNoise = (partial) => NATIVE_NOISE_PREFIXES.some((p) => p.startsWith(partial) || partial.startsWith(p));
+/** A line that continues a dropped warning: blank, or the indented `at file:line` of its origin. */
+const CONTINUATION = /^(\s+at\s.*)?$/;
+/** A partial line that may still become a continuation line. */
+const mayContinue = (partial) => /^\s+(a|at|at\s.*)?$/.test(partial);
 
 /**
  * A streaming line filter. Lines end at '\n' or '\r' (so the progress bar's `\r...` redraws are
@@ -45,7 +49,7 @@ export class NativeNoiseFilter {
       this.buf = this.buf.slice(i + 1);
       this.line(text, end);
     }
-    if (this.buf && (this.passing || (!mayBeNoise(this.buf) && !(this.dropping && /^\s/.test(this.buf))))) {
+    if (this.buf && (this.passing || (!mayBeNoise(this.buf) && !(this.dropping && mayContinue(this.buf))))) {
       this.write(this.buf);
       this.buf = '';
       this.passing = true;
@@ -55,7 +59,7 @@ export class NativeNoiseFilter {
 
   /** Writes what is left (a last line without its newline), unless it is noise. */
   flush() {
-    if (this.buf && !isNoise(this.buf) && !(this.dropping && /^\s*$/.test(this.buf))) this.write(this.buf);
+    if (this.buf && !isNoise(this.buf) && !(this.dropping && CONTINUATION.test(this.buf))) this.write(this.buf);
     this.buf = '';
   }
 
@@ -65,7 +69,7 @@ export class NativeNoiseFilter {
       this.write(text + end);
       return;
     }
-    if (this.dropping && (text === '' || /^\s/.test(text))) return;
+    if (this.dropping && end === '\n' && CONTINUATION.test(text)) return;
     this.dropping = isNoise(text);
     if (!this.dropping) this.write(text + end);
   }

@@ -216,7 +216,8 @@ function headerSize(file: string): { height: number; width: number } {
 }
 
 /** Reads a split list (one id per line); an empty list is an error naming the file. */
-function readList(file: string): string[] {
+/** The ids of a split list (one per line; blank lines and # comments skipped). */
+export function readList(file: string): string[] {
   if (!existsSync(file)) throw new DataError(file, 'split list not found');
   let text: string;
   try {
