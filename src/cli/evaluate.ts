@@ -10,7 +10,13 @@ import { stderrIsTTY } from './progress.js';
 export const evaluateHelp = `webfcn evaluate --model CKPT --data DIR [--split val] [--classes K] [--json]
 
 Evaluates a model on every pixel of every image of a split: whole images through the tiled
-predictor, deterministic. Reports pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.`;
+predictor, deterministic. Reports pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.
+
+  --model CKPT   a webfcn checkpoint (.safetensors) or a PyTorch .pth state dict
+  --data DIR     a VOC2012 folder, or one holding VOCdevkit/VOC2012
+  --split NAME   the split list ImageSets/Segmentation/NAME.txt (default val)
+  --classes K    only for a .pth that does not say its number of classes
+  --json         print the result as JSON`;
 
 export const evaluateOptions = {
   model: { type: 'string' },

@@ -29,7 +29,9 @@ Defaults are the d2l chapter's recipe: --classes 21 --epochs 5 --batch-size 32 -
   --epochs E            (default 5)
   --batch-size B        images per SGD step; split into micro-batches when the device needs it (default 32)
   --crop HxW            random-crop size, multiples of 32 (default 320x480)
-  --lr, --weight-decay, --momentum, --nesterov
+  --lr R                learning rate (default 0.001)
+  --weight-decay W      (default 1e-3)
+  --momentum M          SGD momentum (default 0); --nesterov for Nesterov momentum
   --loss sum|mean       sum: the chapter's sum of per-image means; mean: over labelled pixels (default sum)
   --schedule constant|poly   learning-rate schedule (default constant)
   --head fcn32s|fcn16s|fcn8s (default fcn32s)
@@ -39,7 +41,9 @@ Defaults are the d2l chapter's recipe: --classes 21 --epochs 5 --batch-size 32 -
   --seed S              (default 0)
   --memory-mib M        activation memory per micro-batch plan (default 1536)
   --out DIR             run folder (default runs/<date-time>)
-  --quiet               no progress bar`;
+  --quiet               no progress bar
+
+A run that trains in a few minutes on a CPU with no GPU: in a checkout, npm run quickstart.`;
 
 export const trainOptions = {
   data: { type: 'string' },
