@@ -6,21 +6,21 @@
 // entry passes in (openVOC in Node; absent in browsers).
 import * as Comlink from 'comlink';
 import type { SegDataset } from '../data/dataset.js';
-import { defaultClassNames, defaultColormap } from '../data/colormap.js';
+import { colorize, defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
-import { disposeDispatch, submit } from '../gpu/kernel.js';
-import { convTranspose2dForward } from '../gpu/ops/conv_transpose2d.js';
-import { Tensor } from '../gpu/tensor.js';
-import { bilinearKernel } from '../fcn/init.js';
 import { decodeModelFile, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
-import { FcnModel, initialState } from '../fcn/model.js';
+import { FcnModel } from '../fcn/model.js';
 import { predictClasses, predictFrames } from '../fcn/predict.js';
-import type { OptimizerOptions } from '../fcn/trainer.js';
+import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
+import {
+  createModel, memoryBudget, modelOptions, resumeOptions, RUN_OPTIONS, runMeta, runProgress, trainingOptions,
+  type ModelOptions, type RunOptions,
+} from '../fcn/recipe.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
@@ -36,22 +36,36 @@ export interface ServiceHost {
   openPath?: OpenPath;
 }
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
 function isMemoryDataset(d: DatasetInput): d is MemoryDatasetInput {
   return typeof d === 'object' && d !== null && 'images' in d;
 }
 
-/** Throws unless v is an integer in [lo, hi]. */
-function checkInt(what: string, v: number, lo: number, hi = Number.MAX_SAFE_INTEGER): number {
-  if (!(Number.isInteger(v) && v >= lo && v <= hi)) throw new RangeError(`${what} must be an integer in [${lo}, ${hi}], got ${v}`);
-  return v;
+/**
+ * How a loaded model was made, for the record of runs that continue it: classes and head from the
+ * file, initialisation and seed from its run record when that reads as one (files from other
+ * tools, or with one class, have none: the recipe's defaults stand in).
+ */
+function loadedModelOptions(meta: CheckpointMeta, source: string): ModelOptions {
+  const { classes, head } = meta.config;
+  const o: ModelOptions = { classes, head, transposeInit: RUN_OPTIONS.transposeInit.default, seed: RUN_OPTIONS.seed.default };
+  const stored = meta.progress?.options;
+  if (!stored) return o;
+  try {
+    const r = resumeOptions({ ...stored, classes, head }, source);
+    return { ...o, transposeInit: r.transposeInit, seed: r.seed };
+  } catch {
+    return o;
+  }
 }
 
-function checkNumber(what: string, v: number, lo: number): number {
-  if (!(typeof v === 'number' && Number.isFinite(v) && v >= lo)) throw new RangeError(`${what} must be a number ≥ ${lo}, got ${v}`);
-  return v;
+/** Runs an option check, prefixing its error with the call (`train: batchSize must be ...`). */
+function prefixed<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError) e.message = `${op}: ${e.message}`;
+    throw e;
+  }
 }
 
 /** The worker-side engine; its methods are what the Comlink remote calls. */
@@ -59,6 +73,8 @@ export class EngineService {
   private gpu: Gpu | null = null;
   private model: FcnModel | null = null;
   private meta: CheckpointMeta | null = null;
+  /** How the model was made (recorded with each run's options). */
+  private modelOptions: ModelOptions | null = null;
   private history: EpochMetrics[] = [];
   private pre: Preprocessor | null = null;
   private tail: Promise<unknown> = Promise.resolve();
@@ -81,27 +97,10 @@ export class EngineService {
 
   build(options: BuildOptions): Promise<ModelInfo> {
     return this.serial(async () => {
-      const K = checkInt('build: classes', options?.classes, 1, 255);
-      const head = options.head ?? 'fcn32s';
-      if (!['fcn32s', 'fcn16s', 'fcn8s'].includes(head)) throw new Error(`build: head must be fcn32s, fcn16s or fcn8s, got '${head}'`);
-      const transposeInit = options.transposeInit ?? 'bilinear';
-      if (transposeInit !== 'bilinear' && transposeInit !== 'xavier') throw new Error(`build: transposeInit must be bilinear or xavier, got '${transposeInit}'`);
-      const seed = checkInt('build: seed', options.seed ?? 0, 0, 2 ** 32 - 1);
-      const config = { classes: K, head };
-      const model = new FcnModel(this.requireGpu(), config);
-      try {
-        model.loadState(initialState(config, { seed, transposeInit }));
-      } catch (e) {
-        await model.dispose();
-        throw e;
-      }
-      await this.replaceModel(model, {
-        config,
-        colormap: options.colormap?.slice(0, K) ?? defaultColormap(K),
-        classNames: options.classNames?.slice(0, K) ?? defaultClassNames(K),
-        mean: IMAGENET_MEAN,
-        std: IMAGENET_STD,
-      }, []);
+      if (!options || typeof options !== 'object') throw new TypeError('build: options must be an object ({ classes, head, ... })');
+      const o = prefixed('build', () => modelOptions(options));
+      const model = createModel(this.requireGpu(), o);
+      await this.replaceModel(model, runMeta(o, { classNames: options.classNames, colormap: options.colormap }), [], o);
       return this.modelInfo()!;
     });
   }
@@ -121,7 +120,7 @@ export class EngineService {
         await model.dispose();
         throw e;
       }
-      await this.replaceModel(model, ck.meta, (ck.meta.progress?.history as EpochMetrics[] | undefined) ?? []);
+      await this.replaceModel(model, ck.meta, (ck.meta.progress?.history as EpochMetrics[] | undefined) ?? [], loadedModelOptions(ck.meta, name));
       return { model: this.modelInfo()!, format: isZip(bytes) ? 'pytorch' : 'webfcn', notes: ck.notes };
     });
   }
@@ -165,15 +164,7 @@ export class EngineService {
       const pixels = bytesOf(image.data);
       this.pre ??= await Preprocessor.create();
       const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, { tile: options.tile, overlap: options.overlap });
-      const colors = new Uint8Array(H * W * 4);
-      for (let i = 0; i < H * W; i++) {
-        const c = meta.colormap[classes[i]!] ?? [255, 255, 255];
-        colors[4 * i] = c[0];
-        colors[4 * i + 1] = c[1];
-        colors[4 * i + 2] = c[2];
-        colors[4 * i + 3] = 255;
-      }
-      this.pre ??= await Preprocessor.create();
+      const colors = colorize(classes, meta.colormap, 4);
       const overlay = this.pre.overlay(pixels, channels, colors, alpha);
       const out: Prediction = { width: W, height: H, classes, colors, overlay };
       return Comlink.transfer(out, [classes.buffer, colors.buffer, overlay.buffer] as ArrayBuffer[]);
@@ -234,36 +225,9 @@ export class EngineService {
     return this.serial(async () => {
       const gpu = this.requireGpu();
       const C = imageChannels(image, 'upsample: image');
-      const s = checkInt('upsample: scale', scale, 2, 32);
-      if (s % 2) throw new RangeError(`upsample: scale must be even (padding s/2 must be whole), got ${s}`);
-      const { height: H, width: W } = image;
-      const px = bytesOf(image.data);
-      const x = new Float32Array(3 * H * W); // (1, 3, H, W)
-      for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) x[c * H * W + i] = px[i * C + c]! / 255;
-      const k = 2 * s;
-      const [OH, OW] = [H * s, W * s];
-      const xt = Tensor.from(gpu, x, [1, 3, H, W], 'upsample.input'); // (1, 3, H, W)
-      const wt = Tensor.from(gpu, bilinearKernel(3, 3, k), [3, 3, k, k], 'upsample.weight'); // (Cin, Cout, k, k)
-      const yt = Tensor.zeros(gpu, [1, 3, OH, OW], 'upsample.output'); // (1, 3, sH, sW)
-      let y: Float32Array;
-      const ds = await convTranspose2dForward(gpu, yt, xt, wt, null,
-        { N: 1, Cin: 3, H, W, Cout: 3, kh: k, kw: k, strideH: s, strideW: s, padH: s / 2, padW: s / 2 }, 'upsample').catch((e) => {
-        for (const t of [xt, wt, yt]) t.dispose();
-        throw e;
-      });
-      try {
-        submit(gpu, ds, 'upsample');
-        y = await yt.read();
-      } finally {
-        for (const d of ds) disposeDispatch(gpu, d);
-        for (const t of [xt, wt, yt]) t.dispose();
-      }
-      const data = new Uint8Array(OH * OW * 4);
-      for (let i = 0; i < OH * OW; i++) {
-        for (let c = 0; c < 3; c++) data[4 * i + c] = Math.max(0, Math.min(255, Math.round(y[c * OH * OW + i]! * 255)));
-        data[4 * i + 3] = 255;
-      }
-      return Comlink.transfer({ data, width: OW, height: OH }, [data.buffer]);
+      const s = prefixed('upsample', () => checkUpsampleScale(scale));
+      const { data, width, height } = await upsampleImage(gpu, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
+      return Comlink.transfer({ data, width, height }, [data.buffer]);
     });
   }
 
@@ -311,10 +275,11 @@ export class EngineService {
     return { model: this.model, meta: this.meta };
   }
 
-  private async replaceModel(model: FcnModel, meta: CheckpointMeta, history: EpochMetrics[]): Promise<void> {
+  private async replaceModel(model: FcnModel, meta: CheckpointMeta, history: EpochMetrics[], options: ModelOptions): Promise<void> {
     const old = this.model;
     this.model = model;
     this.meta = meta;
+    this.modelOptions = options;
     this.history = history.slice();
     await old?.dispose();
   }
@@ -362,24 +327,11 @@ export class EngineService {
   private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
     const { model, meta } = this.requireModel('train');
     const K = model.config.classes;
-    const epochs = checkInt('train: epochs', o.epochs ?? 5, 1);
-    const batchSize = checkInt('train: batchSize', o.batchSize ?? 32, 1);
-    const crop = o.crop ?? [320, 480];
-    if (!Array.isArray(crop) || crop.length !== 2 || !crop.every((v) => Number.isInteger(v) && v > 0 && v % 32 === 0)) {
-      throw new RangeError(`train: crop must be [H, W] with positive multiples of 32 (the backbone's stride), got [${crop}]`);
-    }
-    const optimizer: OptimizerOptions = {
-      lr: checkNumber('train: lr', o.lr ?? 0.001, 0),
-      weightDecay: checkNumber('train: weightDecay', o.weightDecay ?? 1e-3, 0),
-      momentum: checkNumber('train: momentum', o.momentum ?? 0, 0),
-      nesterov: !!o.nesterov,
-      reduction: o.loss ?? 'sum',
-    };
-    if (optimizer.reduction !== 'sum' && optimizer.reduction !== 'mean') throw new RangeError(`train: loss must be 'sum' or 'mean', got '${optimizer.reduction}'`);
-    const schedule = o.schedule ?? 'constant';
-    if (schedule !== 'constant' && schedule !== 'poly') throw new RangeError(`train: schedule must be 'constant' or 'poly', got '${schedule}'`);
-    const seed = checkInt('train: seed', o.seed ?? 0, 0, 2 ** 32 - 1);
-    const memoryBudget = checkNumber('train: memoryMiB', o.memoryMiB ?? 1536, 1) * 2 ** 20;
+    if (!o || typeof o !== 'object') throw new TypeError('train: options must be an object');
+    const t = prefixed('train', () => trainingOptions(o));
+    const { epochs, batchSize, crop, optimizer, schedule, seed } = t;
+    // The run's record: the model's recipe with this call's training options (its seed included).
+    const options: RunOptions = { ...this.modelOptions!, ...t, pretrained: null };
 
     // A fresh Preprocessor per run: its WebAssembly memory (decoded samples) goes when the run ends.
     const pre = await Preprocessor.create();
@@ -393,13 +345,12 @@ export class EngineService {
     let steps = 0;
     let cancelled = false;
     const history: EpochMetrics[] = [];
-    const options = { epochs, batchSize, crop, optimizer, schedule, seed };
     try {
       await fit(model, trainLoader, testLoader, {
         epochs,
         optimizer,
         schedule,
-        memoryBudget,
+        memoryBudget: memoryBudget(t),
         shouldStop: () => this.cancelRequested,
         onProgress: (p) => {
           steps++;
@@ -408,7 +359,7 @@ export class EngineService {
         onEpoch: (m) => {
           history.push(m);
           this.history.push(m);
-          meta.progress = { epoch: this.history.length, step: steps, seed, options, history: this.history };
+          meta.progress = runProgress(options, this.history.length, steps, this.history);
           emit({ type: 'epoch', ...m });
         },
       });

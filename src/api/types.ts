@@ -3,7 +3,7 @@
 // so it reads the same from TypeScript and plain JavaScript.
 import type { AdapterReport, MemoryStats } from '../gpu/device.js';
 import type { EpochMetrics, Schedule, StepProgress } from '../fcn/fit.js';
-import type { SegMetrics } from '../gpu/ops/confusion.js';
+import type { SegMetrics } from '../fcn/metrics.js';
 import type { HeadKind } from '../fcn/spec.js';
 import type { LossReduction } from '../fcn/trainer.js';
 
@@ -54,8 +54,8 @@ export interface EngineOptions {
 
 /** `build()`: a fresh, randomly initialised FCN-ResNet18. */
 export interface BuildOptions {
-  /** Number of classes K including background (1..255). */
-  classes: number;
+  /** Number of classes K including background (2..255; default 21, VOC's). */
+  classes?: number;
   /** 'fcn32s' (the chapter, default), 'fcn16s' or 'fcn8s'. */
   head?: HeadKind;
   /** Seed of the initialisation (default 0). */
@@ -96,7 +96,10 @@ export interface LoadResult {
   notes: string[];
 }
 
-/** Training options; defaults are the chapter's recipe (as the CLI). */
+/**
+ * Training options; defaults are the chapter's recipe, validated by the same schema as the CLI's
+ * flags (src/fcn/recipe.ts). The run's checkpoints (save()) record them for resuming.
+ */
 export interface TrainOptions {
   /** Epochs (default 5). */
   epochs?: number;

@@ -3,8 +3,10 @@
 // GPU stages are recorded as separate submissions (one compute pass each) so each can be timed:
 // with timestamp queries around the pass where the adapter has 'timestamp-query', otherwise by
 // the submission fence (queue.onSubmittedWorkDone, so the time includes one queue round trip).
-// The real step records everything in ONE command encoder (Trainer.step); it is timed on its own
-// as the "fused step", and the sum of the stages shows what splitting costs.
+// The stages are the trainer's own (Trainer.stages: the dispatches Trainer.step records, with the
+// run's optimiser and the confusion matrix); the real step records them all in ONE command
+// encoder (Trainer.step), timed on its own as the "fused step", and the sum of the stages shows
+// what splitting costs.
 // Host stages (decode, crop + normalise + colour map, in WebAssembly and in the TypeScript twins)
 // are timed with performance.now over enough calls to last ~50 ms.
 import { decodeJpeg, decodePng, encodeJpeg, encodePngRgb } from '../data/codec.js';
@@ -15,11 +17,7 @@ import { mulberry32 } from '../data/rng.js';
 import { renderSample } from '../data/synth.js';
 import type { Gpu } from '../gpu/device.js';
 import { disposeDispatch, encode, type Dispatch } from '../gpu/kernel.js';
-import { argmax } from '../gpu/ops/argmax.js';
-import { crossEntropyForwardBackward } from '../gpu/ops/cross_entropy.js';
-import { fill } from '../gpu/ops/fill.js';
 import { matmul, type MatmulVariant } from '../gpu/ops/matmul.js';
-import { sgdStep } from '../gpu/ops/sgd.js';
 import { Tensor } from '../gpu/tensor.js';
 import { FcnModel, initialState } from '../fcn/model.js';
 import { planFrames } from '../fcn/predict.js';
@@ -280,10 +278,6 @@ async function benchPeak(gpu: Gpu, timer: GpuTimer): Promise<PeakResult> {
   return best;
 }
 
-function flat(d: Dispatch | Dispatch[]): Dispatch[] {
-  return Array.isArray(d) ? d : [d];
-}
-
 /** Measures webfcn's stages, fused step and inference on `gpu`; see the file comment. */
 export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<WebfcnResult> {
   const log = o.log ?? (() => {});
@@ -293,8 +287,6 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
   const timer = new GpuTimer(gpu);
   const config = { classes: K, head: 'fcn32s' as const };
   const model = new FcnModel(gpu, config);
-  const owned: Dispatch[] = [];
-  const tensors: Tensor[] = [];
   const opt = { ...CHAPTER_OPTIMIZER };
   let trainer: Trainer | null = null;
   try {
@@ -303,49 +295,37 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     const peak = await benchPeak(gpu, timer);
 
     // ---- training step, stage by stage --------------------------------------------------
+    // The trainer's own step (the one fit() runs: its optimiser settings, momentum buffers and
+    // confusion matrix included), laid out stage by stage by Trainer.stages().
     const B = o.batch;
     const [H, W] = o.size;
-    const micro = chooseMicroBatch(gpu, model, B, H, W, o.memoryBudget ?? 1.5 * 2 ** 30);
+    trainer = new Trainer(gpu, model, { ...opt }, o.memoryBudget ?? 1.5 * 2 ** 30);
+    const micro = chooseMicroBatch(gpu, model, B, H, W, trainer.memoryBudget);
     log(`train: planning ${B}x3x${H}x${W} (micro-batch ${micro})`);
-    const graph = await model.plan(micro, H, W, 'train');
-    const labels = Tensor.zeros(gpu, [micro, H, W], 'bench.labels', 'u32');
-    const losses = Tensor.zeros(gpu, [micro], 'bench.losses');
-    const pred = Tensor.zeros(gpu, [micro, H, W], 'bench.pred', 'u32');
-    tensors.push(labels, losses, pred);
-    const ce = await crossEntropyForwardBackward(gpu, losses, graph.dlogits!, graph.logits, labels, {
-      N: micro, K, H, W, reduction: opt.reduction, ignoreIndex: 255, microBatches: B / micro,
-    });
-    const metrics = flat(await argmax(gpu, pred, graph.logits, 'bench'));
-    const zero: Dispatch[] = [];
-    const sgd: Dispatch[] = [];
-    for (const a of model.store.trainedArenas()) {
-      zero.push(await fill(gpu, a.grads!, 0, a.grads!.label));
-      sgd.push(...(await sgdStep(gpu, a.values, a.grads!, null, { n: a.elements, lr: opt.lr, weightDecay: opt.weightDecay, momentum: 0, nesterov: false }, a.name)));
-    }
-    owned.push(...ce, ...metrics, ...zero, ...sgd);
+    const st = await trainer.stages(B, H, W);
     const host = syntheticBatch(B, H, W, K);
-    const q = gpu.device.queue;
-    const per = { img: micro * 3 * H * W, lbl: micro * H * W };
+    const copyIn = (m: number) => {
+      const enc = gpu.device.createCommandEncoder({ label: 'bench.copy_in' });
+      st.copyIn(enc, m);
+      gpu.device.queue.submit([enc.finish()]);
+    };
     const stepStages = async (): Promise<Record<string, number>> => {
       const t: Record<string, number> = { upload: 0, forward: 0, loss: 0, backward: 0, metrics: 0, optimiser: 0, readback: 0 };
-      t.optimiser! += await timer.pass(zero, 'bench.zero_grad');
+      t.upload! += await timer.fenced(() => st.upload(host));
+      t.optimiser! += await timer.pass(st.zero, 'bench.zero_grad');
       for (let m = 0; m < B / micro; m++) {
-        t.upload! += await timer.fenced(() => {
-          q.writeBuffer(graph.images.buffer, graph.images.offset, host.images, m * per.img, per.img);
-          q.writeBuffer(labels.buffer, labels.offset, host.labels, m * per.lbl, per.lbl);
-        });
-        t.forward! += await timer.pass(graph.forward, 'bench.forward');
-        t.loss! += await timer.pass(ce, 'bench.loss');
-        t.backward! += await timer.pass(graph.backward, 'bench.backward');
-        t.metrics! += await timer.pass(metrics, 'bench.metrics');
-        t.readback! += await readbackMs(gpu, losses, 'bench.losses.read');
+        t.upload! += await timer.fenced(() => copyIn(m));
+        t.forward! += await timer.pass(st.forward, 'bench.forward');
+        t.loss! += await timer.pass(st.loss, 'bench.loss');
+        t.backward! += await timer.pass(st.backward, 'bench.backward');
+        t.metrics! += await timer.pass(st.metrics, 'bench.metrics');
+        t.readback! += await readbackMs(gpu, st.losses, 'bench.losses.read');
       }
-      t.optimiser! += await timer.pass(sgd, 'bench.sgd');
+      t.optimiser! += await timer.pass(st.sgd, 'bench.sgd');
       return t;
     };
     // The real step: Trainer.step, one encoder, upload to loss readback. Staged and fused runs
     // alternate so that load from other processes hits both alike.
-    trainer = new Trainer(gpu, model, { ...opt }, o.memoryBudget ?? 1.5 * 2 ** 30);
     const fusedStep = async (): Promise<number> => {
       const t0 = performance.now();
       await trainer!.step(host, B, H, W);
@@ -362,15 +342,16 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
       stageRuns.push(await stepStages());
       fused.push(await fusedStep());
     }
-    // Per-kernel breakdown: every dispatch of one micro-batch's forward, loss and backward, and of
-    // the optimiser, in its own pass (one more step, not part of the medians above).
+    // Per-kernel breakdown: every dispatch of one micro-batch's forward, loss, backward and
+    // metrics, and of the optimiser, in its own pass (one more step, not part of the medians above).
     log('train: per-kernel breakdown');
     const byKernel = new Map<string, { dispatches: number; ms: number }>();
-    for (const d of [...zero, ...graph.forward, ...ce, ...graph.backward, ...sgd]) {
+    const once = new Set([...st.zero, ...st.sgd]);
+    for (const d of [...st.zero, ...st.forward, ...st.loss, ...st.backward, ...st.metrics, ...st.sgd]) {
       const ms = await timer.pass([d], 'bench.kernel');
       const name = d.label.replace(/\(.*$/, '');
       const e = byKernel.get(name) ?? { dispatches: 0, ms: 0 };
-      const scale = zero.includes(d) || sgd.includes(d) ? 1 : B / micro;
+      const scale = once.has(d) ? 1 : B / micro;
       e.dispatches += 1;
       e.ms += ms * scale;
       byKernel.set(name, e);
@@ -385,14 +366,13 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
       ms: pick(stageRuns.map((r) => r[name]!)),
       method: name === 'upload' ? 'fence' : name === 'readback' ? 'wall' : gpuMethod,
       where: 'gpu',
-      note: name === 'optimiser' ? 'zero grads + SGD' : name === 'metrics' ? 'argmax for the confusion matrix' : name === 'loss' ? 'cross-entropy forward + dlogits' : undefined,
+      note: name === 'optimiser' ? 'zero grads + SGD' : name === 'metrics' ? 'argmax + confusion matrix' : name === 'loss' ? 'cross-entropy forward + dlogits'
+        : name === 'upload' ? 'host → staging, staging → inputs' : undefined,
     }));
 
     const fusedMs = pick(fused);
     await trainer.dispose();
     trainer = null;
-    owned.splice(0).forEach((d) => disposeDispatch(gpu, d));
-    tensors.splice(0).forEach((t) => t.dispose());
     await model.releasePlans();
 
     // ---- inference ------------------------------------------------------------------------
@@ -403,6 +383,7 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     // The frame pipeline of predictFrames: RGBA u8 up, normalised on the GPU, packed u8 ids back.
     const fp = await planFrames(model, eval_, IH, IW);
     const ihost = syntheticFrames(IB, IH, IW);
+    const q = gpu.device.queue;
     const inferStages = async () => ({
       upload: await timer.fenced(() => q.writeBuffer(fp.rgba.buffer, fp.rgba.offset, ihost)),
       forward: await timer.pass(fp.dispatches, 'bench.infer.forward'),
@@ -488,8 +469,6 @@ export async function benchWebfcn(gpu: Gpu, o: WebfcnBenchOptions): Promise<Webf
     };
   } finally {
     if (trainer) await trainer.dispose().catch(() => null);
-    owned.forEach((d) => disposeDispatch(gpu, d));
-    tensors.forEach((t) => t.dispose());
     timer.dispose();
     await model.dispose();
   }

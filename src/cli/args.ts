@@ -23,10 +23,3 @@ export function parseIntFlag(flag: string, value: string, min = 0, max = Number.
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be an integer in [${min}, ${max}]; got '${value}'`);
   return n;
 }
-
-/** Parses a finite number flag (>= min). */
-export function parseNumberFlag(flag: string, value: string, min = -Infinity): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} must be a number >= ${min}; got '${value}'`);
-  return n;
-}

@@ -3,8 +3,6 @@
 import { readFileSync } from 'node:fs';
 import type { Gpu } from '../gpu/device.js';
 import { defaultClassNames, defaultColormap } from '../data/colormap.js';
-
-export { defaultColormap };
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeModelFile, encodeCheckpoint, type Checkpoint, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { FcnModel } from '../fcn/model.js';

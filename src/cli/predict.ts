@@ -1,17 +1,17 @@
 // `webfcn predict`: class maps for images of any size (tiled), as colour PNGs and overlays.
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { decodeImage } from '../data/codec.js';
+import { decodeImage, encodePngRgb } from '../data/codec.js';
+import { colorize } from '../data/colormap.js';
 import { findVOCRoot, readList } from '../data/dataset.js';
 import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { predictClasses } from '../fcn/predict.js';
 import { normalizeImage } from '../fcn/image.js';
-import { encodePngRgb } from '../data/codec.js';
 import { UsageError, parseIntFlag } from './args.js';
 import { loadModelFile } from './model-files.js';
-import { colorize } from './predictions.js';
+import { toRgb } from '../report/grid.js';
 
 export const predictHelp = `webfcn predict --model CKPT (--input FILE|DIR | --data DIR [--split val]) --out DIR [options]
 
@@ -77,18 +77,12 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
     for (const { file, img } of images) {
       const t0 = performance.now();
       const pred = await predictClasses(model, normalizeImage(img.data, img.height, img.width, img.channels, checkpoint.meta, pre), img.height, img.width);
-      const color = colorize(pred, img.height, img.width, checkpoint.meta.colormap);
-      const rgba = new Uint8Array(img.height * img.width * 4);
-      for (let i = 0; i < img.height * img.width; i++) {
-        rgba[i * 4] = color.data[i * 3]!;
-        rgba[i * 4 + 1] = color.data[i * 3 + 1]!;
-        rgba[i * 4 + 2] = color.data[i * 3 + 2]!;
-        rgba[i * 4 + 3] = 255;
-      }
+      const rgba = colorize(pred, checkpoint.meta.colormap, 4);
       const overlay = pre.overlay(img.data, img.channels, rgba, alpha);
+      const png = (px: Uint8Array) => encodePngRgb(toRgb(px, img.height, img.width, 4).data, img.height, img.width);
       const name = basename(file, extname(file));
-      await writeFileAtomic(join(out, `${name}.png`), encodePngRgb(color.data, img.height, img.width));
-      await writeFileAtomic(join(out, `${name}.overlay.png`), rgbaToPng(overlay, img.height, img.width));
+      await writeFileAtomic(join(out, `${name}.png`), png(rgba));
+      await writeFileAtomic(join(out, `${name}.overlay.png`), png(overlay));
       const counts = new Map<number, number>();
       for (const c of pred) counts.set(c, (counts.get(c) ?? 0) + 1);
       const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, n]) => `${checkpoint.meta.classNames[c] ?? c} ${((100 * n) / pred.length).toFixed(0)}%`);
@@ -98,10 +92,4 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
   } finally {
     gpu.dispose();
   }
-}
-
-function rgbaToPng(rgba: Uint8Array, h: number, w: number): Uint8Array {
-  const rgb = new Uint8Array(h * w * 3);
-  for (let i = 0; i < h * w; i++) rgb.set(rgba.subarray(i * 4, i * 4 + 3), i * 3);
-  return encodePngRgb(rgb, h, w);
 }

@@ -8,38 +8,65 @@ import { DataLoader } from '../data/loader.js';
 import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeCheckpoint, decodePretrainedBackbone, type CheckpointMeta } from '../fcn/checkpoint.js';
-import { fit, type EpochMetrics, type Schedule } from '../fcn/fit.js';
-import { FcnModel, initialState } from '../fcn/model.js';
-import type { HeadKind } from '../fcn/spec.js';
-import type { OptimizerOptions } from '../fcn/trainer.js';
+import { fit, type EpochMetrics } from '../fcn/fit.js';
+import type { FcnModel } from '../fcn/model.js';
+import {
+  checkOption, createModel, memoryBudget, RecipeError, resumeOptions, RUN_OPTIONS, runMeta, runOptions, runProgress,
+  type RunInput, type RunOptionName, type RunOptions,
+} from '../fcn/recipe.js';
 import { curvesSvg } from '../report/curves.js';
-import { parseIntFlag, parseNumberFlag, parseSize, UsageError } from './args.js';
-import { defaultColormap, loadModelFile, saveCheckpoint } from './model-files.js';
+import { parseSize, UsageError } from './args.js';
+import { loadModelFile, saveCheckpoint } from './model-files.js';
 import { ProgressBar } from './progress.js';
 import { predictionGrid } from './predictions.js';
+
+/** The CLI flag of each recipe option (src/fcn/recipe.ts names them as the API does). */
+export const RECIPE_FLAGS = {
+  classes: 'classes',
+  epochs: 'epochs',
+  batchSize: 'batch-size',
+  crop: 'crop',
+  lr: 'lr',
+  weightDecay: 'weight-decay',
+  momentum: 'momentum',
+  nesterov: 'nesterov',
+  loss: 'loss',
+  schedule: 'schedule',
+  head: 'head',
+  transposeInit: 'transpose-init',
+  pretrained: 'pretrained',
+  seed: 'seed',
+  memoryMiB: 'memory-mib',
+} as const satisfies Record<RunOptionName, string>;
+
+const d = (name: RunOptionName): string => {
+  const v = RUN_OPTIONS[name].default;
+  return Array.isArray(v) ? `${v[0]}x${v[1]}` : String(v);
+};
 
 export const trainHelp = `webfcn train --data DIR [options]
 
 Trains an FCN (ResNet-18 backbone) and writes a run folder.
-Defaults are the d2l chapter's recipe: --classes 21 --epochs 5 --batch-size 32 --crop 320x480
---lr 0.001 --weight-decay 1e-3 --momentum 0 --loss sum.
+Defaults are the d2l chapter's recipe: --classes ${d('classes')} --epochs ${d('epochs')} --batch-size ${d('batchSize')} --crop ${d('crop')}
+--lr ${d('lr')} --weight-decay ${d('weightDecay')} --momentum ${d('momentum')} --loss ${d('loss')}.
 
   --data DIR            a VOC2012 folder, or one holding VOCdevkit/VOC2012 (train.txt / val.txt splits)
-  --classes K           number of classes incl. background (default 21)
-  --epochs E            (default 5)
-  --batch-size B        images per SGD step; split into micro-batches when the device needs it (default 32)
-  --crop HxW            random-crop size, multiples of 32 (default 320x480)
-  --lr R                learning rate (default 0.001)
-  --weight-decay W      (default 1e-3)
-  --momentum M          SGD momentum (default 0); --nesterov for Nesterov momentum
-  --loss sum|mean       sum: the chapter's sum of per-image means; mean: over labelled pixels (default sum)
-  --schedule constant|poly   learning-rate schedule (default constant)
-  --head fcn32s|fcn16s|fcn8s (default fcn32s)
-  --transpose-init bilinear|xavier  (default bilinear)
+  --classes K           number of classes incl. background, ${RUN_OPTIONS.classes.min}..${RUN_OPTIONS.classes.max} (default ${d('classes')})
+  --epochs E            (default ${d('epochs')})
+  --batch-size B        images per SGD step; split into micro-batches when the device needs it (default ${d('batchSize')})
+  --crop HxW            random-crop size, multiples of 32 (default ${d('crop')})
+  --lr R                learning rate (default ${d('lr')})
+  --weight-decay W      (default ${d('weightDecay')})
+  --momentum M          SGD momentum (default ${d('momentum')}); --nesterov for Nesterov momentum
+  --loss sum|mean       sum: the chapter's sum of per-image means; mean: over labelled pixels (default ${d('loss')})
+  --schedule constant|poly   learning-rate schedule (default ${d('schedule')})
+  --head fcn32s|fcn16s|fcn8s (default ${d('head')})
+  --transpose-init bilinear|xavier  (default ${d('transposeInit')})
   --pretrained FILE     torchvision resnet18 weights (.pth or .safetensors) for the backbone
-  --resume CKPT         continue a run from its checkpoint (its options are reused; --epochs may grow)
-  --seed S              (default 0)
-  --memory-mib M        activation memory per micro-batch plan (default 1536)
+  --resume CKPT         continue a run from its checkpoint (its options, --memory-mib included, are reused;
+                        only --epochs may grow and --data may point elsewhere)
+  --seed S              (default ${d('seed')})
+  --memory-mib M        activation memory per micro-batch plan (default ${d('memoryMiB')}); saved for --resume
   --out DIR             run folder (default runs/<date-time>)
   --quiet               no progress bar
 
@@ -67,51 +94,68 @@ export const trainOptions = {
   quiet: { type: 'boolean' },
 } as const;
 
-/** Everything a run needs to be repeated; stored in checkpoints for resume. */
-export interface RunOptions {
+/** The recipe plus where the data is: what a CLI run records for --resume. */
+export interface CliRunOptions extends RunOptions {
   data: string;
-  classes: number;
-  epochs: number;
-  batchSize: number;
-  crop: [number, number];
-  optimizer: OptimizerOptions;
-  schedule: Schedule;
-  head: HeadKind;
-  transposeInit: 'bilinear' | 'xavier';
-  pretrained: string | null;
-  seed: number;
 }
 
-function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
-  if (v === undefined) return dflt;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}; got '${v}'`);
-  return v as T;
+/** A flag's text as the schema's value type (numbers, HxW sizes, strings, booleans). */
+function flagValue(name: RunOptionName, raw: string | boolean): unknown {
+  const spec = RUN_OPTIONS[name];
+  if (typeof raw === 'boolean') return raw;
+  switch (spec.kind) {
+    case 'int':
+    case 'number':
+      return raw.trim() === '' ? NaN : Number(raw);
+    case 'size':
+      return parseSize(RECIPE_FLAGS[name], raw);
+    default:
+      return raw;
+  }
 }
 
-export function parseTrainOptions(v: Record<string, string | boolean | undefined>): RunOptions {
+/** Runs `fn`, turning the recipe's errors into usage errors that name the flag and echo its text. */
+function asUsage<T>(v: Record<string, string | boolean | undefined>, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof RecipeError)) throw e;
+    const flag = RECIPE_FLAGS[e.option];
+    const raw = v[flag];
+    throw new UsageError(`--${flag} ${e.detail}; got ${typeof raw === 'string' ? `'${raw}'` : String(e.value)}`);
+  }
+}
+
+/** The recipe options given as flags, in the schema's names and types. */
+function recipeInput(v: Record<string, string | boolean | undefined>): RunInput {
+  const input: Record<string, unknown> = {};
+  for (const [name, flag] of Object.entries(RECIPE_FLAGS) as [RunOptionName, string][]) {
+    const raw = v[flag];
+    if (raw !== undefined) input[name] = flagValue(name, raw);
+  }
+  return input as RunInput;
+}
+
+export function parseTrainOptions(v: Record<string, string | boolean | undefined>): CliRunOptions {
   if (!v.data && !v.resume) throw new UsageError('--data DIR is required');
-  const s = (k: string) => v[k] as string | undefined;
-  const crop = parseSize('crop', s('crop') ?? '320x480');
-  if (crop[0] % 32 || crop[1] % 32) throw new UsageError(`--crop sides must be multiples of 32 (the backbone's stride); got ${crop[0]}x${crop[1]}`);
-  return {
-    data: s('data') ?? '',
-    classes: parseIntFlag('classes', s('classes') ?? '21', 2, 255),
-    epochs: parseIntFlag('epochs', s('epochs') ?? '5', 1),
-    batchSize: parseIntFlag('batch-size', s('batch-size') ?? '32', 1),
-    crop,
-    optimizer: {
-      lr: parseNumberFlag('lr', s('lr') ?? '0.001', 0),
-      weightDecay: parseNumberFlag('weight-decay', s('weight-decay') ?? '1e-3', 0),
-      momentum: parseNumberFlag('momentum', s('momentum') ?? '0', 0),
-      nesterov: !!v.nesterov,
-      reduction: oneOf('loss', s('loss'), ['sum', 'mean'], 'sum'),
-    },
-    schedule: oneOf('schedule', s('schedule'), ['constant', 'poly'], 'constant'),
-    head: oneOf('head', s('head'), ['fcn32s', 'fcn16s', 'fcn8s'], 'fcn32s'),
-    transposeInit: oneOf('transpose-init', s('transpose-init'), ['bilinear', 'xavier'], 'bilinear'),
-    pretrained: s('pretrained') ?? null,
-    seed: parseIntFlag('seed', s('seed') ?? '0', 0, 2 ** 32 - 1),
-  };
+  return { ...asUsage(v, () => runOptions(recipeInput(v))), data: (v.data as string | undefined) ?? '' };
+}
+
+/**
+ * The options of a run resumed from `path`'s progress record: the recorded recipe, with --epochs
+ * (which may grow) and --data (which may move) taken from the flags; any other recipe flag is an
+ * error, since it would make the continued run a different run.
+ */
+export function resumeTrainOptions(v: Record<string, string | boolean | undefined>, path: string, stored: Record<string, unknown>): CliRunOptions {
+  const changed = (Object.entries(RECIPE_FLAGS) as [RunOptionName, string][]).filter(([name, flag]) => v[flag] !== undefined && name !== 'epochs');
+  if (changed.length) {
+    throw new UsageError(`${changed.map(([, f]) => `--${f}`).join(', ')} cannot change on --resume: the run's options come from ${path}`);
+  }
+  const opts = resumeOptions(stored, path);
+  if (v.epochs !== undefined) opts.epochs = asUsage(v, () => checkOption('epochs', flagValue('epochs', v.epochs as string)));
+  const data = (v.data as string | undefined) ?? (typeof stored.data === 'string' ? stored.data : '');
+  if (!data) throw new UsageError(`${path} records no dataset folder: pass --data DIR`);
+  return { ...opts, data };
 }
 
 function stamp(): string {
@@ -119,7 +163,7 @@ function stamp(): string {
 }
 
 export async function train(v: Record<string, string | boolean | undefined>): Promise<void> {
-  let opts: RunOptions;
+  let opts: CliRunOptions;
   let history: EpochMetrics[] = [];
   let startEpoch = 0;
   let resumeBytes: string | null = null;
@@ -128,9 +172,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
     resumeBytes = v.resume as string;
     const peek = loadMeta(resumeBytes);
     if (!peek.progress) throw new Error(`${resumeBytes}: not a training checkpoint (no progress metadata); use --pretrained for weights`);
-    opts = peek.progress.options as unknown as RunOptions;
-    if (v.epochs) opts.epochs = parseIntFlag('epochs', v.epochs as string, 1);
-    if (v.data) opts.data = v.data as string;
+    opts = resumeTrainOptions(v, resumeBytes, peek.progress.options);
     startEpoch = peek.progress.epoch;
     history = peek.progress.history as EpochMetrics[];
     if (startEpoch >= opts.epochs) throw new UsageError(`${resumeBytes} already has ${startEpoch} epochs; pass --epochs > ${startEpoch}`);
@@ -149,7 +191,8 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
   const trainLoader = new DataLoader(trainSet, { batchSize: opts.batchSize, crop: opts.crop, seed: opts.seed });
   const testBatch = Math.min(opts.batchSize, valSet.length);
   const testLoader = new DataLoader(valSet, { batchSize: testBatch, crop: opts.crop, seed: opts.seed, shuffle: false });
-  const pretrained = opts.pretrained ? decodePretrainedBackbone(readFileSync(opts.pretrained), opts.pretrained) : null;
+  // A resumed run's backbone weights are in its checkpoint: the pretrained file is read only for a new run.
+  const pretrained = opts.pretrained && !resumeBytes ? decodePretrainedBackbone(readFileSync(opts.pretrained), opts.pretrained) : null;
 
   mkdirSync(out, { recursive: true });
   const gpu = await acquireGpu();
@@ -163,21 +206,9 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
       meta = loaded.checkpoint.meta;
       log(`resuming ${resumeBytes} after epoch ${startEpoch}`);
     } else {
-      const config = { classes: opts.classes, head: opts.head };
-      model = new FcnModel(gpu, config);
-      const init = initialState(config, { seed: opts.seed, transposeInit: opts.transposeInit });
-      if (pretrained) {
-        for (const [k, t] of pretrained.tensors) init.tensors.set(k, t);
-        for (const n of pretrained.notes) log(`pretrained: ${n}`);
-      }
-      model.loadState(init);
-      meta = {
-        config,
-        colormap: defaultColormap(opts.classes),
-        classNames: trainSet.classNames.slice(),
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-      };
+      model = createModel(gpu, opts, pretrained?.tensors);
+      for (const n of pretrained?.notes ?? []) log(`pretrained: ${n}`);
+      meta = runMeta(opts, { classNames: trainSet.classNames });
     }
     log(`model: FCN-ResNet18 ${opts.head}, ${opts.classes} classes, ${(model.store.parameterCount / 1e6).toFixed(2)}M parameters`);
     await writeFileAtomic(join(out, 'options.json'), new TextEncoder().encode(JSON.stringify(opts, null, 2)));
@@ -189,7 +220,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
       optimizer: opts.optimizer,
       schedule: opts.schedule,
       startEpoch,
-      memoryBudget: Number(v['memory-mib'] ?? 1536) * 2 ** 20,
+      memoryBudget: memoryBudget(opts),
       onProgress: (p) => bar?.update(p),
       onEpoch: async (e) => {
         bar?.done();
@@ -199,7 +230,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
             `test acc ${e.testAccuracy?.toFixed(3)}, test mIoU ${e.testMIoU?.toFixed(3)}, ` +
             `${e.examplesPerSec.toFixed(1)} examples/sec on ${gpu.report.backend}`,
         );
-        const full = { ...meta, progress: { epoch: e.epoch, step: e.epoch * trainLoader.batchesPerEpoch, seed: opts.seed, options: opts as unknown as Record<string, unknown>, history } };
+        const full = { ...meta, progress: runProgress(opts, e.epoch, e.epoch * trainLoader.batchesPerEpoch, history) };
         await saveCheckpoint(join(out, `epoch-${e.epoch}.safetensors`), m, full);
         await saveCheckpoint(join(out, 'last.safetensors'), m, full);
         await writeFileAtomic(join(out, 'metrics.json'), new TextEncoder().encode(JSON.stringify({ classNames: meta.classNames, history }, null, 2)));

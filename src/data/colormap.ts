@@ -116,3 +116,22 @@ export function defaultClassNames(K: number): string[] {
   if (K === VOC_CLASSES.length) return VOC_CLASSES.slice();
   return Array.from({ length: K }, (_, i) => (i === 0 ? 'background' : `class ${i}`));
 }
+
+/**
+ * Colours a class map: classes (n) → (n, channels) u8 with colormap[id] (channels 4 adds alpha
+ * 255); the ignore label 255 and ids without a colour become white.
+ */
+export function colorize(classes: ArrayLike<number>, colormap: ReadonlyArray<readonly number[]>, channels: 3 | 4 = 3): Uint8Array {
+  const n = classes.length;
+  const out = new Uint8Array(n * channels);
+  for (let i = 0; i < n; i++) {
+    const c = colormap[classes[i]!] ?? WHITE;
+    out[i * channels] = c[0]!;
+    out[i * channels + 1] = c[1]!;
+    out[i * channels + 2] = c[2]!;
+    if (channels === 4) out[i * channels + 3] = 255;
+  }
+  return out;
+}
+
+const WHITE = [255, 255, 255] as const;

@@ -1,5 +1,6 @@
 // Batches for training and evaluation, assembled by the WebAssembly kernels straight from the
-// decoded-image cache into reused staging memory, and uploaded with queue.writeBuffer.
+// decoded-image cache into reused staging memory, from which the trainer uploads them
+// (queue.writeBuffer).
 //
 // Determinism: epoch e's sample order and every sample's crop are pure functions of (seed, e)
 // (and the sample index), so resuming at (epoch, batch) needs no saved RNG state and replays
@@ -8,8 +9,6 @@
 // Staging: two slots of (N, 3, H, W) f32 images + (N, H, W) u32 labels, used alternately, so a
 // batch stays intact while the next one is prepared. A batch's data lives in slot `batch.slot`
 // until the batch after next overwrites it; queue.writeBuffer copies it at upload time.
-import { type Gpu, GpuError } from '../gpu/device.js';
-import { type Tensor } from '../gpu/tensor.js';
 import { type SegDataset } from './dataset.js';
 import { randCropOffsets } from './preprocess-ts.js';
 import { hashSeed, mulberry32, permutation } from './rng.js';
@@ -57,8 +56,6 @@ export class DataLoader {
   private nextSlot = 0;
   private orderCache: { epoch: number; order: Uint32Array } | null = null;
   private evalRegion: { images: number; labels: number; pixels: number } | null = null;
-  /** The most recent batch (what upload() sends by default). */
-  last: HostBatch | null = null;
 
   constructor(readonly dataset: SegDataset, opts: LoaderOptions) {
     const { batchSize, crop } = opts;
@@ -127,11 +124,10 @@ export class DataLoader {
       ds.pre.cropNormalizeAt(s.image, s.width, s.channels, y0, x0, ch, cw, images, n);
       ds.pre.cropLabelsAt(s.label, s.width, y0, x0, ch, cw, labels, n);
     });
-    this.last = {
+    return {
       epoch, index: b, size: samples.length, samples, ids: samples.map((i) => ds.entries[i]!.id), crops,
       height: ch, width: cw, slot, imagesPtr: images, labelsPtr: labels,
     };
-    return this.last;
   }
 
   /** The batches of epoch e, from batch `start` (resume) on. */
@@ -146,27 +142,6 @@ export class DataLoader {
       images: this.dataset.pre.f32(batch.imagesPtr, batch.size * 3 * px),
       labels: this.dataset.pre.u32(batch.labelsPtr, batch.size * px),
     };
-  }
-
-  /**
-   * Uploads a batch (default: the last one) into images (N, 3, H, W) f32 and labels (N, H, W) u32
-   * with N ≥ batch.size; the first batch.size images are written, straight from wasm memory.
-   */
-  upload(gpu: Gpu, images: Tensor, labels: Tensor, batch: HostBatch | null = this.last): void {
-    if (!batch) throw new GpuError('no batch to upload (call batch() or iterate epoch() first)', 'DataLoader.upload');
-    const { size, height: h, width: w } = batch;
-    const okImages = images.dtype === 'f32' && images.shape.length === 4 && images.shape[0]! >= size &&
-      images.shape[1] === 3 && images.shape[2] === h && images.shape[3] === w;
-    const okLabels = labels.dtype === 'u32' && labels.shape.length === 3 && labels.shape[0]! >= size &&
-      labels.shape[1] === h && labels.shape[2] === w;
-    if (!okImages || !okLabels) {
-      throw new GpuError(`batch of ${size} x ${h}x${w} needs images f32 [≥${size}, 3, ${h}, ${w}] and labels u32 [≥${size}, ${h}, ${w}], ` +
-        `got images ${images.dtype} [${images.shape.join(', ')}], labels ${labels.dtype} [${labels.shape.join(', ')}]`, 'DataLoader.upload');
-    }
-    const mem = this.dataset.pre.buffer;
-    const q = gpu.device.queue;
-    q.writeBuffer(images.buffer, images.offset, mem, batch.imagesPtr, size * 3 * h * w * 4);
-    q.writeBuffer(labels.buffer, labels.offset, mem, batch.labelsPtr, size * h * w * 4);
   }
 
   /**
@@ -185,11 +160,10 @@ export class DataLoader {
       const { images, labels } = this.evalRegion;
       ds.pre.cropNormalizeAt(s.image, s.width, s.channels, 0, 0, s.height, s.width, images, 0);
       ds.pre.cropLabelsAt(s.label, s.width, 0, 0, s.height, s.width, labels, 0);
-      this.last = {
+      yield {
         epoch: -1, index: i, size: 1, samples: [i], ids: [ds.entries[i]!.id], crops: [[0, 0]],
         height: s.height, width: s.width, slot: -1, imagesPtr: images, labelsPtr: labels,
       };
-      yield this.last;
     }
   }
 }

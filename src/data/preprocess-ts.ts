@@ -4,19 +4,7 @@
 // alpha ignored), class-id maps HW u8, batches NCHW f32 / NHW u32.
 import { type ColorTable, IGNORE_LABEL } from './colormap.js';
 import { randInt } from './rng.js';
-
-/** ImageNet channel mean and standard deviation (torchvision's Normalize constants). */
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
-
-/**
- * (v/255 − mean_c)/std_c folded into out = f32(v · scale_c) + bias_c, scale_c = f32(1/(255·std_c)),
- * bias_c = f32(−mean_c/std_c): the constants the wasm kernel (assembly/index.ts), these twins and
- * the GPU frame normaliser (src/gpu/ops/image.ts) all use.
- */
-export function foldNormalisation(mean: readonly number[], std: readonly number[]): { scale: number[]; bias: number[] } {
-  return { scale: std.map((s) => Math.fround(1 / (255 * s))), bias: mean.map((m, c) => Math.fround(-m / std[c]!)) };
-}
+import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../io/normalisation.js';
 
 const { scale: SCALE, bias: BIAS } = foldNormalisation(IMAGENET_MEAN, IMAGENET_STD);
 

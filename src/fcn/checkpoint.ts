@@ -5,7 +5,9 @@
 // bit-exactly. PyTorch `.pth` state dicts (torchvision or the chapter's key layout) load too.
 import { readPthFile } from '../io/pth.js';
 import { f32Tensor, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
-import { checkAgainst, fcnShapes, fromSafetensors, resnet18Shapes, scalarValue, toCanonical } from '../io/state_dict.js';
+import { checkAgainst, fromSafetensors, scalarValue } from '../io/state_dict.js';
+import { fcnShapes, resnet18Shapes, toCanonical } from './keys.js';
+import { imagenetStats } from '../io/normalisation.js';
 import type { StateDict } from './model.js';
 import type { FcnConfig, HeadKind } from './spec.js';
 
@@ -139,8 +141,8 @@ function decodeCheckpointWithShapes(
     config: { classes, head },
     colormap: parseJson(md.colormap, 'colormap', source, isColormap, 'a list of [r, g, b] with 0..255 components') ?? defaults.colormap ?? [],
     classNames: parseJson(md.class_names, 'class_names', source, isNames, 'a list of strings') ?? defaults.classNames ?? [],
-    mean: parseJson(md.mean, 'mean', source, isTriple(false), 'three finite numbers') ?? defaults.mean ?? [0.485, 0.456, 0.406],
-    std: parseJson(md.std, 'std', source, isTriple(true), 'three positive numbers') ?? defaults.std ?? [0.229, 0.224, 0.225],
+    mean: parseJson(md.mean, 'mean', source, isTriple(false), 'three finite numbers') ?? defaults.mean ?? imagenetStats().mean,
+    std: parseJson(md.std, 'std', source, isTriple(true), 'three positive numbers') ?? defaults.std ?? imagenetStats().std,
     progress: parseJson(md.progress, 'progress', source, isProgress, 'an object with a whole-number epoch'),
   };
   return { meta, state: { tensors, numBatchesTracked }, momentum: momentum.size ? momentum : null, shapes };
@@ -174,8 +176,8 @@ export function decodePth(bytes: Uint8Array, source: string, defaults: Partial<C
     config: { classes, head },
     colormap: defaults.colormap ?? [],
     classNames: defaults.classNames ?? [],
-    mean: defaults.mean ?? [0.485, 0.456, 0.406],
-    std: defaults.std ?? [0.229, 0.224, 0.225],
+    mean: defaults.mean ?? imagenetStats().mean,
+    std: defaults.std ?? imagenetStats().std,
   };
   return { meta, state: { tensors, numBatchesTracked }, momentum: null, notes };
 }

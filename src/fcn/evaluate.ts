@@ -5,10 +5,10 @@
 import { submit, disposeDispatch, type Dispatch } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
 import { argmax } from '../gpu/ops/argmax.js';
-import { confusionAccumulate, segMetrics, type SegMetrics } from '../gpu/ops/confusion.js';
+import { confusionAccumulate } from '../gpu/ops/confusion.js';
+import { segMetrics, type SegMetrics } from './metrics.js';
 import { predictClasses, type TileOptions } from './predict.js';
 import type { FcnModel } from './model.js';
-import { OUTPUT_STRIDE } from './spec.js';
 
 /** Confusion-matrix metrics plus what was evaluated. */
 export interface EvalResult extends SegMetrics {
@@ -98,9 +98,4 @@ export async function evaluateWholeImages(
   }
   const pixels = conf.reduce((a, b) => a + b, 0);
   return { ...segMetrics(conf, K), images: n, pixels, confusion: Array.from(conf) };
-}
-
-/** Largest crop <= the given size whose sides are multiples of 32. */
-export function fitCrop(h: number, w: number): [number, number] {
-  return [Math.floor(h / OUTPUT_STRIDE) * OUTPUT_STRIDE, Math.floor(w / OUTPUT_STRIDE) * OUTPUT_STRIDE];
 }

@@ -5,7 +5,7 @@
 // (seed, epoch), and the checkpoint holds parameters, statistics and momentum).
 import type { DataLoader } from '../data/loader.js';
 import { GpuError } from '../gpu/device.js';
-import { segMetrics } from '../gpu/ops/confusion.js';
+import { segMetrics } from './metrics.js';
 import { CropEvaluator } from './evaluate.js';
 import type { FcnModel } from './model.js';
 import { Trainer, type OptimizerOptions } from './trainer.js';

@@ -3,18 +3,7 @@
 // runs in the WebAssembly kernel the training pipeline uses; a checkpoint with its own mean/std
 // takes the plain-TypeScript path.
 import type { Preprocessor } from '../data/preprocess.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess-ts.js';
-
-export interface Normalisation {
-  mean: readonly number[];
-  std: readonly number[];
-}
-
-export const IMAGENET: Normalisation = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
-
-function isImagenet(n: Normalisation): boolean {
-  return n.mean.every((v, i) => v === IMAGENET_MEAN[i]) && n.std.every((v, i) => v === IMAGENET_STD[i]);
-}
+import { IMAGENET, isImagenet, type Normalisation } from '../io/normalisation.js';
 
 /** Normalises (H, W, C) u8 pixels (C = 3 or 4) into a new (3, H, W) f32 array. */
 export function normalizeImage(

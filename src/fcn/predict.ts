@@ -6,7 +6,7 @@ import { GpuError } from '../gpu/device.js';
 import { readBytes, Tensor } from '../gpu/tensor.js';
 import { argmax } from '../gpu/ops/argmax.js';
 import { argmaxPacked, normalizeRgba } from '../gpu/ops/image.js';
-import { IMAGENET, type Normalisation } from './image.js';
+import { IMAGENET, type Normalisation } from '../io/normalisation.js';
 import type { GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';

@@ -71,14 +71,39 @@ export function chooseMicroBatch(gpu: Gpu, model: FcnModel, B: number, H: number
   return k;
 }
 
-interface StepPlan {
+/**
+ * A planned step, stage by stage: what step() records, in its order, and what the bench times
+ * stage by stage (src/bench/webfcn.ts). The dispatch lists are the trainer's own.
+ */
+export interface StepStages {
   B: number;
-  micro: number;
   H: number;
   W: number;
+  /** Images per micro-batch; step() runs B / micro of them. */
+  micro: number;
+  /** Zeroes the gradient arenas (first, once per step). */
+  zero: readonly Dispatch[];
+  /** Per micro-batch: the graph's forward pass. */
+  forward: readonly Dispatch[];
+  /** Per micro-batch: cross-entropy forward and dlogits. */
+  loss: readonly Dispatch[];
+  /** Per micro-batch: the graph's backward pass (gradients accumulate). */
+  backward: readonly Dispatch[];
+  /** Per micro-batch: argmax and the confusion matrix of the training batch. */
+  metrics: readonly Dispatch[];
+  /** SGD over every trained arena (last, once per step). */
+  sgd: readonly Dispatch[];
+  /** Per-image losses of the current micro-batch (micro) f32. */
+  losses: Tensor;
+  /** Host batch → the staging buffers (queue writes; the whole batch). */
+  upload(batch: HostBatch): void;
+  /** Records the copies of micro-batch m's images and labels from staging into the graph's inputs. */
+  copyIn(enc: GPUCommandEncoder, m: number): void;
+}
+
+interface StepPlan extends StepStages {
   graph: GraphPlan;
   labels: Tensor;
-  losses: Tensor;
   pred: Tensor;
   stagingImages: GPUBuffer;
   stagingLabels: GPUBuffer;
@@ -152,11 +177,28 @@ export class Trainer {
         ),
       );
     }
+    const q = gpu.device.queue;
+    const imgBytes = micro * 3 * H * W * 4;
+    const lblBytes = micro * H * W * 4;
     this.plan = {
       B, micro, H, W, graph, labels, losses, pred, stagingImages, stagingLabels,
+      forward: graph.forward, loss: flat(ce), backward: graph.backward, metrics,
       perMicro, owned: [...flat(ce), ...metrics, ...zero, ...sgd], zero, sgd, lossReadback: [lossStaging(), lossStaging()], flip: 0,
+      upload: (batch) => {
+        q.writeBuffer(stagingImages, 0, batch.images.buffer, batch.images.byteOffset, batch.images.byteLength);
+        q.writeBuffer(stagingLabels, 0, batch.labels.buffer, batch.labels.byteOffset, batch.labels.byteLength);
+      },
+      copyIn: (enc, m) => {
+        enc.copyBufferToBuffer(stagingImages, m * imgBytes, graph.images.buffer, graph.images.offset, imgBytes);
+        enc.copyBufferToBuffer(stagingLabels, m * lblBytes, labels.buffer, labels.offset, lblBytes);
+      },
     };
     return this.plan;
+  }
+
+  /** The step for B images of H x W, planned (once) and laid out stage by stage; see StepStages. */
+  stages(B: number, H: number, W: number): Promise<StepStages> {
+    return this.planStep(B, H, W);
   }
 
   /** Sets the learning rate for the next steps (LR schedules) without replanning. */
@@ -173,18 +215,14 @@ export class Trainer {
     const { gpu } = this;
     gpu.check();
     const q = gpu.device.queue;
-    q.writeBuffer(p.stagingImages, 0, batch.images.buffer, batch.images.byteOffset, batch.images.byteLength);
-    q.writeBuffer(p.stagingLabels, 0, batch.labels.buffer, batch.labels.byteOffset, batch.labels.byteLength);
+    p.upload(batch);
     const enc = gpu.device.createCommandEncoder({ label: 'train.step' });
     let pass = enc.beginComputePass({ label: 'train.zero_grad' });
     encode(pass, p.zero);
     pass.end();
-    const imgBytes = p.micro * 3 * H * W * 4;
-    const lblBytes = p.micro * H * W * 4;
     const readback = p.lossReadback[p.flip]!;
     for (let m = 0; m < B / p.micro; m++) {
-      enc.copyBufferToBuffer(p.stagingImages, m * imgBytes, p.graph.images.buffer, p.graph.images.offset, imgBytes);
-      enc.copyBufferToBuffer(p.stagingLabels, m * lblBytes, p.labels.buffer, p.labels.offset, lblBytes);
+      p.copyIn(enc, m);
       pass = enc.beginComputePass({ label: `train.micro${m}` });
       encode(pass, p.perMicro);
       pass.end();

@@ -219,8 +219,8 @@ export const ELEMENTWISE_ITEMS = 4;
 
 /**
  * Grid for an elementwise kernel over n elements: ELEMENTWISE_ITEMS per invocation, grid-stride,
- * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (filling 11.7M
- * floats: 26 ms with one element per invocation, 9 ms with four).
+ * 256-wide workgroups. On llvmpipe per-invocation overhead dominates such kernels (measured:
+ * BENCHMARKS.md, "Kernel tuning history").
  */
 export function elementwiseGrid(gpu: Gpu, n: number): [number, number, number] {
   return grid1d(gpu, Math.ceil(n / ELEMENTWISE_ITEMS), 256);

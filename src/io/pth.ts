@@ -415,9 +415,3 @@ function gather<T, U>(src: Indexable<T>, dst: Indexable<U>, offset: number, size
   }
 }
 
-/** True for errors the checkpoint readers raise on bad files (as opposed to bugs). */
-export function isCheckpointError(e: unknown): e is CheckpointError {
-  return e instanceof CheckpointError;
-}
-
-export { CheckpointError };

@@ -27,7 +27,9 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   }
 }
 
-const TRAIN = ['--data', data, '--classes', '3', '--batch-size', '2', '--crop', '32x64', '--lr', '0.01', '--momentum', '0.9', '--seed', '3', '--quiet'];
+// --memory-mib 4 fits one 32x64 image's activations (2.3 MiB) but not two, so every batch of 2
+// runs as 2 micro-batches: a resume that did not reuse it would split differently and differ.
+const TRAIN = ['--data', data, '--classes', '3', '--batch-size', '2', '--crop', '32x64', '--lr', '0.01', '--momentum', '0.9', '--seed', '3', '--memory-mib', '4', '--quiet'];
 
 beforeAll(async () => {
   const r = await run('synth', '--out', data, '--classes', '3', '--train', '4', '--val', '2', '--size', '48x80', '--seed', '7');
@@ -55,13 +57,17 @@ describe('webfcn CLI', () => {
     const resumed = await run('train', '--resume', join(dir, 'half', 'last.safetensors'), '--epochs', '2', '--out', join(dir, 'resumed'), '--quiet');
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.out).toMatch(/resuming .* after epoch 1/);
+    const progress = JSON.parse(readSafetensors(readFileSync(join(dir, 'resumed', 'last.safetensors'))).metadata.progress!);
+    expect(progress.options).toMatchObject({ memoryMiB: 4, batchSize: 2, crop: [32, 64], data });
+    expect(JSON.parse(readFileSync(join(dir, 'resumed', 'options.json'), 'utf8')).memoryMiB).toBe(4);
     const a = readSafetensors(readFileSync(join(dir, 'full', 'last.safetensors')));
     const b = readSafetensors(readFileSync(join(dir, 'resumed', 'last.safetensors')));
     expect([...b.tensors.keys()]).toEqual([...a.tensors.keys()]);
     let differing = 0;
     for (const [k, t] of a.tensors) if (Buffer.compare(Buffer.from(t.data), Buffer.from(b.tensors.get(k)!.data)) !== 0) differing++;
     expect(differing).toBe(0);
-  });
+    // Five training runs' worth of planning and steps: ~110 s on an idle 2-core machine.
+  }, 300_000);
 
   it('evaluates whole images and reports metrics as JSON', async () => {
     const r = await run('evaluate', '--model', join(dir, 'full', 'last.safetensors'), '--data', data, '--split', 'val', '--json');
@@ -116,6 +122,9 @@ describe('webfcn CLI', () => {
     const trunc = await run('evaluate', '--model', bad, '--data', data);
     expect(trunc.code).toBe(1);
     expect(trunc.err).toMatch(/bad\.safetensors/);
+    const mib = await run('train', '--data', data, '--memory-mib', 'lots');
+    expect(mib.code).toBe(2);
+    expect(mib.err).toMatch(/--memory-mib must be a number >= 1; got 'lots'/);
     const unknown = await run('frobnicate');
     expect(unknown.code).toBe(2);
   });

@@ -3,7 +3,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ColorTable, IGNORE_LABEL, makePalette, parseColormap, VOC_BORDER, VOC_COLORMAP } from '../../src/data/colormap.js';
 import { Preprocessor } from '../../src/data/preprocess.js';
-import { IMAGENET_MEAN, IMAGENET_STD, randCrop, tsKernels } from '../../src/data/preprocess-ts.js';
+import { randCrop, tsKernels } from '../../src/data/preprocess-ts.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/io/normalisation.js';
 import { mulberry32 } from '../../src/data/rng.js';
 
 let wasm: Preprocessor;

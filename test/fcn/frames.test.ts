@@ -8,11 +8,11 @@ import { argmaxClasses, predictClasses, predictFrames } from '../../src/fcn/pred
 import { submit } from '../../src/gpu/kernel.js';
 import { argmaxPacked, normalizeRgba } from '../../src/gpu/ops/image.js';
 import { Tensor } from '../../src/gpu/tensor.js';
+import { IMAGENET } from '../../src/io/normalisation.js';
 import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
 
 afterAll(releaseGpu);
 
-const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 const frameBytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 97 + seed * 31 + ((i * i) >> 3)) & 255);
 
 describe('frame kernels', () => {

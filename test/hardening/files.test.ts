@@ -17,7 +17,7 @@ import { CheckpointFormatError, decodeModelFile, encodeCheckpoint, type Checkpoi
 import { initialState } from '../../src/fcn/model';
 import { fcnParamSpecs } from '../../src/fcn/spec';
 import { CheckpointError } from '../../src/io/errors';
-import { fcnShapes } from '../../src/io/state_dict';
+import { fcnShapes } from '../../src/fcn/keys';
 import { byteMutations, CASES, fuzz, int, namedRefusal, pick, type Mutant } from './fuzz';
 
 const dir = mkdtempSync(join(tmpdir(), 'webfcn-fuzz-files-'));

@@ -1,16 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readPth } from '../../src/io/pth';
-import {
-  CHAPTER_RENAMES,
-  HEADS,
-  StateDictError,
-  checkAgainst,
-  detectLayout,
-  fcnShapes,
-  resnet18Shapes,
-  toCanonical,
-} from '../../src/io/state_dict';
+import { StateDictError, checkAgainst } from '../../src/io/state_dict';
+import { CHAPTER_RENAMES, HEADS, detectLayout, fcnShapes, resnet18Shapes, toCanonical } from '../../src/fcn/keys';
 
 interface KeyFile {
   num_classes: number;

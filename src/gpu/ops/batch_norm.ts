@@ -40,8 +40,7 @@ function withWorkgroup(k: KernelDef, wg: number): KernelDef {
  * CPU adapters get narrower reductions: llvmpipe runs a workgroup's invocations 8 at a time and
  * each workgroupBarrier of a tree reduction switches between them, so the per-channel finalize
  * passes (a few dozen partials each) run one invocation per channel, and the chunk reductions 8
- * invocations per chunk. At 2x160x256 (20 BatchNorms, measured): statistics 34 → 17 ms, backward
- * reduction 26 → 12 ms, finalize 20 → 4 ms, backward finalize 11 → 4 ms.
+ * invocations per chunk (measured: BENCHMARKS.md, "Kernel tuning history").
  */
 const cpuVariants = new Map<KernelDef, KernelDef>([
   [batchNormStatsKernel, withWorkgroup(batchNormStatsKernel, 8)],

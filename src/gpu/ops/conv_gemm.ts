@@ -170,11 +170,11 @@ const reduceOutKernel: KernelDef = { name: 'conv2d.reduce_out', code: reduceOutW
  * Untimed choice: 8×8 register blocks in workgroups of 16 on CPU adapters (4 columns when there are
  * few output channels), 64×64 tiles on GPUs. Workgroups of 16 rather than 64 because llvmpipe runs a
  * workgroup's invocations in 8-wide batches and problems with few rows per phase class leave most
- * of a 64-wide group idle: the FCN head's forward (1024 phase classes of 80 rows at 2x160x256)
- * takes 55 ms with reg8x8w16 against 82 ms with reg8x8, and no ResNet layer is slower.
+ * of a 64-wide group idle (the FCN head's forward, most of all). Measurements: BENCHMARKS.md,
+ * "Kernel tuning history".
  */
-// SwiftShader's shader compiler takes minutes on the 8-row unrolled blocks (reg8x4: 134 s vs
-// reg4x8: 0.8 s for one pipeline, measured), so it gets 4-row blocks; llvmpipe compiles either fast.
+// SwiftShader's shader compiler takes minutes on the 8-row unrolled blocks, so it gets 4-row
+// blocks; llvmpipe compiles either fast.
 export const igemmDefault = (cols: number) => (software: boolean, architecture: string) =>
   !software ? 'tiled64x64' : architecture === 'swiftshader' ? (cols <= 4 ? 'reg4x4' : 'reg4x8') : cols <= 4 ? 'reg8x4' : 'reg8x8w16';
 
@@ -377,10 +377,9 @@ export const WGRAD_CANDIDATES: readonly Candidate<WgradConfig>[] = [4, 8].flatMa
 );
 /**
  * Untimed choice: 8×8 blocks; 8 output × 4 input channels when there are few input channels (the
- * 3-channel stem: 67 ms against 84 ms for 4×4 on llvmpipe at 2x160x256), 4×4 for few output
- * channels. Splits: enough for 64k threads on GPUs; on CPU adapters for 4k, since every split
- * adds a partial sum to reduce (llvmpipe at 2x160x256: layer1 16.5 → 13.3 ms, layer2 17.1 → 13.2
- * ms with t4k instead of t16k, no shape slower).
+ * 3-channel stem), 4×4 for few output channels. Splits: enough for 64k threads on GPUs; on CPU
+ * adapters for 4k, since every split adds a partial sum to reduce. Measurements: BENCHMARKS.md,
+ * "Kernel tuning history".
  */
 export const wgradDefault = (p: Conv2dParams) => (software: boolean) =>
   (p.K < 8 ? 'wg4x4' : p.C < 8 ? 'wg8x4' : 'wg8x8') + (software ? 't4k' : 't64k');

@@ -2,7 +2,7 @@
 // uploads 4 bytes per pixel instead of 12), packed u8 class ids out (1 byte per pixel instead of 4).
 import normalizeWgsl from '../../../shaders/image/normalize_rgba.wgsl';
 import packedArgmaxWgsl from '../../../shaders/argmax/packed_u8.wgsl';
-import { foldNormalisation } from '../../data/preprocess-ts.js';
+import { foldNormalisation } from '../../io/normalisation.js';
 import { GpuError, type Gpu } from '../device.js';
 import { grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';

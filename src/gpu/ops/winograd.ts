@@ -87,10 +87,9 @@ function kernels(m: WinogradTile): Kernels {
  * multiply-add units: the GEMM's products — (m+2)² per tile for F(m×m, 3×3), 9 per pixel direct —
  * plus the filters' transformed copy, written and read once per pass, weighted by
  * WEIGHT_TRAFFIC. That second term is what makes F(4×4) (36 values per filter) lose to F(2×2)
- * (16) on small images with many channels: measured on llvmpipe at batch 2, 160×256 (bench:kernels
- * --winograd off|2|3|4), layer4 (5×8 pixels, 512 channels) forward takes 62 ms direct, 26-29 ms in
- * F(2×2), 51 ms in F(3×3) and 48 ms in F(4×4), while layer1 (40×64) takes 31, 23, 18 and 15 ms.
- * WEIGHT_TRAFFIC = 10 orders these as measured (layer3, 10×16, F(2×2) ≈ F(3×3) both ways).
+ * (16) on small images with many channels (layer4) while it wins on large ones (layer1);
+ * WEIGHT_TRAFFIC = 10 orders the tiles as measured on llvmpipe (`bench:kernels --winograd
+ * off|2|3|4`; the times: BENCHMARKS.md, "Kernel tuning history").
  */
 const WEIGHT_TRAFFIC = 10;
 const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
