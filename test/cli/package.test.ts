@@ -22,6 +22,8 @@ const stage = join(tmp, 'stage');
 const app = join(tmp, 'app');
 const BIN = join(app, 'node_modules', '.bin', 'webfcn');
 const data = join(app, 'data');
+/** Per test: each runs several commands, each a fresh process that opens the GPU. */
+const LONG = 600_000;
 
 /** What Dawn prints on its own; none of it may reach stderr without --verbose. */
 const NATIVE = /^Warning: |vkCreateInstance|VK_ERROR_|artificially reduced|CheckVkSuccessImpl/m;
@@ -100,7 +102,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     }
     expect(r.out).toMatch(/--verbose/);
     expect(webfcn([]).code).toBe(1);
-  });
+  }, LONG);
 
   it('info: the adapter and why, with no native warnings on stderr unless --verbose', () => {
     const r = webfcn(['info']);
@@ -118,7 +120,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     expect(verbose.code).toBe(0);
     expect(verbose.err).toMatch(NATIVE);
     expect(webfcn(['info'], { WEBFCN_BACKEND: 'opengles', WEBFCN_LOG: 'debug' }).err).toMatch(NATIVE);
-  });
+  }, LONG);
 
   it('synth -> train -> evaluate -> predict -> upsample on a tiny dataset', () => {
     const s = webfcn(['synth', '--out', data, '--classes', '3', '--train', '4', '--val', '2', '--size', '64x96', '--seed', '1']);
@@ -166,7 +168,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     expect(u.out).toMatch(/input image shape: 64x96, output image shape: 128x192/);
     expect(u.err).toBe('');
     for (const r of [s, t, e, p, u]) expect(r.err).not.toMatch(NATIVE);
-  });
+  }, LONG);
 
   it('bench finds and runs its peers (the built tfjs runner and the PyTorch script)', () => {
     const r = webfcn(['bench', '--batch-size', '1', '--size', '64x64', '--classes', '5', '--peers', 'tfjs-wasm,torch', '--json', '--quiet']);
@@ -179,7 +181,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
       expect(p.infer.perSec, p.peer).toBeGreaterThan(0);
     }
     expect(r.err).not.toMatch(NATIVE);
-  });
+  }, LONG);
 
   it('errors: usage errors exit 2 with the help, run errors exit 1 naming the file, stacks only with --verbose', () => {
     const unknown = webfcn(['frobnicate']);
@@ -195,7 +197,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     const verbose = webfcn(['evaluate', '--model', 'nowhere.safetensors', '--data', data, '--verbose']);
     expect(verbose.code).toBe(1);
     expect(verbose.err).toMatch(/^ {4}at /m);
-  });
+  }, LONG);
 
   it('a signal stops the command: the launcher passes it on and dies of it once the CLI has', async () => {
     const child = spawn(BIN, ['train', '--data', data, '--classes', '3', '--epochs', '50', '--batch-size', '2', '--crop', '64x96', '--out', 'sig'], { cwd: app });
@@ -209,5 +211,5 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     const r = await exited;
     expect(r).toEqual({ code: null, signal: 'SIGTERM' });
     expect(existsSync(join(app, 'sig', 'epoch-50.safetensors'))).toBe(false);
-  }, 300_000);
+  }, LONG);
 });
