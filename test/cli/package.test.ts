@@ -74,7 +74,7 @@ beforeAll(async () => {
   symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules', 'webfcn', 'node_modules'), 'dir');
   chmodSync(join(app, 'node_modules', 'webfcn', 'bin', 'webfcn.js'), 0o755);
   symlinkSync('../webfcn/bin/webfcn.js', BIN);
-}, 400_000);
+}, 1_200_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
