@@ -122,7 +122,10 @@ function asUsage<T>(v: Record<string, string | boolean | undefined>, fn: () => T
     if (!(e instanceof RecipeError)) throw e;
     const flag = RECIPE_FLAGS[e.option];
     const raw = v[flag];
-    throw new UsageError(`--${flag} ${e.detail}; got ${typeof raw === 'string' ? `'${raw}'` : String(e.value)}`);
+    const spec = RUN_OPTIONS[e.option];
+    // A size flag is HxW text that parseSize has read as positive sides: what is left to say is the multiple.
+    const detail = spec.kind === 'size' ? `sides must be multiples of ${spec.multipleOf} (the backbone's stride)` : e.detail;
+    throw new UsageError(`--${flag} ${detail}; got ${typeof raw === 'string' ? `'${raw}'` : String(e.value)}`);
   }
 }
 

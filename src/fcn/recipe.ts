@@ -101,17 +101,19 @@ export const RUN_OPTIONS = {
   pretrained: { kind: 'path', default: null, doc: 'torchvision resnet18 weights for the backbone' },
 } as const satisfies Record<RunOptionName, OptionSpec>;
 
-/** A bad option value; `option` is the schema's name (the CLI maps it to its flag). */
+/**
+ * A bad option value; `option` is the schema's name (the CLI maps it to its flag). Its name stays
+ * 'RangeError', the name the worker API's callers see.
+ */
 export class RecipeError extends RangeError {
   constructor(readonly option: RunOptionName, readonly detail: string, readonly value: unknown) {
     super(`${option} ${detail}, got ${show(value)}`);
-    this.name = 'RecipeError';
   }
 }
 
 function show(v: unknown): string {
   if (typeof v === 'string') return `'${v.slice(0, 80)}'`;
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map(show).join(',')}]`;
   return String(v);
 }
 
@@ -122,7 +124,7 @@ export function describeOption(spec: OptionSpec): string {
     case 'number': return `must be a number >= ${spec.min}`;
     case 'enum': return `must be one of ${spec.values.join(', ')}`;
     case 'bool': return 'must be true or false';
-    case 'size': return `must be [H, W] with sides positive multiples of ${spec.multipleOf} (the backbone's stride)`;
+    case 'size': return `must be [H, W] with positive multiples of ${spec.multipleOf} (the backbone's stride)`;
     case 'path': return 'must be a file path';
   }
 }
@@ -146,8 +148,8 @@ export function checkOption<N extends RunOptionName>(name: N, value: unknown): E
       if (typeof v !== 'boolean') throw bad();
       break;
     case 'size': {
-      if (!(Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0))) throw bad();
-      if (v.some((x: number) => x % spec.multipleOf)) throw bad(`sides must be multiples of ${spec.multipleOf} (the backbone's stride)`);
+      const ok = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x > 0 && x % spec.multipleOf === 0;
+      if (!(Array.isArray(v) && v.length === 2 && v.every(ok))) throw bad();
       return [v[0], v[1]] as never;
     }
     case 'path':

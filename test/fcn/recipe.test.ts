@@ -55,7 +55,10 @@ describe('run recipe', () => {
       expect((err as Error).message).not.toMatch(/--/);
     }
     expect(() => checkOption('nesterov', 'yes')).toThrow(/^nesterov must be true or false, got 'yes'$/);
-    expect(() => checkOption('crop', [30, 64])).toThrow(/^crop sides must be multiples of 32 \(the backbone's stride\), got \[30, 64\]$/);
+    expect(() => checkOption('crop', [30, 64])).toThrow(/^crop must be \[H, W\] with positive multiples of 32 \(the backbone's stride\), got \[30,64\]$/);
+    expect(() => checkOption('crop', 320)).toThrow(/^crop must be \[H, W\]/);
+    // The worker API's callers see RangeErrors, as before the recipe.
+    expect(new RecipeError('lr', 'must be a number >= 0', -1).name).toBe('RangeError');
   });
 
   it('the CLI maps every option to a flag and parses the same values as the API', () => {
@@ -83,7 +86,9 @@ describe('run recipe', () => {
         cliErr = e as Error;
       }
       expect(cliErr, name).toBeInstanceOf(UsageError);
-      expect(cliErr!.message).toBe(`--${flag} ${apiErr!.detail}; got '${text}'`);
+      // A size flag is HxW text: the CLI says what its sides must be.
+      const detail = name === 'crop' ? "sides must be multiples of 32 (the backbone's stride)" : apiErr!.detail;
+      expect(cliErr!.message).toBe(`--${flag} ${detail}; got '${text}'`);
     }
     // The minimum number of classes is one number for both.
     expect(() => parseTrainOptions({ data: 'voc', classes: '1' })).toThrow(/^--classes must be an integer in \[2, 255\]; got '1'$/);
