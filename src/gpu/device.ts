@@ -203,7 +203,11 @@ function nodeCandidates(): Candidate[] {
  */
 export async function vulkanDriverPresent(env: Record<string, string | undefined> = process.env): Promise<boolean> {
   if (process.platform !== 'linux') return true;
-  const { existsSync, readdirSync, statSync } = await import('node:fs');
+  // Not an import: this module is in the browser bundles too, which must name no Node module.
+  // Node before 20.16 has no getBuiltinModule: there Vulkan is probed as before.
+  const fs = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+  if (!fs) return true;
+  const { existsSync, readdirSync, statSync } = fs;
   const hasManifest = (path: string): boolean => {
     try {
       if (!statSync(path).isDirectory()) return existsSync(path);
