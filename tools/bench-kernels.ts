@@ -10,14 +10,12 @@
 // otherwise wall time fenced by queue.onSubmittedWorkDone; the median (or with --min the best) of
 // --reps runs after a warm-up.
 import { acquireGpu, type Gpu } from '../src/gpu/device.js';
-import { configureAutotune } from '../src/gpu/autotune.js';
 import { disposeDispatch, encode, submit, type Dispatch } from '../src/gpu/kernel.js';
 import {
   conv2dBackwardInput,
   conv2dBackwardWeight,
   conv2dForward,
   conv2dOutSize,
-  convOptions,
   IGEMM_CANDIDATES,
   WGRAD_CANDIDATES,
   type Conv2dParams,
@@ -50,10 +48,11 @@ const useMin = args.includes('--min'); // best of --reps instead of the median (
 const innerArg = Number(opt('inner', '0'));
 // Winograd for the 3×3 stride-1 convolutions: 'auto' (per shape, as in training), 'off', or a forced tile.
 const winograd = opt('winograd', 'auto');
-if (winograd === 'off') convOptions.winograd = false;
-else if (winograd === '2' || winograd === '3' || winograd === '4') Object.assign(convOptions, { winograd: true, winogradTile: Number(winograd) });
-else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto, off, 2, 3 or 4`);
+if (!['auto', 'off', '2', '3', '4'].includes(winograd)) throw new Error(`--winograd ${winograd}: expected auto, off, 2, 3 or 4`);
 let inner = 1;
+/** The --winograd choice, applied to the device's policy once it is acquired. */
+const winogradPolicy = winograd === 'off' ? { winograd: false }
+  : winograd === 'auto' ? {} : { winograd: true, winogradTile: Number(winograd) as 2 | 3 | 4 };
 
 interface Shape {
   name: string;
@@ -184,7 +183,8 @@ interface Row {
 async function main(): Promise<void> {
   const gpu = await acquireGpu();
   inner = innerArg || (gpu.report.software ? 1 : 20);
-  configureAutotune({ mode: 'off' });
+  gpu.policy.autotune.mode = 'off';
+  Object.assign(gpu.policy.conv, winogradPolicy);
   await checkMatmul(gpu);
   // Workgroup-memory tiling is 3-4x slower on CPU adapters: not worth timing there.
   // ('default' = the untimed per-adapter choice.) On CPU adapters only a few variants are worth timing.
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     for (const [op, variants, plan] of ops) {
       const lists: Dispatch[][] = [];
       for (const v of variants) {
-        configureAutotune({ force: v === 'default' ? null : v });
+        gpu.policy.autotune.force = v === 'default' ? null : v;
         lists.push(await plan());
       }
       const ms = await timeMany(gpu, [...lists, ...mm.lists]);
@@ -261,8 +261,8 @@ async function main(): Promise<void> {
     mm.release();
     [x, w, b, y, dx, dw].forEach((t) => t.dispose());
   }
-  configureAutotune({ force: null });
-  delete convOptions.wgradSplits;
+  gpu.policy.autotune.force = null;
+  delete gpu.policy.conv.wgradSplits;
   const worst = rows.reduce((a, r) => (r.ratio < a.ratio ? r : a));
   log(`worst: ${worst.shape} ${worst.op} at ${(worst.ratio * 100).toFixed(0)}% of matmul; total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (asJson) console.log(JSON.stringify({ adapter: gpu.report.description || gpu.report.device, batch, size: [IH, IW], rows }, null, 1));

@@ -37,7 +37,7 @@ export interface Stage {
 
 /** GPU time of one kernel family in a training step, each dispatch timed on its own. */
 export interface KernelTime {
-  /** The kernel's name (e.g. 'conv2d.wgrad'), layer labels dropped. */
+  /** The kernel's name (e.g. 'conv2d.backward_weight'), layer labels dropped. */
   kernel: string;
   dispatches: number;
   ms: number;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { benchSvg, formatBench, runBench } from '../bench/index.js';
 import { parsePeers, PEERS } from '../bench/peers.js';
 import { acquireGpu } from '../gpu/device.js';
+import { RUN_OPTIONS } from '../fcn/recipe.js';
 import { parseIntFlag, parseSize, UsageError } from './args.js';
 
 export const benchHelp = `webfcn bench [options]
@@ -15,13 +16,13 @@ Times one training step and one inference pass of FCN-ResNet18 by stage, and the
   --size HxW            training crop, multiples of 32 (default 160x256)
   --infer-batch-size B  inference batch (default: --batch-size)
   --infer-size HxW      inference size (default: --size)
-  --classes K           (default 21, Pascal VOC)
+  --classes K           (default ${RUN_OPTIONS.classes.default}, Pascal VOC)
   --steps N             timed repetitions after one warm-up (default 1)
   --stat median|min     report the median of the repetitions, or the fastest (for machines shared
                         with other work; default median)
   --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; a peer that
                         is not installed (tfjs packages, python3 with torch) is skipped unless named)
-  --memory-mib M        activation memory per micro-batch plan (default 1536)
+  --memory-mib M        activation memory per micro-batch plan (default ${RUN_OPTIONS.memoryMiB.default})
   --json                print the result as JSON
   --out DIR             also write DIR/bench.json, DIR/bench.txt and DIR/bench.svg (bar chart)
   --quiet               no progress lines on stderr
@@ -55,6 +56,9 @@ function oneOf<T extends string>(flag: string, v: string | undefined, allowed: r
   return v as T;
 }
 
+/** The bench's classes and memory budget take the run recipe's defaults and limits. */
+const C = RUN_OPTIONS.classes;
+
 export async function bench(v: Record<string, string | boolean | undefined>): Promise<void> {
   const s = (k: string) => v[k] as string | undefined;
   const batch = parseIntFlag('batch-size', s('batch-size') ?? '2', 1);
@@ -70,12 +74,12 @@ export async function bench(v: Record<string, string | boolean | undefined>): Pr
     size,
     inferBatch: parseIntFlag('infer-batch-size', s('infer-batch-size') ?? String(batch), 1),
     inferSize: s('infer-size') ? size32('infer-size', s('infer-size')!) : size,
-    classes: parseIntFlag('classes', s('classes') ?? '21', 2, 255),
+    classes: parseIntFlag('classes', s('classes') ?? String(C.default), C.min, C.max),
     steps: parseIntFlag('steps', s('steps') ?? '1', 1, 1000),
     stat: oneOf('stat', s('stat'), ['median', 'min'] as const, 'median'),
     peers,
     optionalPeers: s('peers') === undefined ? [...PEERS] : [],
-    memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? '1536', 64) * 2 ** 20,
+    memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? String(RUN_OPTIONS.memoryMiB.default), 64) * 2 ** 20,
     log: v.quiet ? undefined : (line: string) => process.stderr.write(`bench: ${line}\n`),
   };
   const gpu = await acquireGpu();

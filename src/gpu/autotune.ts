@@ -6,45 +6,39 @@
 // runs, each fenced with queue.onSubmittedWorkDone); the winner is cached in gpu.cache and,
 // when a file is configured, in a JSON file keyed by adapter so later processes skip timing.
 import type { Gpu } from './device.js';
+import { policyDefaults, type AutotuneMode } from './policy.js';
 import { disposeDispatch, submit, type Dispatch } from './kernel.js';
 
-/** 'auto': measure on hardware adapters, fixed defaults on software ones; 'on': always measure; 'off': never. */
-export type AutotuneMode = 'auto' | 'on' | 'off';
+export type { AutotuneMode } from './policy.js';
 
+/** Settings a process gives the devices it acquires later, and the file that persists choices. */
 export interface AutotuneOptions {
-  /** Default from WEBFCN_AUTOTUNE (0 → 'off', 1 → 'on'), else 'auto'. */
   mode?: AutotuneMode;
-  /** JSON file (Node only) that persists choices across processes; read once, rewritten on each new choice. The `webfcn` command sets it from WEBFCN_AUTOTUNE_FILE. */
+  /**
+   * JSON file (Node only) that persists choices across processes, for the whole process: read once,
+   * rewritten on each new choice. The `webfcn` command sets it from WEBFCN_AUTOTUNE_FILE.
+   */
   file?: string | null;
-  /** Forces candidates by name, in every family that has one of them (tests and benchmarks compare variants this way). */
   force?: string | string[] | null;
-  /** Timed runs per candidate (after one warm-up). */
   reps?: number;
 }
 
-const envMode = (): AutotuneMode => {
-  const v = typeof process !== 'undefined' ? process.env?.WEBFCN_AUTOTUNE : undefined;
-  return v === '0' ? 'off' : v === '1' ? 'on' : 'auto';
-};
-
-// `file` stays null here (the command line sets it from WEBFCN_AUTOTUNE_FILE): browser bundles
-// then drop the Node file code below.
-const options: Required<AutotuneOptions> = { mode: envMode(), file: null, force: null, reps: 3 };
+// The persistence file is a process-wide resource, not a device setting. Only the command line
+// sets it, so in browser bundles it stays null and the Node file code below is dropped.
+const persistence: { file: string | null } = { file: null };
 let fileTable: Record<string, Record<string, string>> | null = null;
 
-/** Sets autotune options for this process (mode, persistence file, forced variant). */
+/**
+ * Sets the persistence file, and the autotune settings that devices acquired after this call
+ * start with. A device's own settings are `gpu.policy.autotune` (override them for a while with
+ * withPolicy, policy.ts).
+ */
 export function configureAutotune(opts: AutotuneOptions): void {
-  if (opts.mode !== undefined) options.mode = opts.mode;
   if (opts.file !== undefined) {
-    options.file = opts.file;
+    persistence.file = opts.file;
     fileTable = null;
   }
-  if (opts.force !== undefined) options.force = opts.force;
-  if (opts.reps !== undefined) options.reps = opts.reps;
-}
-
-export function autotuneOptions(): Readonly<Required<AutotuneOptions>> {
-  return options;
+  for (const k of ['mode', 'force', 'reps'] as const) if (opts[k] !== undefined) (policyDefaults.autotune as Record<string, unknown>)[k] = opts[k];
 }
 
 /** A candidate: a name (stable across processes) and how to plan it on scratch buffers. */
@@ -62,10 +56,10 @@ export function adapterKey(gpu: Gpu): string {
 async function loadFile(): Promise<Record<string, Record<string, string>>> {
   if (fileTable) return fileTable;
   fileTable = {};
-  if (!options.file || typeof process === 'undefined') return fileTable;
+  if (!persistence.file || typeof process === 'undefined') return fileTable;
   try {
     const fs = await import('node:fs/promises');
-    fileTable = JSON.parse(await fs.readFile(options.file, 'utf8')) as Record<string, Record<string, string>>;
+    fileTable = JSON.parse(await fs.readFile(persistence.file, 'utf8')) as Record<string, Record<string, string>>;
   } catch {
     fileTable = {};
   }
@@ -73,11 +67,11 @@ async function loadFile(): Promise<Record<string, Record<string, string>>> {
 }
 
 async function saveFile(): Promise<void> {
-  if (!options.file || !fileTable || typeof process === 'undefined') return;
+  if (!persistence.file || !fileTable || typeof process === 'undefined') return;
   const fs = await import('node:fs/promises');
-  const tmp = `${options.file}.tmp`;
+  const tmp = `${persistence.file}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(fileTable, null, 1));
-  await fs.rename(tmp, options.file);
+  await fs.rename(tmp, persistence.file);
 }
 
 /** Median wall time (ms) of `reps` fenced runs of the planned dispatches, after one warm-up run. */
@@ -110,6 +104,7 @@ export async function choose<C>(
   fallback: (software: boolean, architecture: string) => string,
   plan: (config: C) => Promise<{ dispatches: Dispatch[]; release: () => void }>,
 ): Promise<Candidate<C>> {
+  const options = gpu.policy.autotune;
   const byName = (name: string) => candidates.find((c) => c.name === name);
   for (const name of [options.force ?? []].flat()) {
     const f = byName(name);

@@ -2,6 +2,7 @@
 // (Dawn, the `webgpu` package), picks a software adapter when there is no hardware one,
 // counts live buffers, and turns validation errors and device loss into errors that name
 // the kernel or buffer label that caused them.
+import { policyFromEnv, type KernelPolicy } from './policy.js';
 
 /** What `webfcn info` prints: the adapter in use and why it was chosen. */
 export interface AdapterReport {
@@ -79,6 +80,8 @@ export class Gpu {
   private lost = false;
   /** Per-device caches (pipelines, layouts) hang off this object, keyed by explicit strings. */
   readonly cache = new Map<string, unknown>();
+  /** This device's kernel policy (forced variants, split counts, Winograd tiles), from the environment at acquisition. */
+  readonly policy: KernelPolicy = policyFromEnv();
 
   constructor(
     readonly device: GPUDevice,
@@ -139,6 +142,11 @@ export class Gpu {
 
   stats(): MemoryStats {
     return { liveBuffers: this.live.size, liveBytes: this.liveBytes };
+  }
+
+  /** Labels of the live buffers (what a leak check names). */
+  liveLabels(): string[] {
+    return [...this.live.keys()].map((b) => b.label);
   }
 
   /** Waits for all submitted work, then surfaces any asynchronous error. */

@@ -18,6 +18,58 @@ export interface KernelDef {
   entryPoint?: string;
   /** Pipeline-overridable constants (workgroup sizes, tile sizes); part of the cache key. */
   constants?: Record<string, number>;
+  /** What `specialize` wrote into the template (constant values, hashes of inserted code); part of the cache key. */
+  specialized?: Readonly<Record<string, number | string>>;
+}
+
+/** FNV-1a over UTF-16 code units, as 8 hex digits: names inserted code in a cache key. */
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * Specialises a WGSL template: every `values` entry replaces the template's module-scope
+ * `const NAME = <literal>;` (keeping the literal's type suffix, `u`/`i`/`f`), every `inserts`
+ * entry replaces the marker line `// #NAME`, and `expand` (if given) then rewrites the code (e.g.
+ * expandEach's unrolling). A name that matches nothing, or more than once, is an error: a renamed
+ * constant can no longer fall back to the template's value unnoticed. The pipeline cache key is
+ * built from what was substituted (tfjs's shader key), so two specialisations never share a
+ * pipeline by accident of naming.
+ */
+export function specialize(
+  template: KernelDef,
+  spec: { name?: string; values?: Record<string, number>; inserts?: Record<string, string>; expand?: (code: string) => string },
+): KernelDef {
+  const name = spec.name ?? template.name;
+  let code = template.code;
+  const specialized: Record<string, number | string> = { ...template.specialized };
+  for (const [k, v] of Object.entries(spec.values ?? {})) {
+    if (!/^\w+$/.test(k)) throw new GpuError(`specialise: '${k}' is not a WGSL identifier`, name);
+    if (!Number.isFinite(v)) throw new GpuError(`specialise: ${k} = ${v} is not a finite number`, name);
+    const re = new RegExp(`^([ \\t]*const\\s+${k}\\s*(?::\\s*\\w+\\s*)?=\\s*)(-?[\\d.]+(?:e[-+]?\\d+)?)([uif]?)(\\s*;)`, 'gm');
+    const hits = code.match(re)?.length ?? 0;
+    if (hits !== 1) throw new GpuError(`specialise: the template has ${hits} declarations 'const ${k} = <number>;' (want exactly one)`, name);
+    code = code.replace(re, (_m, head: string, old: string, suffix: string, tail: string) => {
+      const integral = suffix === 'u' || suffix === 'i' || (suffix === '' && !/[.e]/.test(old));
+      if (integral && !Number.isInteger(v)) throw new GpuError(`specialise: ${k} = ${v} must be an integer`, name);
+      if (suffix === 'u' && v < 0) throw new GpuError(`specialise: ${k} = ${v} must be unsigned`, name);
+      const text = !integral && Number.isInteger(v) ? `${v}.0` : `${v}`;
+      return `${head}${text}${suffix}${tail}`;
+    });
+    specialized[k] = v;
+  }
+  for (const [k, text] of Object.entries(spec.inserts ?? {})) {
+    if (!/^\w+$/.test(k)) throw new GpuError(`specialise: '#${k}' is not a marker name`, name);
+    const re = new RegExp(`^[ \\t]*// #${k}[ \\t]*$`, 'gm');
+    const hits = code.match(re)?.length ?? 0;
+    if (hits !== 1) throw new GpuError(`specialise: the template has ${hits} marker lines '// #${k}' (want exactly one)`, name);
+    code = code.replace(re, () => text);
+    specialized[`#${k}`] = hash(text);
+  }
+  if (spec.expand) code = spec.expand(code);
+  return { ...template, name, code, specialized };
 }
 
 interface CompiledKernel {
@@ -53,9 +105,11 @@ export interface DispatchArgs {
   label?: string;
 }
 
-function cacheKey(def: KernelDef): string {
-  const c = def.constants ? Object.entries(def.constants).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
-  return `kernel:${def.name}:${def.entryPoint ?? 'main'}:${c}`;
+/** The pipeline cache key: the kernel's name, entry point, override constants and specialised values. */
+export function cacheKey(def: KernelDef): string {
+  const kv = (r?: Readonly<Record<string, number | string>>) =>
+    r ? Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',') : '';
+  return `kernel:${def.name}:${def.entryPoint ?? 'main'}:${kv(def.constants)}:${kv(def.specialized)}`;
 }
 
 /** Compiles (once per device and key) and returns the pipeline of `def`. */
@@ -118,14 +172,10 @@ export async function makeDispatch(gpu: Gpu, def: KernelDef, args: DispatchArgs)
   const limits = gpu.limits;
   const entries: GPUBindGroupEntry[] = [];
   let uniform: Dispatch['uniform'];
+  let uniformAt: { name: string; binding: number } | undefined;
   for (const [name, r] of k.resources) {
     if (r.kind === 'uniform') {
-      const view = makeStructuredView(k.defs.uniforms[name]!);
-      if (args.uniforms) view.set(args.uniforms);
-      const buffer = gpu.createBuffer(`${label}.${name}`, view.arrayBuffer.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-      gpu.device.queue.writeBuffer(buffer, 0, view.arrayBuffer);
-      uniform = { buffer, view };
-      entries.push({ binding: r.binding, resource: { buffer } });
+      uniformAt = { name, binding: r.binding };
       continue;
     }
     const given = args.bindings[name];
@@ -154,8 +204,22 @@ export async function makeDispatch(gpu: Gpu, def: KernelDef, args: DispatchArgs)
       throw new GpuError(`grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxDim}`, label);
     }
   }
-  const bindGroup = gpu.device.createBindGroup({ label, layout: k.pipeline.getBindGroupLayout(0), entries });
-  return { label, pipeline: k.pipeline, bindGroup, workgroups: [x, y, z], uniform };
+  // Everything is checked: only now the uniform buffer is made, and freed again if the bind group fails.
+  if (uniformAt) {
+    const view = makeStructuredView(k.defs.uniforms[uniformAt.name]!);
+    if (args.uniforms) view.set(args.uniforms);
+    const buffer = gpu.createBuffer(`${label}.${uniformAt.name}`, view.arrayBuffer.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    uniform = { buffer, view };
+    entries.push({ binding: uniformAt.binding, resource: { buffer } });
+  }
+  try {
+    if (uniform) gpu.device.queue.writeBuffer(uniform.buffer, 0, uniform.view.arrayBuffer);
+    const bindGroup = gpu.device.createBindGroup({ label, layout: k.pipeline.getBindGroupLayout(0), entries });
+    return { label, pipeline: k.pipeline, bindGroup, workgroups: [x, y, z], uniform };
+  } catch (e) {
+    if (uniform) gpu.destroyBuffer(uniform.buffer);
+    throw e;
+  }
 }
 
 /** WebGPU forbids a buffer bound writable alongside any other binding of it in one dispatch. */
@@ -197,6 +261,57 @@ export function submit(gpu: Gpu, dispatches: readonly Dispatch[], label = 'webfc
   gpu.device.queue.submit([enc.finish()]);
 }
 
+/** What a planner registers while it plans (planSteps). */
+export interface PlanScope {
+  /** The dispatches planned so far, in order. */
+  readonly out: Dispatch[];
+  /** Registers a buffer the plan owns (split-K partials, reordered weights): freed with the plan or on failure. */
+  own(buffer: GPUBuffer): GPUBuffer;
+  /** Registers shared scratch the plan holds (pool.ts holdScratch): let go with the plan or on failure. */
+  hold(release: () => void): void;
+}
+
+/**
+ * Plans dispatches with `build`, which pushes them onto `scope.out` and registers what it
+ * allocates on the side. On success the registered buffers and holds are attached to the first
+ * dispatch, so disposeDispatch frees them with the plan; if `build` throws at any point, every
+ * dispatch planned so far and everything registered is freed before the error propagates.
+ * Every planner goes through here, so a plan that fails half-way leaks nothing.
+ */
+export async function planSteps(gpu: Gpu, build: (scope: PlanScope) => Promise<void>): Promise<Dispatch[]> {
+  const out: Dispatch[] = [];
+  const owned: GPUBuffer[] = [];
+  const holds: (() => void)[] = [];
+  const freeSide = () => {
+    for (const b of owned) gpu.destroyBuffer(b);
+    for (const r of holds) r();
+  };
+  try {
+    await build({
+      out,
+      own: (b) => {
+        owned.push(b);
+        return b;
+      },
+      hold: (r) => {
+        holds.push(r);
+      },
+    });
+  } catch (e) {
+    for (const d of out) disposeDispatch(gpu, d);
+    freeSide();
+    throw e;
+  }
+  if (out.length === 0) {
+    freeSide();
+    return out;
+  }
+  const first = out[0]!;
+  if (owned.length) first.scratch = [...(first.scratch ?? []), ...owned];
+  if (holds.length) first.release = [...(first.release ?? []), ...holds];
+  return out;
+}
+
 /** Frees what a planned dispatch owns (its uniform buffer and any scratch buffers). */
 export function disposeDispatch(gpu: Gpu, d: Dispatch): void {
   if (d.uniform) gpu.destroyBuffer(d.uniform.buffer);
@@ -209,11 +324,6 @@ export function ceilDiv(a: number, b: number): number {
   return Math.floor((a + b - 1) / b);
 }
 
-/**
- * A 1-D grid of `n` threads in workgroups of `wg`, folded into (x, y) when it exceeds the
- * per-dimension limit. Kernels recover the linear index as
- * `gid.x + gid.y * nwg.x * WG` with `@builtin(num_workgroups) nwg`.
- */
 /** Elements per invocation of the elementwise kernels (fill, relu, add, sgd: their WGSL ITEMS). */
 export const ELEMENTWISE_ITEMS = 4;
 
@@ -226,6 +336,11 @@ export function elementwiseGrid(gpu: Gpu, n: number): [number, number, number] {
   return grid1d(gpu, Math.ceil(n / ELEMENTWISE_ITEMS), 256);
 }
 
+/**
+ * A 1-D grid of `n` threads in workgroups of `wg`, folded into (x, y) when it exceeds the
+ * per-dimension limit. Kernels recover the linear index as
+ * `gid.x + gid.y * nwg.x * WG` with `@builtin(num_workgroups) nwg`.
+ */
 export function grid1d(gpu: Gpu, n: number, wg: number): [number, number, number] {
   const groups = ceilDiv(n, wg);
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;

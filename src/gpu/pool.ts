@@ -54,6 +54,13 @@ export function releaseScratch(gpu: Gpu, name?: string): void {
   }
 }
 
+/** How many planned dispatches hold shared scratch (holdScratch) right now: 0 once every plan is disposed. */
+export function scratchHolders(gpu: Gpu): number {
+  let n = 0;
+  for (const [key, v] of gpu.cache.entries()) if (key.startsWith('scratch:')) n += (v as ScratchEntry).holders ?? 0;
+  return n;
+}
+
 /**
  * Like scratch(), for large intermediate tensors (Winograd's transformed tiles): the caller holds
  * the space until the returned release() runs (attach it to a planned dispatch with its `release`

@@ -102,6 +102,11 @@ function readbackPool(gpu: Gpu): BufferPool {
   return pool;
 }
 
+/** Frees the idle staging buffers of the device's readback pool (leak checks count what remains). */
+export function trimReadbackPool(gpu: Gpu): void {
+  (gpu.cache.get('pool:readback') as BufferPool | undefined)?.trim();
+}
+
 /** Reads `bytes` bytes of `buffer` at `offset` through a pooled MAP_READ staging buffer. */
 export async function readBytes(gpu: Gpu, buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);

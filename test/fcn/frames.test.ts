@@ -5,7 +5,7 @@ import { Preprocessor } from '../../src/data/preprocess.js';
 import { normalizeImage } from '../../src/fcn/image.js';
 import { FcnModel } from '../../src/fcn/model.js';
 import { argmaxClasses, predictClasses, predictFrames } from '../../src/fcn/predict.js';
-import { submit } from '../../src/gpu/kernel.js';
+import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { argmaxPacked, normalizeRgba } from '../../src/gpu/ops/image.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { IMAGENET } from '../../src/io/normalisation.js';
@@ -26,6 +26,7 @@ describe('frame kernels', () => {
       const d = await normalizeRgba(gpu, out, rgba, H, W, IMAGENET.mean, IMAGENET.std, 'test');
       submit(gpu, [d]);
       const got = await out.read();
+      disposeDispatch(gpu, d);
       for (let n = 0; n < N; n++) {
         const want = normalizeImage(px.subarray(n * H * W * 4, (n + 1) * H * W * 4), H, W, 4, undefined, pre);
         for (let c = 0; c < 3; c++) {
@@ -53,14 +54,18 @@ describe('frame kernels', () => {
       const logits = Tensor.from(gpu, lv, [N, K, TH, TW], 'logits');
       const words = Math.ceil((N * H * W) / 4);
       const out = Tensor.zeros(gpu, [words], 'ids', 'u32');
-      submit(gpu, [await argmaxPacked(gpu, out, logits, H, W, 'test')]);
+      const d = await argmaxPacked(gpu, out, logits, H, W, 'test');
+      submit(gpu, [d]);
       const got = new Uint8Array((await out.readU32()).buffer);
+      disposeDispatch(gpu, d);
       for (let n = 0; n < N; n++) {
         const all = argmaxClasses(lv.subarray(n * K * TH * TW, (n + 1) * K * TH * TW), K, TH, TW);
         for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) expect(got[(n * H + y) * W + x], `${n},${y},${x}`).toBe(all[y * TW + x]);
       }
       for (let i = N * H * W; i < words * 4; i++) expect(got[i]).toBe(0);
-      await expect(argmaxPacked(gpu, Tensor.zeros(gpu, [3], 'small', 'u32'), logits, H, W)).rejects.toThrow(/12 words/);
+      const small = Tensor.zeros(gpu, [3], 'small', 'u32');
+      await expect(argmaxPacked(gpu, small, logits, H, W)).rejects.toThrow(/12 words/);
+      small.dispose();
       logits.dispose();
       out.dispose();
     });

@@ -1,9 +1,8 @@
-// conv2d forward / backward-input / backward-weight against PyTorch goldens, against a float64
-// reference (itself checked by finite differences), and on the paths a model relies on:
-// accumulation, splitting over N, split-K, and shape errors raised before any dispatch.
-import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { configureAutotune } from '../../src/gpu/autotune.js';
+// conv2d on the paths a model relies on: accumulation, splitting over N, split-K, autotune
+// persistence, and shape errors raised before any dispatch. The PyTorch goldens, the float64
+// reference (and its finite differences) and random shapes for every kernel variant are in
+// test/ops/registry.test.ts.
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device.js';
 import { disposeDispatch, submit, type Dispatch } from '../../src/gpu/kernel.js';
 import {
@@ -11,18 +10,16 @@ import {
   conv2dBackwardWeight,
   conv2dForward,
   conv2dOutSize,
-  convOptions,
   IGEMM_CANDIDATES,
   type Conv2dParams,
 } from '../../src/gpu/ops/conv2d.js';
-import { Tensor } from '../../src/gpu/tensor.js';
-import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
+import { Tensor, trimReadbackPool } from '../../src/gpu/tensor.js';
 import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
-import { expectClose, resetConvOverrides } from '../helpers/conv.js';
-import { finiteDiff, refConvBackward, refConvForward } from '../helpers/reference-conv.js';
+import { withPolicy } from '../../src/gpu/policy.js';
+import { refConvBackward, refConvForward } from '../../src/ops/reference/conv.js';
+import { expectClose } from '../helpers/check.js';
 
 afterAll(releaseGpu);
-afterEach(resetConvOverrides);
 
 // Forward: atol 1e-5 rather than 1e-6 because outputs are f32 sums of up to C·kh·kw = 147
 // products of O(1) values summed in a different order than PyTorch's (|y| up to ~10, so one
@@ -66,108 +63,7 @@ async function runConv(
   return out;
 }
 
-describe('conv2d vs PyTorch goldens', () => {
-  const file = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)), 'conv2d.safetensors');
-  const cases = JSON.parse(file.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
-  const get = (name: string) => toFloat32(file.tensors.get(name)!);
-  it('has the cases the goldens promise', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(8);
-  });
-  for (const variant of VARIANTS) {
-    for (const c of cases) {
-      it(`${c.name} (${variant})`, async () => {
-        configureAutotune({ force: variant });
-        await withGpu(async (gpu) => {
-          const g = (k: string) => get(`${c.name}.${k}`);
-          const r = await runConv(gpu, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
-          const errs = {
-            y: expectClose('y', r.y, g('y'), FWD),
-            dx: expectClose('dx', r.dx, g('dx'), GRAD),
-            dw: expectClose('dw', r.dw, g('dw'), GRAD),
-            db: c.bias ? expectClose('db', r.db!, g('db'), GRAD) : 0,
-          };
-          console.log(`conv2d golden ${c.name} ${variant} max|err| ${JSON.stringify(errs)}`);
-        });
-      });
-    }
-  }
-});
-
-describe('float64 reference', () => {
-  const p: Conv2dParams = { N: 2, C: 2, H: 5, W: 4, K: 3, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 1, padW: 1 };
-  const { OH, OW } = conv2dOutSize(p);
-  const x = Float64Array.from(randn(p.N * p.C * p.H * p.W, 11));
-  const w = Float64Array.from(randn(p.K * p.C * p.kh * p.kw, 12));
-  const b = Float64Array.from(randn(p.K, 13));
-  const dy = Float64Array.from(randn(p.N * p.K * OH * OW, 14));
-  const g = refConvBackward(x, w, dy, p);
-
-  it('has gradients that match finite differences (dx, dw, db)', () => {
-    for (let i = 0; i < x.length; i += 3) {
-      expect(Math.abs(finiteDiff((v) => refConvForward(v, w, b, p), x, dy, i) - g.dx[i]!)).toBeLessThan(1e-7);
-    }
-    for (let i = 0; i < w.length; i++) {
-      expect(Math.abs(finiteDiff((v) => refConvForward(x, v, b, p), w, dy, i) - g.dw[i]!)).toBeLessThan(1e-7);
-    }
-    for (let i = 0; i < b.length; i++) {
-      expect(Math.abs(finiteDiff((v) => refConvForward(x, w, v, p), b, dy, i) - g.db[i]!)).toBeLessThan(1e-7);
-    }
-  });
-
-  it('matches the PyTorch goldens', () => {
-    const file = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)));
-    const cases = JSON.parse(file.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
-    for (const c of cases) {
-      const t = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
-      const y = refConvForward(t('x'), t('w'), c.bias ? t('b') : null, c.params);
-      expectClose(`${c.name} y`, y, t('y'), FWD);
-      const gr = refConvBackward(t('x'), t('w'), t('dy'), c.params);
-      expectClose(`${c.name} dx`, gr.dx, t('dx'), GRAD);
-      expectClose(`${c.name} dw`, gr.dw, t('dw'), GRAD);
-    }
-  });
-});
-
-/** Seeded random conv shapes, including strides above the kernel size and big paddings. */
-function randomParams(seed: number): Conv2dParams {
-  const r = randn(16, seed, 0, 1);
-  const pick = (i: number, lo: number, hi: number) => lo + Math.floor(r[i]! * (hi - lo + 1));
-  for (let tries = 0; ; tries++) {
-    const kh = pick(0, 1, 5), kw = pick(1, 1, 5);
-    const p: Conv2dParams = {
-      N: pick(2, 1, 3), C: pick(3, 1, 6), H: pick(4, 1, 12), W: pick(5, 1, 12), K: pick(6, 1, 9), kh, kw,
-      strideH: pick(7, 1, 3), strideW: pick(8, 1, 4), padH: pick(9, 0, kh - 1), padW: pick(10, 0, kw - 1),
-    };
-    p.H = Math.max(p.H, kh - 2 * p.padH + tries);
-    p.W = Math.max(p.W, kw - 2 * p.padW + tries);
-    const { OH, OW } = conv2dOutSize(p);
-    if (OH >= 1 && OW >= 1) return p;
-  }
-}
-
-describe('conv2d vs float64 reference on random shapes', () => {
-  const wgrads = ['wg4x4t4k', 'wg8x8t16k', 'wg4x8t64k', 'wg8x4t256k', 'wg4x4t16k', 'wg8x8t4k', 'wg8x4t16k', 'wg4x8t4k'];
-  ['reg4x4', 'reg8x4', 'reg4x8', 'reg8x8', 'reg4x16', 'tiled64x64', 'tiled64x32', 'tiled32x32'].forEach((variant, vi) => {
-    it(`six random shapes (${variant}, ${wgrads[vi]})`, async () => {
-      configureAutotune({ force: [variant, wgrads[vi]!] });
-      await withGpu(async (gpu) => {
-        for (let s = 0; s < 6; s++) {
-          const p = randomParams(100 + s);
-          const { OH, OW } = conv2dOutSize(p);
-          const xs = randn(p.N * p.C * p.H * p.W, 1 + s), ws = randn(p.K * p.C * p.kh * p.kw, 2 + s);
-          const bs = randn(p.K, 3 + s), dys = randn(p.N * p.K * OH * OW, 4 + s);
-          const r = await runConv(gpu, p, xs, ws, bs, dys);
-          const g = refConvBackward(xs, ws, dys, p);
-          const tag = `${variant} ${JSON.stringify(p)}`;
-          expectClose(`${tag} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
-          expectClose(`${tag} dx`, r.dx, g.dx, GRAD);
-          expectClose(`${tag} dw`, r.dw, g.dw, GRAD);
-          expectClose(`${tag} db`, r.db!, g.db, GRAD);
-        }
-      });
-    });
-  });
-
+describe('matmul', () => {
   it('the baseline matmul (bench:kernels) is exact on small integers', async () => {
     const { matmul } = await import('../../src/gpu/ops/matmul.js');
     await withGpu(async (gpu) => {
@@ -212,9 +108,7 @@ describe('conv2d model paths', () => {
 
   for (const variant of VARIANTS) {
     it(`splits over N when activations exceed the binding limit (${variant})`, async () => {
-      configureAutotune({ force: variant });
       // 1 KiB per image for x, y, dx, dy: a 2 KiB limit forces chunks of two images.
-      convOptions.maxBindingBytes = 2048;
       await withGpu(async (gpu) => {
         const r = await runConv(gpu, p, xs, ws, bs, dys);
         const g = ref();
@@ -224,41 +118,35 @@ describe('conv2d model paths', () => {
         expectClose('dx', r.dx, g.dx, GRAD);
         expectClose('dw', r.dw, g.dw, GRAD);
         expectClose('db', r.db!, g.db, GRAD);
-      });
+      }, { policy: { autotune: { force: variant }, conv: { maxBindingBytes: 2048 } } });
     });
   }
 
   for (const variant of VARIANTS) {
     it(`splits the forward / backward-input reduction (split-K), keeping overwrite and accumulate (${variant})`, async () => {
-      configureAutotune({ force: variant });
       for (const [splits, chSplits] of [[2, 1], [3, 1], [1, 3], [2, 2]] as const) {
-        convOptions.igemmSplits = splits;
-        convOptions.igemmChSplits = chSplits;
         await withGpu(async (gpu) => {
-          const before = gpu.stats();
+          // (withGpu fails the test if the partial sums outlive the dispatches.)
           const dx0 = randn(xs.length, 51);
           const r = await runConv(gpu, p, xs, ws, bs, dys, { dx0 });
-          expect(gpu.stats()).toEqual(before); // partial sums are freed with the dispatches
           expect(r.labels).toContain('conv2d.forward.reduce(test)');
           expect(r.labels).toContain('conv2d.backward_input.reduce(test)');
           const g = ref();
           expectClose(`y splits=${splits}x${chSplits}`, r.y, g.y, FWD);
           expectClose(`dx splits=${splits}x${chSplits}`, r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
-        });
+        }, { policy: { autotune: { force: variant }, conv: { igemmSplits: splits, igemmChSplits: chSplits } } });
       }
     });
   }
 
   it('splits the weight-gradient reduction (split-K) and reduces into dw', async () => {
     for (const splits of [1, 3, 32]) {
-      convOptions.wgradSplits = splits;
       await withGpu(async (gpu) => {
-        const before = gpu.stats();
+        // (withGpu fails the test if the partial-sum scratch outlives the dispatches.)
         const dw0 = randn(ws.length, 41);
         const r = await runConv(gpu, p, xs, ws, bs, dys, { dw0 });
-        expect(gpu.stats()).toEqual(before); // partial-sum scratch is freed with the dispatches
         expectClose(`dw splits=${splits}`, r.dw, ref().dw.map((v, i) => v + dw0[i]!), GRAD);
-      });
+      }, { policy: { conv: { wgradSplits: splits } } });
     }
   });
 
@@ -266,11 +154,10 @@ describe('conv2d model paths', () => {
     const { mkdtempSync, readFileSync: read } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { adapterKey, autotuneOptions } = await import('../../src/gpu/autotune.js');
-    const saved = { ...autotuneOptions() };
+    const { adapterKey, configureAutotune } = await import('../../src/gpu/autotune.js');
     const file = join(mkdtempSync(join(tmpdir(), 'webfcn-')), 'autotune.json');
     const q: Conv2dParams = { ...p, N: 1, H: 6, W: 5, K: 3 }; // a shape no other test plans
-    configureAutotune({ mode: 'on', file, reps: 1 });
+    configureAutotune({ file }); // the process's persistence file, as the webfcn command sets it
     try {
       await withGpu(async (gpu) => {
         const { OH: oh, OW: ow } = conv2dOutSize(q);
@@ -278,9 +165,8 @@ describe('conv2d model paths', () => {
         const w = Tensor.from(gpu, randn(3 * q.C * 9, 72), [3, q.C, 3, 3], 'w');
         const y = Tensor.zeros(gpu, [1, 3, oh, ow], 'y');
         // (a forced, untimed plan first creates the per-device 1-element stand-in for a missing bias)
-        configureAutotune({ force: 'reg4x4' });
-        (await conv2dForward(gpu, y, x, w, null, q)).forEach((d) => disposeDispatch(gpu, d));
-        configureAutotune({ force: null });
+        await withPolicy(gpu, { autotune: { force: 'reg4x4' } }, async () =>
+          (await conv2dForward(gpu, y, x, w, null, q)).forEach((d) => disposeDispatch(gpu, d)));
         const before = gpu.stats();
         const ds = await conv2dForward(gpu, y, x, w, null, q, 'tuned');
         const table = JSON.parse(read(file, 'utf8')) as Record<string, Record<string, string>>;
@@ -291,11 +177,12 @@ describe('conv2d model paths', () => {
         submit(gpu, ds);
         expectClose('y', await y.read(), refConvForward(await x.read(), await w.read(), null, q), FWD);
         ds.forEach((d) => disposeDispatch(gpu, d));
+        trimReadbackPool(gpu); // (the reads above left idle staging buffers)
         expect(gpu.stats()).toEqual(before);
         [x, w, y].forEach((t) => t.dispose());
-      });
+      }, { policy: { autotune: { mode: 'on', reps: 1 } } });
     } finally {
-      configureAutotune({ mode: saved.mode, file: saved.file, reps: saved.reps });
+      configureAutotune({ file: null });
     }
   });
 
@@ -312,9 +199,63 @@ describe('conv2d model paths', () => {
     await expect(conv2dBackwardWeight(gpu, wBad, null, y, x, p)).rejects.toThrow(/conv2d\.backward_weight: shape mismatch.*dw \[4, 5, 3, 3\]/);
     await expect(conv2dForward(gpu, y, x, w, null, { ...p, strideH: 0 })).rejects.toThrow(/conv2d\.forward: parameter strideH = 0/);
     // Too big to split: one image over the limit.
-    convOptions.maxBindingBytes = 512;
-    await expect(conv2dForward(gpu, y, x, w, null, p)).rejects.toThrow(/conv2d\.forward: cannot split over N to fit maxStorageBufferBindingSize 512/);
+    await withPolicy(gpu, { conv: { maxBindingBytes: 512 } }, () =>
+      expect(conv2dForward(gpu, y, x, w, null, p)).rejects.toThrow(/conv2d\.forward: cannot split over N to fit maxStorageBufferBindingSize 512/));
     expect(gpu.stats()).toEqual(before);
     for (const t of [x, w, wBad, y, yBad]) t.dispose();
+  });
+});
+
+describe('conv2d reductions longer than a software adapter allows one invocation', () => {
+  // llvmpipe ends a shader invocation after 65,535 loop iterations in all, silently (README, "What
+  // CPU adapters demand of kernels"). A 64×64 kernel over 16 channels sums 65,536 products per
+  // output; with 1024 outputs × 16 channels there are enough threads that no split is needed for
+  // occupancy, so only the loop limit can force one (the FCN head's backward-input at large batches
+  // is such a pass: 21 × 64 × 64 = 86,016 terms).
+  const p: Conv2dParams = { N: 1, C: 16, H: 95, W: 95, K: 16, kh: 64, kw: 64, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+  it('splits the reduction so that every output is right (reg4x4)', async () => {
+    await withGpu(async (gpu) => {
+      const { OH, OW } = conv2dOutSize(p);
+      expect(OH * OW).toBe(1024);
+      const xs = randn(p.C * p.H * p.W, 91), ws = randn(p.K * p.C * 64 * 64, 92, -0.05, 0.05);
+      const x = Tensor.from(gpu, xs, [1, p.C, p.H, p.W], 'x');
+      const w = Tensor.from(gpu, ws, [p.K, p.C, 64, 64], 'w');
+      const y = Tensor.zeros(gpu, [1, p.K, OH, OW], 'y');
+      const ds = await conv2dForward(gpu, y, x, w, null, p, 'long');
+      submit(gpu, ds);
+      const got = await y.read();
+      ds.forEach((d) => disposeDispatch(gpu, d));
+      [x, w, y].forEach((t) => t.dispose());
+      // 97 outputs spread over every channel and position, against float64.
+      const at = Array.from({ length: 97 }, (_, i) => (i * 337) % got.length);
+      const want = at.map((o) => {
+        const k = Math.floor(o / (OH * OW)), oy = Math.floor(o / OW) % OH, ox = o % OW;
+        let s = 0;
+        for (let c = 0; c < p.C; c++) for (let ky = 0; ky < 64; ky++) for (let kx = 0; kx < 64; kx++) s += xs[(c * p.H + oy + ky) * p.W + ox + kx]! * ws[((k * p.C + c) * 64 + ky) * 64 + kx]!;
+        return s;
+      });
+      expectClose('y', at.map((o) => got[o]!), want, { atol: 1e-4, rtol: 1e-3 });
+      expect(ds.some((d) => d.label === 'conv2d.forward.reduce(long)'), 'the reduction was split').toBe(gpu.report.software);
+    }, { policy: { autotune: { force: 'reg4x4' } } });
+  });
+
+  it('splits a weight gradient over rows of outputs even when one split is asked for', async () => {
+    // 1×1 conv over 256 × 256 pixels: one split would loop 256 rows × 256 columns = 65,536 times.
+    const q: Conv2dParams = { N: 1, C: 4, H: 256, W: 256, K: 4, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+    await withGpu(async (gpu) => {
+      const xs = randn(4 * 256 * 256, 93), dys = randn(4 * 256 * 256, 94);
+      const x = Tensor.from(gpu, xs, [1, 4, 256, 256], 'x');
+      const dy = Tensor.from(gpu, dys, [1, 4, 256, 256], 'dy');
+      const dw = Tensor.zeros(gpu, [4, 4, 1, 1], 'dw');
+      const ds = await conv2dBackwardWeight(gpu, dw, null, dy, x, q, 'long');
+      submit(gpu, ds);
+      const got = await dw.read();
+      ds.forEach((d) => disposeDispatch(gpu, d));
+      [x, dy, dw].forEach((t) => t.dispose());
+      // Each dw sums 65,536 products of O(1) values (|dw| ~ 256): f32 sums in another order than
+      // float64's are good to ~1e-4 of that, far below the error of a cut-off loop (~10).
+      expectClose('dw', got, refConvBackward(xs, new Float32Array(16), dys, q).dw, { atol: 1e-3, rtol: 1e-4 });
+      expect(ds.some((d) => d.label === 'conv2d.backward_weight.reduce(long)'), 'the rows were split').toBe(gpu.report.software);
+    }, { policy: { autotune: { force: 'wg4x4t4k' }, conv: { wgradSplits: 1 } } });
   });
 });

@@ -1,13 +1,13 @@
-// conv_transpose2d against PyTorch goldens (including FCN's k64/s32/p16 head and the 2×
-// upsampling k4/s2/p1), against a float64 scatter reference (checked by finite differences),
-// and two hand-derived cases: Caffe's deconvolution overlap count and a bilinear-initialised
-// 2× upsampling of a bilinear function, which must reproduce bilinear interpolation.
+// conv_transpose2d: the FCN head with split-K, accumulation, splitting over N, and two
+// hand-derived cases: Caffe's deconvolution overlap count and a bilinear-initialised 2×
+// upsampling of a bilinear function, which must reproduce bilinear interpolation. The PyTorch
+// goldens (including the 21-channel head at the chapter's size), the float64 scatter reference
+// and its finite differences, and random shapes for every kernel variant are in
+// test/ops/registry.test.ts.
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { configureAutotune } from '../../src/gpu/autotune.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device.js';
 import { disposeDispatch, submit, type Dispatch } from '../../src/gpu/kernel.js';
-import { convOptions } from '../../src/gpu/ops/conv2d.js';
 import {
   convTranspose2dBackwardInput,
   convTranspose2dBackwardWeight,
@@ -18,11 +18,10 @@ import {
 import { Tensor } from '../../src/gpu/tensor.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
-import { expectClose, resetConvOverrides } from '../helpers/conv.js';
-import { finiteDiff, refConvTBackward, refConvTForward } from '../helpers/reference-conv.js';
+import { refConvTBackward, refConvTForward } from '../../src/ops/reference/conv.js';
+import { expectClose } from '../helpers/check.js';
 
 afterAll(releaseGpu);
-afterEach(resetConvOverrides);
 
 // Forward: atol 1e-5 (not 1e-6): f32 sums of up to Cin·⌈k/S⌉² products in another order than PyTorch's.
 const FWD = { atol: 1e-5, rtol: 1e-3 };
@@ -55,7 +54,7 @@ async function runConvT(
   return out;
 }
 
-describe('conv_transpose2d vs PyTorch goldens', () => {
+describe('conv_transpose2d: the FCN head', () => {
   const file = readSafetensors(readFileSync(new URL('../golden/conv_transpose2d.safetensors', import.meta.url)));
   const cases = JSON.parse(file.metadata.cases!) as { name: string; params: ConvTranspose2dParams; bias: boolean }[];
   it('includes the FCN head (k64 s32 p16) and 2x upsampling (k4 s2 p1)', () => {
@@ -63,30 +62,9 @@ describe('conv_transpose2d vs PyTorch goldens', () => {
     expect(cases.some((c) => c.params.kh === 4 && c.params.strideH === 2 && c.params.padH === 1)).toBe(true);
   });
   for (const variant of VARIANTS) {
-    for (const c of cases) {
-      it(`${c.name} (${variant})`, async () => {
-        configureAutotune({ force: variant });
-        await withGpu(async (gpu) => {
-          const g = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
-          const r = await runConvT(gpu, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
-          const errs = {
-            y: expectClose('y', r.y, g('y'), FWD),
-            dx: expectClose('dx', r.dx, g('dx'), GRAD),
-            dw: expectClose('dw', r.dw, g('dw'), GRAD),
-            db: c.bias ? expectClose('db', r.db!, g('db'), GRAD) : 0,
-          };
-          console.log(`conv_transpose2d golden ${c.name} ${variant} max|err| ${JSON.stringify(errs)}`);
-        });
-      });
-    }
-  }
-
-  for (const variant of VARIANTS) {
     it(`FCN head with the reduction split over kernel rows (split-K) (${variant})`, async () => {
-      configureAutotune({ force: variant });
-      // backward-input sums 64 kernel rows: 7 splits of 10 rows (forward has only 2 rows per phase: 2 splits)
-      convOptions.igemmSplits = 7;
-      convOptions.igemmChSplits = 2; // and 2 channel chunks (Cin 2, Cout 3)
+      // backward-input sums 64 kernel rows: 7 splits of 10 rows (forward has only 2 rows per phase: 2 splits),
+      // and 2 channel chunks (Cin 2, Cout 3)
       const c = cases.find((k) => k.params.kh === 64)!;
       await withGpu(async (gpu) => {
         const g = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
@@ -95,38 +73,14 @@ describe('conv_transpose2d vs PyTorch goldens', () => {
         expectClose('dx', r.dx, g('dx'), GRAD);
         expectClose('dw', r.dw, g('dw'), GRAD);
         expectClose('db', r.db!, g('db'), GRAD);
-      });
+      }, { policy: { autotune: { force: variant }, conv: { igemmSplits: 7, igemmChSplits: 2 } } });
     });
   }
-
-  it('the float64 scatter reference matches the goldens', () => {
-    for (const c of cases) {
-      const t = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
-      expectClose(`${c.name} y`, refConvTForward(t('x'), t('w'), c.bias ? t('b') : null, c.params), t('y'), FWD);
-      const gr = refConvTBackward(t('x'), t('w'), t('dy'), c.params);
-      expectClose(`${c.name} dx`, gr.dx, t('dx'), GRAD);
-      expectClose(`${c.name} dw`, gr.dw, t('dw'), GRAD);
-    }
-  });
 });
 
-describe('conv_transpose2d float64 reference and random shapes', () => {
-  it('reference gradients match finite differences', () => {
-    const p: ConvTranspose2dParams = { N: 2, Cin: 2, H: 3, W: 2, Cout: 2, kh: 3, kw: 4, strideH: 2, strideW: 3, padH: 1, padW: 1 };
-    const { OH, OW } = convTranspose2dOutSize(p);
-    const x = Float64Array.from(randn(p.N * p.Cin * p.H * p.W, 51));
-    const w = Float64Array.from(randn(p.Cin * p.Cout * p.kh * p.kw, 52));
-    const b = Float64Array.from(randn(p.Cout, 53));
-    const dy = Float64Array.from(randn(p.N * p.Cout * OH * OW, 54));
-    const g = refConvTBackward(x, w, dy, p);
-    for (let i = 0; i < x.length; i++) expect(Math.abs(finiteDiff((v) => refConvTForward(v, w, b, p), x, dy, i) - g.dx[i]!)).toBeLessThan(1e-7);
-    for (let i = 0; i < w.length; i += 2) expect(Math.abs(finiteDiff((v) => refConvTForward(x, v, b, p), w, dy, i) - g.dw[i]!)).toBeLessThan(1e-7);
-    for (let i = 0; i < b.length; i++) expect(Math.abs(finiteDiff((v) => refConvTForward(x, w, v, p), b, dy, i) - g.db[i]!)).toBeLessThan(1e-7);
-  });
-
-  for (const [variant, wgrad] of [['reg4x4', 'wg4x4t4k'], ['reg8x8', 'wg8x8t16k'], ['tiled64x64', 'wg4x8t64k'], ['tiled32x32', 'wg8x4t4k']]) {
-    it(`GPU matches the reference on random shapes, with accumulation (${variant}, ${wgrad})`, async () => {
-      configureAutotune({ force: [variant!, wgrad!] });
+describe('conv_transpose2d accumulation and splitting', () => {
+  for (const [variant, wgrad] of [['reg4x4', 'wg4x4t4k'], ['tiled64x64', 'wg4x8t64k']]) {
+    it(`accumulates into dx, dw and db on random shapes (${variant}, ${wgrad})`, async () => {
       await withGpu(async (gpu) => {
         for (let s = 0; s < 6; s++) {
           const r = randn(12, 200 + s, 0, 1);
@@ -151,14 +105,12 @@ describe('conv_transpose2d float64 reference and random shapes', () => {
           expectClose(`${tag} dw`, got.dw, g.dw.map((v, i) => v + dw0[i]!), GRAD);
           expectClose(`${tag} db`, got.db!, g.db.map((v, i) => v + db0[i]!), GRAD);
         }
-      });
+      }, { policy: { autotune: { force: [variant!, wgrad!] } } });
     });
   }
 
   it('splits over N (and the weight-gradient reduction) for large activations', async () => {
     // x (4, 4, 4, 4) is 256 B per image, y (4, 4, 8, 8) 1 KiB: a 1 KiB limit forces chunks of one image.
-    convOptions.maxBindingBytes = 1024;
-    convOptions.wgradSplits = 2;
     await withGpu(async (gpu) => {
       const p: ConvTranspose2dParams = { N: 4, Cin: 4, H: 4, W: 4, Cout: 4, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 };
       const xs = randn(256 * 4 / 4, 61), ws = randn(256, 62), bs = randn(4, 63), dys = randn(4 * 4 * 64, 64);
@@ -168,7 +120,7 @@ describe('conv_transpose2d float64 reference and random shapes', () => {
       expectClose('dx', got.dx, g.dx, GRAD);
       expectClose('dw', got.dw, g.dw, GRAD);
       expectClose('db', got.db!, g.db, GRAD);
-    });
+    }, { policy: { conv: { maxBindingBytes: 1024, wgradSplits: 2 } } });
   });
 });
 

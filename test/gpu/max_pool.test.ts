@@ -4,7 +4,7 @@ import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { maxPool2dBackward, maxPool2dForward, maxPoolOutputSize, type MaxPoolParams } from '../../src/gpu/ops/max_pool.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
-import { dot, finiteDiff, loadGolden, maxPoolBackwardRef, maxPoolRef, poolOut, type PoolGeom } from '../helpers/reference-ops.js';
+import { maxPoolBackwardRef, maxPoolRef, poolOut } from '../../src/ops/reference/ops.js';
 
 afterAll(releaseGpu);
 
@@ -23,41 +23,8 @@ async function runPool(gpu: Gpu, p: MaxPoolParams, xs: Float32Array, dys: Float3
   return out;
 }
 
-describe('max_pool2d reference (float64)', () => {
-  it('backward matches finite differences (distinct values, so the argmax is stable)', () => {
-    const p: PoolGeom = { N: 1, C: 2, H: 5, W: 4, k: 3, stride: 2, pad: 1 };
-    const n = p.N * p.C * p.H * p.W;
-    // A permutation scaled by 0.1: every value distinct by far more than the FD step.
-    const x = Float64Array.from(randn(n, 3), (_, i) => ((i * 7) % n) * 0.1 - 1);
-    const [OH, OW] = poolOut(p);
-    const dy = Float64Array.from(randn(p.N * p.C * OH * OW, 4));
-    const { indices } = maxPoolRef(x, p);
-    const dx = maxPoolBackwardRef(dy, indices, p);
-    const fd = finiteDiff((v) => dot(maxPoolRef(v, p).y, dy), x);
-    expect(compare(dx, fd, 1e-7, 1e-6).ok).toBe(true);
-    expect(dx.some((v) => v !== 0)).toBe(true);
-  });
-});
-
+// The PyTorch goldens, finite differences and distinct-valued random shapes: test/ops/registry.test.ts.
 describe('max_pool2d on the GPU', () => {
-  const golden = loadGolden('ops_max_pool');
-  for (const c of golden.meta as Array<{ name: string } & MaxPoolParams>) {
-    it(`matches PyTorch values, indices and dx exactly (${c.name}: ${c.N}x${c.C}x${c.H}x${c.W}, k${c.k} s${c.stride} p${c.pad})`, async () => {
-      await withGpu(async (gpu) => {
-        const g = (k: string) => golden.f32(`${c.name}.${k}`);
-        const r = await runPool(gpu, c, g('x'), g('dy'));
-        // Max and index selection are exact; dx sums at most ceil(k/S)² values in PyTorch's order.
-        const ey = compare(r.y, g('y'), 0, 0);
-        const ei = compare(r.indices, golden.u32(`${c.name}.indices`), 0, 0);
-        const ed = compare(r.dx, g('dx'), 1e-6, 1e-6);
-        console.info(`max_pool ${c.name}: y max |err| ${ey.maxAbs}, indices ${ei.maxAbs}, dx ${ed.maxAbs.toExponential(2)}`);
-        expect(ey.ok).toBe(true);
-        expect(ei.ok).toBe(true);
-        expect(ed.ok).toBe(true);
-      });
-    });
-  }
-
   const random: MaxPoolParams[] = [
     { N: 2, C: 3, H: 13, W: 10, k: 3, stride: 2, pad: 1 },
     { N: 1, C: 2, H: 9, W: 12, k: 4, stride: 3, pad: 2 },

@@ -3,7 +3,8 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { setSgdLearningRate, sgdStep } from '../../src/gpu/ops/sgd.js';
 import { compare, randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
-import { loadGolden, sgdRef } from '../helpers/reference-ops.js';
+import { sgdRef } from '../../src/ops/reference/ops.js';
+import { loadGolden } from '../helpers/golden.js';
 
 afterAll(releaseGpu);
 

@@ -1,22 +1,19 @@
-// Winograd F(2×2, 3×3) convolution (src/gpu/ops/winograd.ts): the forward and backward-input
-// passes of 3×3 stride-1 padding-1 convolutions, against the PyTorch goldens and a float64
-// reference, through both GEMM kernel variants, with bias, accumulation, chunking over images and
-// tile padding; and the rule that decides where it is used.
-import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { configureAutotune } from '../../src/gpu/autotune.js';
+// Winograd convolution (src/gpu/ops/winograd.ts) for 3×3 stride-1 padding-1 convolutions: edge
+// shapes with bias and accumulation against the float64 reference, chunking over images, tile
+// padding, split weight-gradient reductions, and the rule that decides where it is used. The
+// PyTorch goldens and random shapes under each tile are in test/ops/registry.test.ts.
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device.js';
 import { disposeDispatch, submit, type Dispatch } from '../../src/gpu/kernel.js';
-import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, convOptions, type Conv2dParams } from '../../src/gpu/ops/conv2d.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Conv2dParams } from '../../src/gpu/ops/conv2d.js';
+import { withPolicy } from '../../src/gpu/policy.js';
 import { useWinograd, useWinogradWgrad } from '../../src/gpu/ops/winograd.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { randn, releaseGpu, withGpu } from '../helpers/gpu.js';
-import { expectClose, resetConvOverrides } from '../helpers/conv.js';
-import { refConvBackward, refConvForward } from '../helpers/reference-conv.js';
+import { refConvBackward, refConvForward } from '../../src/ops/reference/conv.js';
+import { expectClose } from '../helpers/check.js';
 
 afterAll(releaseGpu);
-afterEach(resetConvOverrides);
 
 // Tolerances: the direct kernels' (conv2d.test.ts: |err| ≤ 1e-5 + 1e-3·|want| forward, 1e-4 +
 // 1e-3·|want| gradients), unchanged. F(2×2)'s transforms only add, subtract and halve, so its
@@ -56,36 +53,6 @@ async function run(
 const conv3 = (N: number, C: number, H: number, W: number, K: number): Conv2dParams =>
   ({ N, C, H, W, K, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 });
 
-describe('Winograd vs PyTorch goldens', () => {
-  const file = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)), 'conv2d.safetensors');
-  const cases = (JSON.parse(file.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[])
-    .filter((c) => c.params.kh === 3 && c.params.kw === 3 && c.params.strideH === 1 && c.params.strideW === 1 && c.params.padH === 1 && c.params.padW === 1);
-  it('has 3x3 stride-1 padding-1 cases, one with 16+ channels', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(2);
-    expect(cases.some((c) => c.params.C >= 16 && c.params.K >= 16)).toBe(true);
-  });
-  for (const [variant, tile] of [['reg8x8', 2], ['tiled64x64', 2], ['reg4x16', 3], ['tiled64x32', 3], ['reg8x8', 4], ['tiled32x32', 4]] as const) {
-    for (const c of cases) {
-      it(`${c.name} F(${tile}x${tile}) (${variant})`, async () => {
-        configureAutotune({ force: variant });
-        convOptions.winograd = true;
-        convOptions.winogradTile = tile;
-        await withGpu(async (gpu) => {
-          const g = (k: string) => toFloat32(file.tensors.get(`${c.name}.${k}`)!);
-          const r = await run(gpu, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
-          expect(r.labels).toContain('conv2d.forward.winograd_input(test)');
-          expect(r.labels).toContain('conv2d.backward_input.winograd_output(test)');
-          expect(r.labels).toContain('conv2d.backward_weight.winograd_wgrad(test)');
-          const errs = {
-            y: expectClose('y', r.y, g('y'), FWD), dx: expectClose('dx', r.dx, g('dx'), GRAD), dw: expectClose('dw', r.dw, g('dw'), GRAD),
-          };
-          console.log(`winograd golden ${c.name} F${tile} ${variant} max|err| ${JSON.stringify(errs)}`);
-        });
-      });
-    }
-  }
-});
-
 describe('Winograd vs float64 reference', () => {
   const shapes: [string, Conv2dParams][] = [
     ['odd sizes', conv3(2, 5, 7, 9, 6)],
@@ -95,13 +62,12 @@ describe('Winograd vs float64 reference', () => {
     ['many tiles', conv3(2, 8, 16, 24, 12)],
   ];
   const wgrads = ['wg4x4t4k', 'wg8x8t16k', 'wg4x8t64k', 'wg8x4t256k', 'wg8x8t4k'];
-  const cases = ['reg4x4', 'reg8x8', 'reg4x16', 'tiled64x64', 'tiled32x32'].flatMap((variant, vi) =>
-    ([2, 3, 4] as const).map((tile) => ({ variant, wgrad: wgrads[(vi + tile) % wgrads.length]!, tile })));
+  // (The goldens and tiny random shapes under every tile: test/ops/registry.test.ts. Here: edge
+  // shapes (one pixel, one row, 40 channels) with bias and accumulation, once per tile.)
+  const cases = (['reg4x4', 'reg8x8', 'tiled64x64'] as const).map((variant, vi) =>
+    ({ variant, wgrad: wgrads[vi]!, tile: ([2, 3, 4] as const)[vi]! }));
   cases.forEach(({ variant, wgrad, tile }) => {
     it(`five shapes, bias and accumulation, F(${tile}x${tile}) (${variant}, ${wgrad})`, async () => {
-      configureAutotune({ force: [variant, wgrad] });
-      convOptions.winograd = true;
-      convOptions.winogradTile = tile;
       await withGpu(async (gpu) => {
         let worst = { y: 0, dx: 0, dw: 0 };
         for (const [i, [name, p]] of shapes.entries()) {
@@ -123,18 +89,14 @@ describe('Winograd vs float64 reference', () => {
           };
         }
         console.log(`winograd float64 F${tile} ${variant} max|err| ${JSON.stringify(worst)}`);
-      });
+      }, { policy: { autotune: { force: [variant, wgrad] }, conv: { winograd: true, winogradTile: tile } } });
     });
   });
 
   it('processes images in chunks when the transformed tiles exceed a binding', async () => {
-    configureAutotune({ force: 'reg8x8' });
-    convOptions.winograd = true;
-    convOptions.winogradTile = 2;
     const p = conv3(6, 16, 8, 8, 16);
     // 16 positions × 16 channels × 16 tiles × 4 bytes = 16 KiB per image: a 40 KiB limit gives
     // chunks of two images (x and y are 4 KiB per image, so their offsets stay 256-aligned).
-    convOptions.maxBindingBytes = 40 << 10;
     await withGpu(async (gpu) => {
       const xs = randn(p.N * p.C * 64, 61), ws = randn(p.K * p.C * 9, 62), bs = randn(p.K, 63), dys = randn(p.N * p.K * 64, 64);
       const r = await run(gpu, p, xs, ws, bs, dys);
@@ -146,17 +108,15 @@ describe('Winograd vs float64 reference', () => {
       expectClose('dw', r.dw, g.dw, GRAD);
       // The shared transform scratch goes with the last plan that held it.
       expect([...gpu.cache.keys()].filter((k) => k.startsWith('scratch:winograd'))).toEqual([]);
-    });
+    }, { policy: { autotune: { force: 'reg8x8' }, conv: { winograd: true, winogradTile: 2, maxBindingBytes: 40 << 10 } } });
   });
 
   it('is left out when forced off, and for other shapes even when forced on', async () => {
     await withGpu(async (gpu) => {
       const xs = randn(2 * 16 * 64, 71), ws = randn(16 * 16 * 9, 72), dys = randn(2 * 16 * 64, 73);
-      convOptions.winograd = false;
-      const off = await run(gpu, conv3(2, 16, 8, 8, 16), xs, ws, null, dys);
+      const off = await withPolicy(gpu, { conv: { winograd: false } }, () => run(gpu, conv3(2, 16, 8, 8, 16), xs, ws, null, dys));
       expect(off.labels.some((l) => l.includes('winograd'))).toBe(false);
-      convOptions.winograd = true;
-      const on = await run(gpu, conv3(2, 16, 8, 8, 16), xs, ws, null, dys);
+      const on = await withPolicy(gpu, { conv: { winograd: true } }, () => run(gpu, conv3(2, 16, 8, 8, 16), xs, ws, null, dys));
       expect(on.labels.some((l) => l.includes('winograd'))).toBe(true);
       expectClose('y on vs off', on.y, off.y, FWD);
       expectClose('dx on vs off', on.dx, off.dx, GRAD);
@@ -196,18 +156,14 @@ describe('where Winograd is used by default', () => {
     expect(useWinogradWgrad(conv({}), false)).toBe(0);
   });
   it('splits the weight-gradient reduction over tile rows', async () => {
-    configureAutotune({ force: 'wg4x4t4k' });
-    convOptions.winograd = true;
     const p = conv3(2, 6, 10, 12, 5);
     const xs = randn(p.N * p.C * p.H * p.W, 81), ws = randn(p.K * p.C * 9, 82), dys = randn(p.N * p.K * p.H * p.W, 83);
     for (const [splits, tile] of [[1, 2], [3, 2], [10, 2], [1, 3], [4, 3], [1, 4], [3, 4], [6, 4]] as const) {
-      convOptions.wgradSplits = splits;
-      convOptions.winogradTile = tile;
       await withGpu(async (gpu) => {
         const r = await run(gpu, p, xs, ws, null, dys);
         expect(r.labels.includes('conv2d.backward_weight.reduce(test)'), `splits ${splits}`).toBe(splits > 1);
         expectClose(`dw splits=${splits} F${tile}`, r.dw, refConvBackward(xs, ws, dys, p).dw, GRAD);
-      });
+      }, { policy: { autotune: { force: 'wg4x4t4k' }, conv: { winograd: true, wgradSplits: splits, winogradTile: tile } } });
     }
   });
 });

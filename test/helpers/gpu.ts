@@ -1,7 +1,10 @@
 // A device for tests: acquired once per test file, fails the test on any WebGPU error
-// (validation, out-of-memory, internal, uncaptured) and destroys what it created. A machine
+// (validation, out-of-memory, internal, uncaptured) and on any buffer the test leaves alive. A machine
 // with no adapter fails here, loudly: run `npm run setup`.
 import { acquireGpu, type Gpu } from '../../src/gpu/device.js';
+import { overridePolicy, type PolicyOverrides } from '../../src/gpu/policy.js';
+import { releaseScratch, scratchHolders } from '../../src/gpu/pool.js';
+import { trimReadbackPool } from '../../src/gpu/tensor.js';
 
 let shared: Promise<Gpu> | null = null;
 
@@ -11,25 +14,59 @@ export function testGpu(): Promise<Gpu> {
   return shared;
 }
 
-/** Runs `fn` on the test device inside validation/OOM/internal error scopes; throws on any error. */
-export async function withGpu<T>(fn: (gpu: Gpu) => Promise<T>): Promise<T> {
+export interface WithGpuOptions {
+  /** Policy overrides (forced variants, split counts, Winograd tiles) for this run only; restored afterwards. */
+  policy?: PolicyOverrides;
+}
+
+/**
+ * Runs `fn` on the test device inside validation/OOM/internal error scopes and under `policy`;
+ * throws on any WebGPU error, and when buffers that `fn` created outlive it: live buffers and bytes
+ * must return to what they were before. Device-wide scratch, which plans share and which outlives
+ * them by design, is freed before both counts, so a plan made outside `fn` must not be run after
+ * it; while plans made before `fn` still hold scratch, nothing is freed and the counts include it.
+ */
+export async function withGpu<T>(fn: (gpu: Gpu) => Promise<T>, opts: WithGpuOptions = {}): Promise<T> {
   const gpu = await testGpu();
   const { device } = gpu;
   const filters: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
   for (const f of filters) device.pushErrorScope(f);
+  const holdersBefore = scratchHolders(gpu);
+  if (holdersBefore === 0) releaseDeviceCaches(gpu);
+  else trimReadbackPool(gpu);
   const before = gpu.stats();
+  const labelsBefore = new Set(gpu.liveLabels());
+  const restore = overridePolicy(gpu.policy, opts.policy ?? {});
   let result: T;
   try {
     result = await fn(gpu);
   } finally {
+    restore();
     const errors = [];
     for (let i = 0; i < filters.length; i++) errors.push(await device.popErrorScope());
     const err = errors.find((e) => e);
     if (err) throw new Error(`WebGPU ${err.constructor.name}: ${err.message}`);
     gpu.check();
   }
-  void before;
+  const holders = scratchHolders(gpu);
+  if (holders > holdersBefore) throw new Error(`${holders - holdersBefore} planned dispatches still hold shared scratch: a plan outlived the test`);
+  if (holders === 0) releaseDeviceCaches(gpu);
+  else trimReadbackPool(gpu);
+  const after = gpu.stats();
+  if (after.liveBuffers !== before.liveBuffers || after.liveBytes !== before.liveBytes) {
+    const leaked = gpu.liveLabels().filter((l) => !labelsBefore.has(l));
+    throw new Error(
+      `GPU buffers outlived the test: ${before.liveBuffers} buffers / ${before.liveBytes} bytes before, ` +
+        `${after.liveBuffers} / ${after.liveBytes} after; new labels: ${leaked.slice(0, 20).join(', ')}`,
+    );
+  }
   return result;
+}
+
+/** Frees what the device keeps between plans by design (shared scratch, idle readback staging buffers). */
+export function releaseDeviceCaches(gpu: Gpu): void {
+  releaseScratch(gpu);
+  trimReadbackPool(gpu);
 }
 
 /** Disposes the shared device (afterAll). */

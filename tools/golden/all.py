@@ -9,7 +9,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-for script in ('conv.py', 'ops.py', 'pth.py', 'model.py'):
+for script in ('conv.py', 'head.py', 'ops.py', 'pth.py', 'model.py'):
     path = os.path.join(HERE, script)
     print(f'golden: {script}')
     sys.argv = [path, '--force']

@@ -15,7 +15,7 @@ import reduceWgsl from '../../../shaders/batch_norm/backward_reduce.wgsl';
 import backwardFinalizeWgsl from '../../../shaders/batch_norm/backward_finalize.wgsl';
 import backwardWgsl from '../../../shaders/batch_norm/backward.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, makeDispatch, planSteps, specialize, type Dispatch, type KernelDef } from '../kernel.js';
 import { scratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 
@@ -27,13 +27,8 @@ export const batchNormReduceKernel: KernelDef = { name: 'batch_norm.backward_red
 export const batchNormBackwardFinalizeKernel: KernelDef = { name: 'batch_norm.backward_finalize', code: backwardFinalizeWgsl };
 export const batchNormBackwardKernel: KernelDef = { name: 'batch_norm.backward', code: backwardWgsl };
 
-/** Test override: true = the CPU-adapter variants below, false = the 64-wide ones; unset = by adapter. */
-export const batchNormOptions: { cpuVariants?: boolean } = {};
-
 function withWorkgroup(k: KernelDef, wg: number): KernelDef {
-  const code = k.code.replace('const WG = 64u;', `const WG = ${wg}u;`);
-  if (code === k.code) throw new Error(`${k.name}: no 'const WG = 64u;' to narrow`);
-  return { ...k, name: `${k.name}.wg${wg}`, code };
+  return specialize(k, { name: `${k.name}.wg${wg}`, values: { WG: wg } });
 }
 
 /**
@@ -51,7 +46,7 @@ const cpuVariants = new Map<KernelDef, KernelDef>([
 
 /** `k`, or its CPU-adapter variant on CPU adapters. */
 function forAdapter(gpu: Gpu, k: KernelDef): KernelDef {
-  return (batchNormOptions.cpuVariants ?? gpu.report.software) ? cpuVariants.get(k) ?? k : k;
+  return (gpu.policy.batchNorm.cpuVariants ?? gpu.report.software) ? cpuVariants.get(k) ?? k : k;
 }
 
 /** Elements of one channel reduced by one workgroup (64 per thread of 64). */
@@ -154,26 +149,29 @@ export async function batchNormForward(
     throw new GpuError(`grid ${P}x${p.C} exceeds maxComputeWorkgroupsPerDimension ${gpu.limits.maxComputeWorkgroupsPerDimension}`, op);
   }
   const partials = scratch(gpu, 'batch_norm.partials', p.C * P * 3); // (C, P, 3)
-  return [
-    await makeDispatch(gpu, forAdapter(gpu, batchNormStatsKernel), {
-      bindings: { x, partials },
-      uniforms: { C: p.C, HW, M, chunk },
-      workgroups: [P, p.C],
-      label,
-    }),
-    await makeDispatch(gpu, forAdapter(gpu, batchNormFinalizeKernel), {
-      bindings: { partials, mean: saved.mean, invstd: saved.invstd, running_mean: runningMean, running_var: runningVar },
-      uniforms: { P, M, eps, momentum },
-      workgroups: [p.C],
-      label,
-    }),
-    await makeDispatch(gpu, batchNormTrainKernel, {
-      bindings: { x, weight, bias, mean: saved.mean, invstd: saved.invstd, y },
-      uniforms: { C: p.C, HW, items: grid.items, eps },
-      workgroups: grid.workgroups,
-      label,
-    }),
-  ];
+  return planSteps(gpu, async ({ out }) => {
+    out.push(
+      await makeDispatch(gpu, forAdapter(gpu, batchNormStatsKernel), {
+        bindings: { x, partials },
+        uniforms: { C: p.C, HW, M, chunk },
+        workgroups: [P, p.C],
+        label,
+      }));
+    out.push(
+      await makeDispatch(gpu, forAdapter(gpu, batchNormFinalizeKernel), {
+        bindings: { partials, mean: saved.mean, invstd: saved.invstd, running_mean: runningMean, running_var: runningVar },
+        uniforms: { P, M, eps, momentum },
+        workgroups: [p.C],
+        label,
+      }));
+    out.push(
+      await makeDispatch(gpu, batchNormTrainKernel, {
+        bindings: { x, weight, bias, mean: saved.mean, invstd: saved.invstd, y },
+        uniforms: { C: p.C, HW, items: grid.items, eps },
+        workgroups: grid.workgroups,
+        label,
+      }));
+  });
 }
 
 /**
@@ -203,24 +201,27 @@ export async function batchNormBackward(
   const grid = planeGrid(op, gpu, p, HW);
   const partials = scratch(gpu, 'batch_norm.partials', p.C * P * 2); // (C, P, 2)
   const sums = scratch(gpu, 'batch_norm.sums', p.C * 2); // (C, 2)
-  return [
-    await makeDispatch(gpu, forAdapter(gpu, batchNormReduceKernel), {
-      bindings: { x, dy, mean: saved.mean, invstd: saved.invstd, partials },
-      uniforms: { C: p.C, HW, M, chunk },
-      workgroups: [P, p.C],
-      label,
-    }),
-    await makeDispatch(gpu, forAdapter(gpu, batchNormBackwardFinalizeKernel), {
-      bindings: { partials, sums, dweight, dbias },
-      uniforms: { P },
-      workgroups: [p.C],
-      label,
-    }),
-    await makeDispatch(gpu, batchNormBackwardKernel, {
-      bindings: { x, dy, weight, mean: saved.mean, invstd: saved.invstd, sums, dx },
-      uniforms: { C: p.C, HW, items: grid.items, M },
-      workgroups: grid.workgroups,
-      label,
-    }),
-  ];
+  return planSteps(gpu, async ({ out }) => {
+    out.push(
+      await makeDispatch(gpu, forAdapter(gpu, batchNormReduceKernel), {
+        bindings: { x, dy, mean: saved.mean, invstd: saved.invstd, partials },
+        uniforms: { C: p.C, HW, M, chunk },
+        workgroups: [P, p.C],
+        label,
+      }));
+    out.push(
+      await makeDispatch(gpu, forAdapter(gpu, batchNormBackwardFinalizeKernel), {
+        bindings: { partials, sums, dweight, dbias },
+        uniforms: { P },
+        workgroups: [p.C],
+        label,
+      }));
+    out.push(
+      await makeDispatch(gpu, batchNormBackwardKernel, {
+        bindings: { x, dy, weight, mean: saved.mean, invstd: saved.invstd, sums, dx },
+        uniforms: { C: p.C, HW, items: grid.items, M },
+        workgroups: grid.workgroups,
+        label,
+      }));
+  });
 }

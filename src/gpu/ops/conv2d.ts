@@ -21,7 +21,7 @@ export * from './conv_gemm.js';
 
 /** Chooses a config (autotune) and plans the problem: as a Winograd convolution where that pays. */
 async function planIgemm(gpu: Gpu, op: string, pr: IgemmProblem, label: string): Promise<Dispatch[]> {
-  const tile = useWinograd(pr);
+  const tile = useWinograd(pr, gpu.policy.conv.winograd, gpu.policy.conv.winogradTile);
   if (tile) return planWinograd(gpu, op, pr, tile, label);
   const shapeKey = [pr.bwd ? 'bwd' : 'fwd', pr.N, pr.Cred, pr.IH, pr.IW, pr.Cols, pr.OH, pr.OW, pr.SH, pr.SW, pr.PH, pr.PW, pr.KH, pr.KW].join(',');
   const chosen = await choose(gpu, 'conv2d.igemm', shapeKey, IGEMM_CANDIDATES, igemmDefault(pr.Cols), async (c) => {
@@ -32,7 +32,7 @@ async function planIgemm(gpu: Gpu, op: string, pr: IgemmProblem, label: string):
   return planIgemmWith(gpu, op, pr, chosen.config, label);
 }
 async function planWgrad(gpu: Gpu, op: string, dw: Tensor, dy: Tensor, x: Tensor, p: Conv2dParams, label: string): Promise<Dispatch[]> {
-  const tile = useWinogradWgrad(p);
+  const tile = useWinogradWgrad(p, gpu.policy.conv.winograd, gpu.policy.conv.winogradTile);
   if (tile) return planWinogradWgrad(gpu, op, dw, dy, x, p, tile, label);
   const shapeKey = Object.values(p).join(',');
   const chosen = await choose(gpu, 'conv2d.wgrad', shapeKey, WGRAD_CANDIDATES, wgradDefault(p), async (t) => {

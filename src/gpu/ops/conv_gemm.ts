@@ -3,46 +3,21 @@
 // images. conv2d.ts routes each pass here or to winograd.ts; conv_transpose2d.ts reuses both.
 import igemmRegWgsl from '../../../shaders/conv2d/igemm_reg.wgsl';
 import igemmTiledWgsl from '../../../shaders/conv2d/igemm_tiled.wgsl';
-import wgradWgsl from '../../../shaders/conv2d/wgrad.wgsl';
+import wgradWgsl from '../../../shaders/conv2d/backward_weight.wgsl';
 import reduceWgsl from '../../../shaders/conv2d/reduce_splits.wgsl';
 import biasGradWgsl from '../../../shaders/conv2d/bias_grad.wgsl';
 import weightTWgsl from '../../../shaders/conv2d/weight_t.wgsl';
 import reduceOutWgsl from '../../../shaders/conv2d/reduce_out.wgsl';
 import { choose, type Candidate } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, disposeDispatch, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, grid1d, makeDispatch, planSteps, specialize, type Dispatch, type KernelDef } from '../kernel.js';
 import { Tensor } from '../tensor.js';
+import { scratch } from '../pool.js';
 
 
 export interface Conv2dParams {
   N: number; C: number; H: number; W: number; K: number; kh: number; kw: number;
   strideH: number; strideW: number; padH: number; padW: number;
-}
-
-/** Test and benchmark overrides; production code leaves these unset. */
-export const convOptions: {
-  /** Pretend storage bindings are at most this many bytes (exercises the split-over-N path). */
-  maxBindingBytes?: number;
-  /** Fixed split count for the weight-gradient reduction (else chosen from the shape). */
-  wgradSplits?: number;
-  /** Fixed split-K counts for forward / backward-input over kernel rows and over channels (else chosen from the shape). */
-  igemmSplits?: number;
-  igemmChSplits?: number;
-  /**
-   * Winograd F(2×2, 3×3) for 3×3 stride-1 padding-1 forward and backward-input passes:
-   * unset = where it pays (winograd.ts), true = wherever the shape allows, false = never.
-   */
-  winograd?: boolean;
-  /** Winograd tile F(m×m, 3×3), m = 2, 3 or 4 (else chosen per shape). */
-  winogradTile?: 2 | 3 | 4;
-} = winogradFromEnv();
-
-/** WEBFCN_WINOGRAD=off (direct kernels only), 2, 3 or 4 (that tile wherever it pays), else per shape. */
-function winogradFromEnv(): { winograd?: boolean; winogradTile?: 2 | 3 | 4 } {
-  const v = typeof process !== 'undefined' ? process.env?.WEBFCN_WINOGRAD : undefined;
-  if (v === 'off' || v === '0') return { winograd: false };
-  if (v === '2' || v === '3' || v === '4') return { winogradTile: Number(v) as 2 | 3 | 4 };
-  return {};
 }
 
 /** Output spatial size: floor((H + 2P − kh)/S) + 1. */
@@ -89,12 +64,12 @@ function gcd(a: number, b: number): number {
  * may take: one binding, and at most 64 MiB so that large batches split rather than allocate.
  */
 export function scratchLimit(gpu: Gpu): number {
-  return Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity, 64 << 20);
+  return Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.policy.conv.maxBindingBytes ?? Infinity, 64 << 20);
 }
 
 /** Images per chunk so that every per-image-`bytes` tensor fits one binding at aligned offsets. */
 export function batchChunk(gpu: Gpu, op: string, N: number, tensors: Record<string, { t: Tensor; perImage: number }>): number {
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, convOptions.maxBindingBytes ?? Infinity);
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.policy.conv.maxBindingBytes ?? Infinity);
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const entries = Object.entries(tensors);
   if (entries.every(([, e]) => e.perImage * N <= limit)) return N;
@@ -124,13 +99,9 @@ export function images(t: Tensor, n0: number, n: number): Tensor {
   return t.view([n, ...t.shape.slice(1)], n0 * per);
 }
 
+/** A placeholder bound where a kernel's optional tensor (the bias) is absent: device scratch, never written. */
 export function dummy(gpu: Gpu): Tensor {
-  let t = gpu.cache.get('conv2d.dummy') as Tensor | undefined;
-  if (!t) {
-    t = Tensor.zeros(gpu, [1], 'conv2d.no-bias');
-    gpu.cache.set('conv2d.dummy', t);
-  }
-  return t;
+  return scratch(gpu, 'conv2d.no-bias', 1);
 }
 
 export function relabel(d: Dispatch, label: string): Dispatch {
@@ -200,20 +171,18 @@ export function expandEach(code: string, sizes: Record<string, number>): string 
     .join('\n');
 }
 
+const igemmTemplates: Record<IgemmConfig['variant'], KernelDef> = {
+  reg: { name: 'conv2d.igemm.reg', code: igemmRegWgsl },
+  tiled: { name: 'conv2d.igemm.tiled', code: igemmTiledWgsl },
+};
+
 function igemmKernel(c: IgemmConfig, bwd: boolean): KernelDef {
-  let code = c.variant === 'reg' ? igemmRegWgsl : igemmTiledWgsl;
-  code = code
-    .replace(/const TM = \d+u;/, `const TM = ${c.tm}u;`)
-    .replace(/const TN = \d+u;/, `const TN = ${c.tn}u;`)
-    .replace(/const WG = \d+u;/, `const WG = ${c.wgx}u;`)
-    .replace(/const WGX = \d+u;/, `const WGX = ${c.wgx}u;`)
-    .replace(/const WGY = \d+u;/, `const WGY = ${c.wgy}u;`);
-  if (c.variant === 'reg') code = expandEach(code, { TM: c.tm, TN4: c.tn / 4 });
-  return {
+  const k = specialize(igemmTemplates[c.variant], {
     name: `conv2d.igemm.${c.variant}${c.tm}x${c.tn}.wg${c.wgx}x${c.wgy}`,
-    code,
-    constants: { BWD: bwd ? 1 : 0 },
-  };
+    values: c.variant === 'reg' ? { TM: c.tm, TN: c.tn, WG: c.wgx } : { TM: c.tm, TN: c.tn, WGX: c.wgx, WGY: c.wgy },
+    expand: c.variant === 'reg' ? (code) => expandEach(code, { TM: c.tm, TN4: c.tn / 4 }) : undefined,
+  });
+  return { ...k, constants: { BWD: bwd ? 1 : 0 } };
 }
 
 /** One implicit-GEMM pass, in GEMM terms (see igemm_reg.wgsl for the index maps). */
@@ -237,6 +206,28 @@ export interface IgemmProblem {
   inference?: boolean;
 }
 
+/**
+ * Loop iterations one invocation may run on a software adapter: a little under llvmpipe's 65,535
+ * (the count below is exact for the register-blocked kernel; the margin covers the few loops
+ * outside the reduction). Only plans that would have crossed the limit get extra splits.
+ */
+const SOFTWARE_LOOP_BUDGET = 60000;
+
+/**
+ * The fewest splits of `rows` output rows of `width` columns that keep a weight-gradient
+ * invocation (one loop over its rows, one over each row's columns) within SOFTWARE_LOOP_BUDGET on
+ * software adapters; 1 elsewhere. Throws when the scratch allows fewer than that.
+ */
+export function softwareRowSplits(gpu: Gpu, op: string, rows: number, width: number, maxSplits: number): number {
+  if (!gpu.report.software) return 1;
+  const rowsPer = Math.max(1, Math.floor(SOFTWARE_LOOP_BUDGET / (width + 1)));
+  const need = ceilDiv(rows, rowsPer);
+  if (need > Math.max(1, maxSplits)) {
+    throw new GpuError(`${rows} rows of ${width} need ${need} splits to stay under ${SOFTWARE_LOOP_BUDGET} loop iterations; the scratch limit allows ${maxSplits}`, op);
+  }
+  return need;
+}
+
 /** Plans one implicit-GEMM problem with a given config (chunked over N when needed). */
 export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: IgemmConfig, label: string): Promise<Dispatch[]> {
   const nChunk = batchChunk(gpu, op, pr.N, {
@@ -251,10 +242,9 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
   const wImage = pr.wino ? pr.Cred * colsPad : 0;
   if (pr.wino && (taps !== 1 || nChunk !== pr.N)) throw new GpuError('a Winograd GEMM must be 1×1 and fit one binding', op);
   const wtSize = (pr.wino ? pr.wino.positions : taps) * pr.Cred * colsPad;
-  const wtBuf = gpu.createBuffer(`${op}(${label}).wt`, wtSize * 4, GPUBufferUsage.STORAGE);
-  const wt = new Tensor(gpu, wtBuf, [pr.wino ? pr.wino.positions : taps, pr.Cred, colsPad], 'f32', 0, false);
-  const out: Dispatch[] = [];
-  try {
+  return planSteps(gpu, async ({ out, own }) => {
+    const wtBuf = own(gpu.createBuffer(`${op}(${label}).wt`, wtSize * 4, GPUBufferUsage.STORAGE));
+    const wt = new Tensor(gpu, wtBuf, [pr.wino ? pr.wino.positions : taps, pr.Cred, colsPad], 'f32', 0, false);
     const r = pr.wino
       ? await makeDispatch(gpu, pr.wino.weights, {
         bindings: { w: pr.w, wt },
@@ -268,42 +258,54 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
         workgroups: grid1d(gpu, wtSize, 256),
         label,
       });
-    r.scratch = [wtBuf];
     out.push(relabel(r, `${op}.${pr.wino ? 'winograd_weights' : 'weights'}(${label})`));
-  } catch (e) {
-    gpu.destroyBuffer(wtBuf);
-    throw e;
-  }
-  const phases = pr.bwd ? pr.SH * pr.SW : 1;
-  const rowsPerGroup = c.wgx * c.tm;
-  const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
-  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  // Split-K over kernel rows, then over channel chunks (≥ 16 channels each), when the outputs
-  // alone give too few threads to fill the adapter (deep layers at small batch, and above all
-  // the FCN head's backward-input with its 86016-term sums).
-  const Tmax = pr.bwd ? ceilDiv(pr.KH, pr.SH) : pr.KH;
-  const rowsMax = pr.bwd ? nChunk * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : nChunk * pr.OH * pr.OW;
-  const threads = Math.ceil((rowsMax * phases * pr.Cols) / (c.tm * c.tn));
-  const target = gpu.report.software ? 1024 : 131072;
-  const outSize = nChunk * pr.Cols * pr.OH * pr.OW;
-  const limit = scratchLimit(gpu);
-  const maxSplits = Math.max(1, Math.floor(limit / (outSize * 4)));
-  const want = Math.min(maxSplits, Math.ceil(target / threads));
-  let tySplits = Math.max(1, Math.min(convOptions.igemmSplits ?? want, Tmax, maxSplits));
-  const tyPer = ceilDiv(Tmax, tySplits);
-  tySplits = ceilDiv(Tmax, tyPer);
-  let chSplits = convOptions.igemmChSplits ?? Math.floor(want / tySplits);
-  chSplits = Math.max(1, Math.min(chSplits, ceilDiv(pr.Cred, convOptions.igemmChSplits ? 1 : 16), Math.floor(maxSplits / tySplits)));
-  const chPer = ceilDiv(pr.Cred, chSplits);
-  chSplits = ceilDiv(pr.Cred, chPer);
-  const splits = tySplits * chSplits;
-  let part: Tensor | null = null;
-  if (splits > 1) {
-    const buf = gpu.createBuffer(`${op}(${label}).partials`, splits * outSize * 4, GPUBufferUsage.STORAGE);
-    out[0]!.scratch!.push(buf);
-    part = new Tensor(gpu, buf, [splits * outSize], 'f32', 0, false);
-  }
-  try {
+    const phases = pr.bwd ? pr.SH * pr.SW : 1;
+    const rowsPerGroup = c.wgx * c.tm;
+    const colsPerGroup = c.variant === 'reg' ? c.tn : c.wgy * c.tn;
+    const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+    // Split-K over kernel rows, then over channel chunks (≥ 16 channels each), when the outputs
+    // alone give too few threads to fill the adapter (deep layers at small batch, and above all
+    // the FCN head's backward-input with its 86016-term sums).
+    const Tmax = pr.bwd ? ceilDiv(pr.KH, pr.SH) : pr.KH;
+    const rowsMax = pr.bwd ? nChunk * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : nChunk * pr.OH * pr.OW;
+    const threads = Math.ceil((rowsMax * phases * pr.Cols) / (c.tm * c.tn));
+    const target = gpu.report.software ? 1024 : 131072;
+    const outSize = nChunk * pr.Cols * pr.OH * pr.OW;
+    const limit = scratchLimit(gpu);
+    const maxSplits = Math.max(1, Math.floor(limit / (outSize * 4)));
+    const want = Math.min(maxSplits, Math.ceil(target / threads));
+    const forced = gpu.policy.conv;
+    let tySplits = Math.max(1, Math.min(forced.igemmSplits ?? want, Tmax, maxSplits));
+    let tyPer = ceilDiv(Tmax, tySplits);
+    tySplits = ceilDiv(Tmax, tyPer);
+    let chSplits = forced.igemmChSplits ?? Math.floor(want / tySplits);
+    chSplits = Math.max(1, Math.min(chSplits, ceilDiv(pr.Cred, forced.igemmChSplits ? 1 : 16), Math.floor(maxSplits / tySplits)));
+    let chPer = ceilDiv(pr.Cred, chSplits);
+    if (gpu.report.software) {
+      // llvmpipe ends an invocation after 65,535 loop iterations in all, silently (README, "What CPU
+      // adapters demand of kernels"): split the reduction further until one invocation's loops stay
+      // within SOFTWARE_LOOP_BUDGET, whatever occupancy asked for.
+      const Tx = pr.bwd ? ceilDiv(pr.KW, pr.SW) : pr.KW;
+      const perTerm = c.variant === 'reg' ? 1 : 1 + c.tm + c.tn * (1 + c.tm); // the tiled kernel's inner loops
+      const iterations = () => tyPer + tyPer * Tx * (1 + chPer * perTerm);
+      while (iterations() > SOFTWARE_LOOP_BUDGET && (tyPer > 1 || chPer > 1)) {
+        if (tyPer > 1) tyPer = ceilDiv(tyPer, 2);
+        else chPer = ceilDiv(chPer, 2);
+      }
+      tySplits = ceilDiv(Tmax, tyPer);
+      if (iterations() > SOFTWARE_LOOP_BUDGET || tySplits * ceilDiv(pr.Cred, chPer) > maxSplits) {
+        throw new GpuError(
+          `a ${pr.Cred}×${pr.KH}×${pr.KW} reduction needs more splits than the scratch limit ${limit} bytes allows ` +
+            `to keep each invocation under ${SOFTWARE_LOOP_BUDGET} loop iterations (variant ${c.variant}${c.tm}x${c.tn})`,
+          op,
+        );
+      }
+    }
+    chSplits = ceilDiv(pr.Cred, chPer);
+    const splits = tySplits * chSplits;
+    const part = splits > 1
+      ? new Tensor(gpu, own(gpu.createBuffer(`${op}(${label}).partials`, splits * outSize * 4, GPUBufferUsage.STORAGE)), [splits * outSize], 'f32', 0, false)
+      : null;
     for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
       const n = Math.min(nChunk, pr.N - n0);
       const rows = pr.bwd ? n * ceilDiv(pr.OH, pr.SH) * ceilDiv(pr.OW, pr.SW) : n * pr.OH * pr.OW;
@@ -343,11 +345,7 @@ export async function planIgemmWith(gpu: Gpu, op: string, pr: IgemmProblem, c: I
         out.push(relabel(r, `${op}.reduce(${label})`));
       }
     }
-  } catch (e) {
-    for (const d of out) disposeDispatch(gpu, d);
-    throw e;
-  }
-  return out;
+  });
 }
 
 export function scratchLike<T extends Record<string, Tensor | null>>(gpu: Gpu, ts: T): T {
@@ -384,9 +382,14 @@ export const WGRAD_CANDIDATES: readonly Candidate<WgradConfig>[] = [4, 8].flatMa
 export const wgradDefault = (p: Conv2dParams) => (software: boolean) =>
   (p.K < 8 ? 'wg4x4' : p.C < 8 ? 'wg8x4' : 'wg8x8') + (software ? 't4k' : 't64k');
 
+const wgradTemplate: KernelDef = { name: 'conv2d.backward_weight', code: wgradWgsl };
+
 export function wgradKernel(c: WgradConfig): KernelDef {
-  const code = wgradWgsl.replace(/const TK = \d+u;/, `const TK = ${c.tk}u;`).replace(/const TC = \d+u;/, `const TC = ${c.tc}u;`);
-  return { name: `conv2d.wgrad.${c.tk}x${c.tc}`, code: expandEach(code, { TK: c.tk, TC: c.tc }) };
+  return specialize(wgradTemplate, {
+    name: `conv2d.backward_weight.${c.tk}x${c.tc}`,
+    values: { TK: c.tk, TC: c.tc },
+    expand: (code) => expandEach(code, { TK: c.tk, TC: c.tc }),
+  });
 }
 
 /** dw (K,C,kh,kw) += Σ dy·im2col(x), as a conv with params p; dy (N,K,OH,OW), x (N,C,H,W). */
@@ -403,14 +406,15 @@ export async function planWgradWith(
   const threads = taps * ceilDiv(p.C, cfg.tc) * ceilDiv(p.K, cfg.tk);
   const rows = nChunk * OH;
   const limit = scratchLimit(gpu);
-  let splits = convOptions.wgradSplits ?? Math.ceil(cfg.target / threads);
+  let splits = gpu.policy.conv.wgradSplits ?? Math.ceil(cfg.target / threads);
   splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
+  splits = Math.max(splits, softwareRowSplits(gpu, op, rows, OW, Math.floor(limit / (size * 4))));
   const rowsPer = ceilDiv(rows, splits);
   splits = ceilDiv(rows, rowsPer);
-  const part = splits > 1 ? new Tensor(gpu, gpu.createBuffer(`${op}(${label}).partials`, splits * size * 4,
-    GPUBufferUsage.STORAGE), [splits, size], 'f32', 0, false) : null;
-  const out: Dispatch[] = [];
-  try {
+  return planSteps(gpu, async ({ out, own }) => {
+    const part = splits > 1
+      ? new Tensor(gpu, own(gpu.createBuffer(`${op}(${label}).partials`, splits * size * 4, GPUBufferUsage.STORAGE)), [splits, size], 'f32', 0, false)
+      : null;
     for (let n0 = 0; n0 < p.N; n0 += nChunk) {
       const n = Math.min(nChunk, p.N - n0);
       const whole = nChunk === p.N;
@@ -439,28 +443,23 @@ export async function planWgradWith(
         out.push(relabel(r, `${op}.reduce(${label})`));
       }
     }
-  } catch (e) {
-    if (part) gpu.destroyBuffer(part.buffer);
-    throw e;
-  }
-  if (part) out[0]!.scratch = [part.buffer];
-  return out;
+  });
 }
 
 /** db (C) += Σ_{n,h,w} g (N,C,H,W). */
 export async function planBiasGrad(gpu: Gpu, op: string, db: Tensor, g: Tensor, label: string): Promise<Dispatch[]> {
   const [N, C, H, W] = g.shape as [number, number, number, number];
   const nChunk = batchChunk(gpu, op, N, { g: { t: g, perImage: C * H * W * 4 } });
-  const out: Dispatch[] = [];
-  for (let n0 = 0; n0 < N; n0 += nChunk) {
-    const n = Math.min(nChunk, N - n0);
-    const d = await makeDispatch(gpu, biasGradKernel, {
-      bindings: { g: nChunk === N ? g : images(g, n0, n), db },
-      uniforms: { N: n, C, HW: H * W },
-      workgroups: grid1d(gpu, C, 1),
-      label,
-    });
-    out.push(relabel(d, `${op}.bias(${label})`));
-  }
-  return out;
+  return planSteps(gpu, async ({ out }) => {
+    for (let n0 = 0; n0 < N; n0 += nChunk) {
+      const n = Math.min(nChunk, N - n0);
+      const d = await makeDispatch(gpu, biasGradKernel, {
+        bindings: { g: nChunk === N ? g : images(g, n0, n), db },
+        uniforms: { N: n, C, HW: H * W },
+        workgroups: grid1d(gpu, C, 1),
+        label,
+      });
+      out.push(relabel(d, `${op}.bias(${label})`));
+    }
+  });
 }

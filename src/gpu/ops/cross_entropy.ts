@@ -11,7 +11,7 @@ import forwardWgsl from '../../../shaders/cross_entropy/forward.wgsl';
 import finalizeWgsl from '../../../shaders/cross_entropy/finalize.wgsl';
 import scaleWgsl from '../../../shaders/cross_entropy/scale.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, grid1d, makeDispatch, planSteps, type Dispatch, type KernelDef } from '../kernel.js';
 import { scratch } from '../pool.js';
 import { readBytes, type Tensor } from '../tensor.js';
 
@@ -89,21 +89,21 @@ async function plan(gpu: Gpu, op: string, losses: Tensor, dlogits: Tensor | null
   const partials = scratch(gpu, 'cross_entropy.partials', p.N * P * 3); // (N, P, 3)
   const stats = p.stats ?? scratch(gpu, 'cross_entropy.stats', 4); // (4)
   const uniforms = { K: p.K, HW, ignore_index: ignoreIndex, grad_scale: p.reduction === 'sum' ? 1 / HW : 1 };
-  const out: Dispatch[] = [
+  return planSteps(gpu, async ({ out }) => {
+    out.push(
     await makeDispatch(gpu, dlogits ? crossEntropyForwardBackwardKernel : crossEntropyForwardKernel, {
       bindings: dlogits ? { logits, labels, partials, dlogits } : { logits, labels, partials },
       uniforms,
       workgroups: [P, p.N],
       label,
-    }),
-    await makeDispatch(gpu, crossEntropyFinalizeKernel, {
+    }));
+    out.push(await makeDispatch(gpu, crossEntropyFinalizeKernel, {
       bindings: { partials, losses, stats },
       uniforms: { N: p.N, P, HW },
       workgroups: [1],
       label,
-    }),
-  ];
-  if (dlogits && p.reduction === 'mean') {
+    }));
+    if (dlogits && p.reduction === 'mean') {
     out.push(
       await makeDispatch(gpu, crossEntropyScaleKernel, {
         bindings: { stats, dlogits },
@@ -113,7 +113,7 @@ async function plan(gpu: Gpu, op: string, losses: Tensor, dlogits: Tensor | null
       }),
     );
   }
-  return out;
+  });
 }
 
 /**

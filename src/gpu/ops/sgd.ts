@@ -3,7 +3,7 @@
 // setSgdLearningRate rewrites between steps without replanning.
 import sgdWgsl from '../../../shaders/sgd/step.wgsl';
 import { GpuError, type Gpu } from '../device.js';
-import { elementwiseGrid, makeDispatch, setUniforms, type Dispatch, type KernelDef } from '../kernel.js';
+import { elementwiseGrid, makeDispatch, planSteps, setUniforms, type Dispatch, type KernelDef } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
 export const sgdMomentumKernel: KernelDef = { name: 'sgd', code: sgdWgsl, entryPoint: 'with_momentum' };
@@ -38,23 +38,23 @@ export async function sgdStep(gpu: Gpu, params: Tensor, grads: Tensor, momentumB
   const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
   const byLimit = Math.floor(gpu.limits.maxStorageBufferBindingSize / 4 / align) * align;
   const chunk = Math.min(byLimit, p.maxChunk !== undefined ? Math.max(align, Math.floor(p.maxChunk / align) * align) : byLimit);
-  const out: Dispatch[] = [];
   const useMomentum = momentum !== 0;
-  for (let start = 0; start < n || (n === 0 && start === 0); start += chunk) {
-    const len = Math.min(chunk, n - start);
-    if (len <= 0) break;
-    const bindings: Record<string, Tensor> = { p: params.view([len], start), g: grads.view([len], start) };
-    if (useMomentum) bindings.buf = momentumBuf!.view([len], start);
-    out.push(
-      await makeDispatch(gpu, useMomentum ? sgdMomentumKernel : sgdPlainKernel, {
-        bindings,
-        uniforms: { n: len, lr, weight_decay: weightDecay, momentum, nesterov: nesterov ? 1 : 0 },
-        workgroups: elementwiseGrid(gpu, len),
-        label: label ?? (start === 0 ? undefined : `@${start}`),
-      }),
-    );
-  }
-  return out;
+  return planSteps(gpu, async ({ out }) => {
+    for (let start = 0; start < n || (n === 0 && start === 0); start += chunk) {
+      const len = Math.min(chunk, n - start);
+      if (len <= 0) break;
+      const bindings: Record<string, Tensor> = { p: params.view([len], start), g: grads.view([len], start) };
+      if (useMomentum) bindings.buf = momentumBuf!.view([len], start);
+      out.push(
+        await makeDispatch(gpu, useMomentum ? sgdMomentumKernel : sgdPlainKernel, {
+          bindings,
+          uniforms: { n: len, lr, weight_decay: weightDecay, momentum, nesterov: nesterov ? 1 : 0 },
+          workgroups: elementwiseGrid(gpu, len),
+          label: label ?? (start === 0 ? undefined : `@${start}`),
+        }),
+      );
+    }
+  });
 }
 
 /** Sets the learning rate of planned sgdStep dispatches (takes effect from the next submit). */

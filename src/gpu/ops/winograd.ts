@@ -17,7 +17,7 @@
 //
 // The weight gradient runs the same algebra backwards (y = Aᵀ(U ⊙ V)A, U = G g Gᵀ):
 //   ∂L/∂(U ⊙ V) = A dy Aᵀ  (winograd_dy.wgsl),  ∂L/∂U(p) = Σ_t ∂L/∂(U ⊙ V)(p, ·, t) · V(p, ·, t)
-//   (the weight-gradient kernel over P independent positions), ∂L/∂g = Gᵀ ∂L/∂U G (winograd_wgrad.wgsl).
+//   (the weight-gradient kernel over P independent positions), ∂L/∂g = Gᵀ ∂L/∂U G (winograd_backward_weight.wgsl).
 //
 // v, m and ∂L/∂U live in device-wide scratch (pool.ts holdScratch) shared by every Winograd pass
 // and freed with the last plan that uses them; batches whose transformed tiles would not fit one
@@ -26,15 +26,15 @@ import dyWgsl from '../../../shaders/conv2d/winograd_dy.wgsl';
 import inputWgsl from '../../../shaders/conv2d/winograd_input.wgsl';
 import outputWgsl from '../../../shaders/conv2d/winograd_output.wgsl';
 import weightWgsl from '../../../shaders/conv2d/winograd_weight.wgsl';
-import wgradWgsl from '../../../shaders/conv2d/winograd_wgrad.wgsl';
+import wgradWgsl from '../../../shaders/conv2d/winograd_backward_weight.wgsl';
 import { choose } from '../autotune.js';
 import { GpuError, type Gpu } from '../device.js';
-import { ceilDiv, disposeDispatch, grid1d, makeDispatch, type Dispatch, type KernelDef } from '../kernel.js';
+import { ceilDiv, grid1d, makeDispatch, planSteps, specialize, type Dispatch, type KernelDef, type PlanScope } from '../kernel.js';
 import { holdScratch } from '../pool.js';
 import type { Tensor } from '../tensor.js';
 import {
-  batchChunk, conv2dOutSize, convOptions, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
-  relabel, scratchLike, scratchLimit, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
+  batchChunk, conv2dOutSize, dummy, igemmDefault, IGEMM_CANDIDATES, images, planIgemmWith, reduceKernel,
+  relabel, scratchLike, scratchLimit, softwareRowSplits, WGRAD_CANDIDATES, wgradDefault, wgradKernel,
   type Conv2dParams, type IgemmConfig, type IgemmProblem, type WgradConfig,
 } from './conv_gemm.js';
 import {
@@ -45,6 +45,14 @@ export type { WinogradTile } from './winograd_transforms.js';
 
 interface Kernels { input: KernelDef; output: KernelDef; weights: KernelDef; dy: KernelDef; wgrad: KernelDef }
 const kernelCache = new Map<WinogradTile, Kernels>();
+/** The WGSL templates; kernels() writes each tile's constants and transforms into them. */
+const templates: Kernels = {
+  input: { name: 'conv2d.winograd_input', code: inputWgsl },
+  output: { name: 'conv2d.winograd_output', code: outputWgsl },
+  weights: { name: 'conv2d.winograd_weight', code: weightWgsl },
+  dy: { name: 'conv2d.winograd_dy', code: dyWgsl },
+  wgrad: { name: 'conv2d.winograd_backward_weight', code: wgradWgsl },
+};
 
 /** The five transform kernels of F(m×m, 3×3): the WGSL templates with their transforms written in. */
 function kernels(m: WinogradTile): Kernels {
@@ -52,31 +60,19 @@ function kernels(m: WinogradTile): Kernels {
   if (k) return k;
   const w = WINOGRAD[m];
   const P = w.n * w.n;
-  const fill = (code: string, body: string) => code
-    .replace(/const MT = 2(u?);/, `const MT = ${m}$1;`)
-    .replace(/const P = 16u;/, `const P = ${P}u;`)
-    .replace('// #transform', body);
+  const fill = (template: KernelDef, values: Record<string, number>, body: string): KernelDef =>
+    specialize(template, { name: `${template.name}.f${m}`, values, inserts: { transform: body } });
   k = {
-    input: {
-      name: `conv2d.winograd_input.f${m}`,
-      code: fill(inputWgsl, inputTransform(w, (i, j) => `ld(base, y0 + ${i}, x0 + ${j})`, (p, v) => `v[${p}u * plane + o] = ${v};`)),
-    },
-    output: {
-      name: `conv2d.winograd_output.f${m}`,
-      code: fill(outputWgsl, outputTransform(w, (p) => `m[${p}u * plane + s]`, (i, j, v) => `put(o, oy + ${i}u, ox + ${j}u, ${v}, b);`)),
-    },
-    weights: {
-      name: `conv2d.winograd_weight.f${m}`,
-      code: fill(weightWgsl, weightTransform(w, (i, j) => `tap(base, ${3 * i + j}u)`, (p, v) => `wt[${p}u * plane + i] = ${v};`)),
-    },
-    dy: {
-      name: `conv2d.winograd_dy.f${m}`,
-      code: fill(dyWgsl, dyTransform(w, (i, j) => `ld(base, y0 + ${i}u, x0 + ${j}u)`, (p, v) => `dm[${p}u * plane + i] = ${v};`)),
-    },
-    wgrad: {
-      name: `conv2d.winograd_wgrad.f${m}`,
-      code: fill(wgradWgsl, filterGradTransform(w, (p) => `du[${p}u * params.KC + i]`, (i, j, v) => `dw[o + ${3 * i + j}u] += ${v};`)),
-    },
+    input: fill(templates.input, { MT: m, P },
+      inputTransform(w, (i, j) => `ld(base, y0 + ${i}, x0 + ${j})`, (p, v) => `v[${p}u * plane + o] = ${v};`)),
+    output: fill(templates.output, { MT: m },
+      outputTransform(w, (p) => `m[${p}u * plane + s]`, (i, j, v) => `put(o, oy + ${i}u, ox + ${j}u, ${v}, b);`)),
+    weights: fill(templates.weights, { P },
+      weightTransform(w, (i, j) => `tap(base, ${3 * i + j}u)`, (p, v) => `wt[${p}u * plane + i] = ${v};`)),
+    dy: fill(templates.dy, { MT: m },
+      dyTransform(w, (i, j) => `ld(base, y0 + ${i}u, x0 + ${j}u)`, (p, v) => `dm[${p}u * plane + i] = ${v};`)),
+    wgrad: fill(templates.wgrad, {},
+      filterGradTransform(w, (p) => `du[${p}u * params.KC + i]`, (i, j, v) => `dw[o + ${3 * i + j}u] += ${v};`)),
   };
   kernelCache.set(m, k);
   return k;
@@ -106,23 +102,17 @@ const passCost = (m: 0 | WinogradTile, N: number, OH: number, OW: number) =>
  *
  * Training forward passes (`forward`) choose between F(2×2) and F(3×3); F(4×4) only when `tile`
  * asks for it. Eval-mode forward passes, which no gradient flows through, choose like backward
- * passes. The reason is accuracy, measured at the chapter size (test/fcn/model.test.ts, 1x3x320x480
- * against PyTorch float64; stem weight-gradient error / its scale): direct kernels 4.2e-3, F(2×2)
- * forwards 3.8e-3, F(3×3) forwards 4.2e-3, F(4×4) forwards 8.0e-3 (PyTorch's own f32: 2.6e-3; the
- * test allows 2x that). F(4×4)'s transforms (entries up to 8 and 1/24) round about 10x more than
- * F(2×2)'s, and an activation's error does not stay small: it moves ReLU and max-pool decisions on
- * near-ties, which changes which gradients flow. F(3×3) uses the points 0, ±1, ½ (entries within
- * [−3/2, 2] apart from G's −8/3), which keeps it at the direct kernels' accuracy. Backward passes,
- * whose errors steer nothing, change every gradient by < 1% with F(4×4). In eval mode F(4×4) only
- * moves logits by ~1e-5 of their scale; on the H200 it raised 8×320×480 inference from 824 to 964
- * images/s (BENCHMARKS.md).
+ * passes. The reason is accuracy: F(4×4)'s transforms round about 10x more than F(2×2)'s, and an
+ * activation's error moves ReLU and max-pool decisions on near-ties, which changes which gradients
+ * flow (it doubled the stem gradient's error against float64 at the chapter size); F(3×3) stays at
+ * the direct kernels' accuracy. Measurements: BENCHMARKS.md, "Kernel tuning history".
  */
 export function winogradTile(
   p: {
     kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; N: number; OH: number; OW: number;
     same: boolean; Cin: number; Cout: number; forward: boolean;
   },
-  force = convOptions.winograd, tile = convOptions.winogradTile,
+  force?: boolean, tile?: WinogradTile,
 ): 0 | WinogradTile {
   if (force === false) return 0;
   if (!(p.kh === 3 && p.kw === 3 && p.sh === 1 && p.sw === 1 && p.ph === 1 && p.pw === 1 && p.same)) return 0;
@@ -135,7 +125,7 @@ export function winogradTile(
 }
 
 /** The tile for an implicit-GEMM pass (forward or backward-input), or 0. */
-export function useWinograd(pr: IgemmProblem, force = convOptions.winograd, tile = convOptions.winogradTile): 0 | WinogradTile {
+export function useWinograd(pr: IgemmProblem, force?: boolean, tile?: WinogradTile): 0 | WinogradTile {
   if (pr.wino) return 0;
   return winogradTile({
     kh: pr.KH, kw: pr.KW, sh: pr.SH, sw: pr.SW, ph: pr.PH, pw: pr.PW, N: pr.N, OH: pr.OH, OW: pr.OW,
@@ -144,7 +134,7 @@ export function useWinograd(pr: IgemmProblem, force = convOptions.winograd, tile
 }
 
 /** The tile for a convolution's weight gradient, or 0. */
-export function useWinogradWgrad(p: Conv2dParams, force = convOptions.winograd, tile = convOptions.winogradTile): 0 | WinogradTile {
+export function useWinogradWgrad(p: Conv2dParams, force?: boolean, tile?: WinogradTile): 0 | WinogradTile {
   const { OH, OW } = conv2dOutSize(p);
   return winogradTile({
     kh: p.kh, kw: p.kw, sh: p.strideH, sw: p.strideW, ph: p.padH, pw: p.padW, N: p.N, OH, OW,
@@ -175,38 +165,11 @@ function winogradChunk(
   throw new GpuError(`no chunk of images keeps Winograd offsets aligned to ${align} (per-image bytes ${per.join(', ')})`, op);
 }
 
-/** Holds shared scratch for the dispatches being planned; lets go of all of it on failure. */
-class Holds {
-  readonly releases: (() => void)[] = [];
-  get(gpu: Gpu, name: string, floats: number): Tensor {
-    const h = holdScratch(gpu, name, floats);
-    this.releases.push(h.release);
-    return h.tensor;
-  }
-  attachTo(out: Dispatch[]): void {
-    out[0]!.release = [...(out[0]!.release ?? []), ...this.releases];
-  }
-  drop(): void {
-    for (const r of this.releases) r();
-  }
-
-  /**
-   * Plans dispatches with `build` (which pushes them onto `out` and holds scratch through `holds`):
-   * the held scratch is attached to the first dispatch; on failure whatever was planned is freed.
-   */
-  static async plan(gpu: Gpu, build: (out: Dispatch[], holds: Holds) => Promise<void>): Promise<Dispatch[]> {
-    const out: Dispatch[] = [];
-    const holds = new Holds();
-    try {
-      await build(out, holds);
-      holds.attachTo(out);
-    } catch (e) {
-      for (const d of out) disposeDispatch(gpu, d);
-      holds.drop();
-      throw e;
-    }
-    return out;
-  }
+/** Shared scratch `name` of `floats` elements, held by the plan being built (let go with it, or on failure). */
+function held(gpu: Gpu, scope: PlanScope, name: string, floats: number): Tensor {
+  const h = holdScratch(gpu, name, floats);
+  scope.hold(h.release);
+  return h.tensor;
 }
 
 /** Plans a forward or backward-input pass as F(m×m, 3×3) with GEMM config `c`. */
@@ -224,9 +187,10 @@ export async function planWinogradWith(
     [pr.bwd ? 'dx' : 'y']: { t: pr.out, perImage: pr.Cols * pr.OH * pr.OW * 4 },
   }, (n) => P * Math.max(pr.Cred, pr.Cols) * tpad(n) * 4);
 
-  return Holds.plan(gpu, async (out, holds) => {
-    const v0 = holds.get(gpu, 'winograd.v', P * pr.Cred * tpad(nChunk));
-    const m0 = holds.get(gpu, 'winograd.m', P * pr.Cols * tpad(nChunk));
+  return planSteps(gpu, async (scope) => {
+    const { out } = scope;
+    const v0 = held(gpu, scope, 'winograd.v', P * pr.Cred * tpad(nChunk));
+    const m0 = held(gpu, scope, 'winograd.m', P * pr.Cols * tpad(nChunk));
     for (let n0 = 0; n0 < pr.N; n0 += nChunk) {
       const k = Math.min(nChunk, pr.N - n0);
       const whole = nChunk === pr.N;
@@ -294,17 +258,19 @@ export async function planWinogradWgradWith(
   const size = P * KC;
   const threads = ceilDiv(p.C, cfg.tc) * ceilDiv(p.K, cfg.tk);
   const splitsFor = (rows: number) => {
-    let splits = convOptions.wgradSplits ?? Math.ceil(cfg.target / (threads * P));
+    let splits = gpu.policy.conv.wgradSplits ?? Math.ceil(cfg.target / (threads * P));
     splits = Math.max(1, Math.min(splits, rows, Math.floor(limit / (size * 4))));
+    splits = Math.max(splits, softwareRowSplits(gpu, op, rows, TW, Math.floor(limit / (size * 4))));
     const rowsPer = ceilDiv(rows, splits);
     return { splits: ceilDiv(rows, rowsPer), rowsPer };
   };
-  return Holds.plan(gpu, async (out, holds) => {
-    const du = holds.get(gpu, 'winograd.du', size);
-    const v0 = holds.get(gpu, 'winograd.v', P * p.C * nChunk * TH * TW);
-    const dm0 = holds.get(gpu, 'winograd.m', P * p.K * nChunk * TH * TW);
+  return planSteps(gpu, async (scope) => {
+    const { out } = scope;
+    const du = held(gpu, scope, 'winograd.du', size);
+    const v0 = held(gpu, scope, 'winograd.v', P * p.C * nChunk * TH * TW);
+    const dm0 = held(gpu, scope, 'winograd.m', P * p.K * nChunk * TH * TW);
     const maxSplits = splitsFor(nChunk * TH).splits;
-    const part0 = maxSplits > 1 ? holds.get(gpu, 'winograd.partials', maxSplits * size) : null;
+    const part0 = maxSplits > 1 ? held(gpu, scope, 'winograd.partials', maxSplits * size) : null;
     for (let n0 = 0; n0 < p.N; n0 += nChunk) {
       const k = Math.min(nChunk, p.N - n0);
       const whole = nChunk === p.N;

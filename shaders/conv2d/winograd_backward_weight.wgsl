@@ -1,6 +1,6 @@
 // Winograd F(m×m, 3×3) weight gradient, step 2 of 2: with U = G g Gᵀ, the filter's gradient is
 // ∂L/∂g = Gᵀ (∂L/∂U) G, where ∂L/∂U(p, k, c) = Σ_t ∂L/∂(U ⊙ V)(p, k, t) · V(p, c, t) is the batched
-// GEMM before this pass (wgrad.wgsl over the P positions). Accumulates into dw (K, C, 3, 3), as
+// GEMM before this pass (backward_weight.wgsl over the P positions). Accumulates into dw (K, C, 3, 3), as
 // parameter gradients do. The planner replaces the `#transform` line with straight-line code.
 struct Params { KC: u32 }
 

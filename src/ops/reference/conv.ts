@@ -113,16 +113,3 @@ export function refConvTBackward(x: Arr, w: Arr, dy: Arr, p: RefConvTParams) {
   for (let i = 0; i < dy.length; i++) db[Math.floor(i / (OH * OW)) % p.Cout] += dy[i]!;
   return { dx, dw, db };
 }
-
-/** Central finite difference of L(v) = Σ f(v)·dy with respect to v[i]. */
-export function finiteDiff(f: (v: Float64Array) => Float64Array, v: Float64Array, dy: Arr, i: number, h = 1e-6): number {
-  const old = v[i]!;
-  v[i] = old + h;
-  const up = f(v);
-  v[i] = old - h;
-  const down = f(v);
-  v[i] = old;
-  let s = 0;
-  for (let j = 0; j < up.length; j++) s += (up[j]! - down[j]!) * dy[j]!;
-  return s / (2 * h);
-}

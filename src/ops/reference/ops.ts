@@ -1,51 +1,8 @@
-// Plain float64 references of the non-convolution ops (NCHW, PyTorch semantics), checked by
-// finite differences on tiny shapes and used as the oracle for GPU runs on random shapes; plus
-// loading of the PyTorch goldens written by tools/golden/ops.py.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
+// Plain float64 references of the non-convolution ops (NCHW, PyTorch semantics), written from
+// the definitions: the oracle for the GPU kernels on random shapes (test/ops/registry.test.ts), each
+// checked itself against PyTorch goldens and by finite differences.
 
 type Arr = ArrayLike<number>;
-
-/** A golden file: float tensors, integer tensors and the JSON `cases` metadata. */
-export function loadGolden(name: string) {
-  const path = fileURLToPath(new URL(`../golden/${name}.safetensors`, import.meta.url));
-  const file = readSafetensors(new Uint8Array(readFileSync(path)), `${name}.safetensors`);
-  const get = (key: string) => {
-    const t = file.tensors.get(key);
-    if (!t) throw new Error(`${name}: no tensor '${key}'`);
-    return t;
-  };
-  return {
-    f32: (key: string): Float32Array => toFloat32(get(key)),
-    /** Integer tensor as u32 (negative values would wrap: the goldens only hold labels/indices). */
-    u32: (key: string): Uint32Array => Uint32Array.from(toFloat32(get(key))),
-    shape: (key: string): number[] => get(key).shape,
-    meta: JSON.parse(file.metadata.cases ?? 'null'),
-  };
-}
-
-/** Central finite differences of a scalar function of x. */
-export function finiteDiff(f: (x: Float64Array) => number, x: Arr, h = 1e-6): Float64Array {
-  const xs = Float64Array.from(x);
-  const g = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) {
-    const v = xs[i]!;
-    xs[i] = v + h;
-    const up = f(xs);
-    xs[i] = v - h;
-    const down = f(xs);
-    xs[i] = v;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
-export const dot = (a: Arr, b: Arr): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 
 export interface Nchw {
   N: number;
@@ -269,4 +226,50 @@ export function sgdRef(params: Float64Array, grads: Arr, buf: Float64Array, c: S
     }
     params[i] = params[i]! - c.lr * d;
   }
+}
+
+/** relu and its gradient from the output: y = max(x, 0), dx = dy·[y > 0]. */
+export function reluRef(x: Arr): Float64Array {
+  return Float64Array.from(x, (v) => Math.max(v, 0));
+}
+
+export function reluBackwardRef(dy: Arr, y: Arr): Float64Array {
+  return Float64Array.from(dy, (v, i) => (y[i]! > 0 ? v : 0));
+}
+
+/** out = a + b. */
+export function addRef(a: Arr, b: Arr): Float64Array {
+  return Float64Array.from(a, (v, i) => v + b[i]!);
+}
+
+/**
+ * Normalised RGBA frames: rgba (N, H, W) packed u32 (R in the low byte) → (N, 3, TH, TW) with
+ * (v/255 − mean)/std in the top-left H × W and 0 in the padding.
+ */
+export function normalizeRgbaRef(
+  rgba: Arr, g: { N: number; H: number; W: number; TH: number; TW: number }, mean: readonly number[], std: readonly number[],
+): Float64Array {
+  const { N, H, W, TH, TW } = g;
+  const out = new Float64Array(N * 3 * TH * TW);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const p = rgba[(n * H + y) * W + x]!;
+        for (let c = 0; c < 3; c++) out[((n * 3 + c) * TH + y) * TW + x] = (((p >>> (8 * c)) & 0xff) / 255 - mean[c]!) / std[c]!;
+      }
+  return out;
+}
+
+/** argmax ids of the top-left H × W of logits (N, K, TH, TW), four u8 per u32 (little-endian), zero-padded. */
+export function argmaxPackedRef(logits: Arr, g: { N: number; K: number; H: number; W: number; TH: number; TW: number }): Uint32Array {
+  const { N, K, H, W, TH, TW } = g;
+  const bytes = new Uint8Array(Math.ceil((N * H * W) / 4) * 4);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let best = 0;
+        for (let k = 1; k < K; k++) if (logits[((n * K + k) * TH + y) * TW + x]! > logits[((n * K + best) * TH + y) * TW + x]!) best = k;
+        bytes[(n * H + y) * W + x] = best;
+      }
+  return new Uint32Array(bytes.buffer);
 }
