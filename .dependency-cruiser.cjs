@@ -59,6 +59,7 @@ module.exports = {
     // Type-only imports are seen (so cycles through them count) and labelled 'type-only'.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { extensions: ['.ts', '.js', '.mjs', '.json', '.wgsl', '.wasm'] },
+    // 'types' as a main field: the entries' /// <reference types="@webgpu/types" /> names a declarations-only package.
+    enhancedResolveOptions: { extensions: ['.ts', '.d.ts', '.js', '.mjs', '.json', '.wgsl', '.wasm'], mainFields: ['module', 'main', 'types'] },
   },
 };

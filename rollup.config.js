@@ -2,12 +2,19 @@
 // the preprocessing wasm are inlined (tools/wgsl-plugin.js), so no bundle reads files at run time.
 //
 //   dist/webfcn.node.js, dist/cli.js, dist/worker.js   Node (dependencies stay external)
-//   dist/browser/webfcn.js, dist/browser/worker.js     browsers (dependencies bundled; no Node modules)
-//   dist/browser/demo.js                               the demo page's script (examples/browser/)
+//   dist/browser/webfcn.js, dist/browser/worker.js     browsers: two self-contained, minified ES modules
+//                                                      (dependencies bundled; no Node modules, no chunks)
+//   dist/browser/demo.js                               the demo page's script (examples/browser/; not packed)
+//
+// The browser library starts its worker with the literal
+// `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`, left as written: Vite
+// and webpack recognise that shape and bundle the worker themselves, and because worker.js
+// imports nothing, copying it anywhere (a CDN, a bundler's assets folder) keeps it working.
 import { readFileSync } from 'node:fs';
 import tsc from 'typescript';
 import path from 'node:path';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
+import terser from '@rollup/plugin-terser';
 import typescript from '@rollup/plugin-typescript';
 import { wgslPlugin } from './tools/wgsl-plugin.js';
 
@@ -66,7 +73,7 @@ function browserPlatform() {
 const demo = {
   input: { demo: 'examples/browser/demo.ts' },
   external: ['webfcn'],
-  output: { dir: 'dist/browser', format: 'es', sourcemap: true, paths: { webfcn: './webfcn.js' } },
+  output: { dir: 'dist/browser', format: 'es', paths: { webfcn: './webfcn.js' } },
   plugins: [typescript({ tsconfig: './examples/browser/tsconfig.json', noEmit: false, outDir: path.resolve('dist/browser'), noEmitOnError: true })],
 };
 
@@ -98,18 +105,22 @@ const benchPeers = {
   ],
 };
 
+/** One self-contained minified ES module for browsers (the worker must not import chunks). */
+const browserBundle = (name, input) => ({
+  input: { [name]: input },
+  output: { dir: 'dist/browser', format: 'es', inlineDynamicImports: true },
+  plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), terser({ module: true, ecma: 2022 })],
+});
+
 const configs = [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
-    output: { dir: 'dist', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
+    output: { dir: 'dist', format: 'es', chunkFileNames: 'chunks/[name]-[hash].js' },
     external: nodeExternal,
     plugins: [wgslPlugin(), ts(), engineWorker('platform.ts')],
   },
-  {
-    input: { webfcn: 'src/index.browser.ts' },
-    output: { dir: 'dist/browser', format: 'es', sourcemap: true, chunkFileNames: 'chunks/[name]-[hash].js' },
-    plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), ts('dist/browser'), engineWorker('platform.browser.ts')],
-  },
+  browserBundle('webfcn', 'src/index.browser.ts'),
+  browserBundle('worker', 'src/api/worker.ts'),
   demo,
   benchPeers,
 ];

@@ -1,9 +1,12 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // webfcn's library entry point for Node (browsers: index.browser.ts).
 export { acquireGpu, Gpu, GpuError, type AdapterReport, type AcquireOptions } from './gpu/device.js';
 export { Tensor } from './gpu/tensor.js';
 
 // The engine in a worker thread, behind Comlink (src/api/engine.ts).
 export { createEngine } from './api/engine.js';
+export { EngineError, errorCode, type EngineErrorCode } from './api/errors.js';
+export { CheckpointError } from './io/errors.js';
 export type * from './api/types.js';
 
 // Node helpers the examples use: image files, class colours, the synthetic VOC-layout dataset.

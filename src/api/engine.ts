@@ -15,12 +15,59 @@
 //   const { classes, colors, overlay } = await engine.predict({ data: rgba, width, height });
 //   await engine.dispose(); // frees the GPU and ends the worker; a Node process can then exit
 import * as Comlink from 'comlink';
+import { EngineError, installErrorHandler } from './errors.js';
+import { fetchModelBytes, urlName } from './model-source.js';
 import { installTransferHandlers, startWorker } from './platform.js';
+import type { SegmentReply } from './segment-worker.js';
 import type { EngineService } from './service.js';
+import { dropSegmentInput, toSegmentInput } from './sources.js';
 import type {
-  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, LoadResult,
-  MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+  BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ImageInput, ImageSource, LoadModelOptions,
+  LoadResult, MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, SegmentOptions,
+  SegmentResult, TrainEvent, TrainOptions, TrainResult, WarmupOptions,
 } from './types.js';
+
+/** The options without `signal` (an AbortSignal cannot cross to the worker). */
+function withoutSignal<T extends { signal?: AbortSignal }>(o: T): Omit<T, 'signal'> {
+  const { signal: _signal, ...rest } = o;
+  return rest;
+}
+
+function abortError(what: string, signal: AbortSignal): EngineError {
+  const why = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new EngineError('ABORTED', `${what}: aborted${why}`, { cause: signal.reason });
+}
+
+/**
+ * `run()`, rejected with an AbortError as soon as `signal` fires (`onAbort` tells the worker,
+ * where it can stop early); without a signal, just `run()`.
+ */
+function abortable<T>(what: string, signal: AbortSignal | undefined, run: () => Promise<T>, onAbort?: () => void): Promise<T> {
+  if (!signal) return run();
+  if (signal.aborted) return Promise.reject(abortError(what, signal));
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => {
+      onAbort?.();
+      reject(abortError(what, signal));
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    run().then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
+/** The public result from the worker's reply: confidence (K, H, W) split into one view per class. */
+function segmentResult(r: SegmentReply, timestampMs?: number): SegmentResult {
+  const out: SegmentResult = { width: r.width, height: r.height, classNames: r.classNames };
+  if (timestampMs !== undefined) out.timestampMs = timestampMs;
+  if (r.classes) out.categoryMask = r.classes;
+  if (r.confidence) {
+    const hw = r.width * r.height;
+    const K = r.confidence.length / hw;
+    out.confidenceMasks = Array.from({ length: K }, (_, k) => r.confidence!.subarray(k * hw, (k + 1) * hw));
+  }
+  if (r.overlay) out.overlay = new Uint8ClampedArray(r.overlay.buffer as ArrayBuffer, r.overlay.byteOffset, r.overlay.byteLength);
+  return out;
+}
 
 /**
  * A typed array's bytes ready to transfer: the array itself when it spans its whole ArrayBuffer,
@@ -65,53 +112,89 @@ function movableDataset(d: DatasetInput | undefined): [DatasetInput | undefined,
  */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   installTransferHandlers();
-  const handle = startWorker(options.workerUrl);
+  installErrorHandler();
+  let handle: ReturnType<typeof startWorker>;
+  try {
+    handle = startWorker(options.workerUrl);
+  } catch (e) {
+    throw new EngineError('WORKER_FAILED', `createEngine: could not start the engine worker: ${(e as Error).message}`, { cause: e });
+  }
   const remote = Comlink.wrap<EngineService>(handle.endpoint);
   let disposed = false;
   let failure: Error | null = null;
   const failed = new Promise<never>((_, reject) => {
     handle.onFailure((err) => {
-      failure = err;
-      reject(err);
+      failure = new EngineError('WORKER_FAILED', err.message, { cause: err });
+      reject(failure);
     });
   });
   failed.catch(() => undefined);
 
   /** The call's result, or the worker's failure if it dies first. */
   const call = <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    if (disposed) return Promise.reject(new Error(`${what}: the engine has been disposed`));
+    if (disposed) return Promise.reject(new EngineError('DISPOSED', `${what}: the engine has been disposed`));
     if (failure) return Promise.reject(failure);
     return Promise.race([f(), failed]);
   };
 
   try {
     await call('createEngine', () => remote.init({ backend: options.backend, requireCore: options.requireCore }));
+    if (options.maxPlans !== undefined) await call('createEngine', () => remote.setMaxPlans(options.maxPlans!));
   } catch (e) {
     await handle.terminate();
     throw e;
   }
 
+  interface VideoJob {
+    input: Promise<[import('./segment-worker.js').SegmentInput, Transferable[]]>;
+    timestampMs: number;
+    options: SegmentOptions;
+    resolve: (r: SegmentResult | null) => void;
+    reject: (e: unknown) => void;
+  }
+  /** Video mode: at most one frame in the worker and one waiting (the newest). */
+  const video = { last: -Infinity, busy: false, pending: null as VideoJob | null };
+  const runVideo = (job: VideoJob): void => {
+    video.busy = true;
+    job.input
+      .then(([input, transfers]) => call<SegmentReply>('segmentForVideo', () => remote.segment(Comlink.transfer(input, transfers), job.options)))
+      .then((r) => job.resolve(segmentResult(r, job.timestampMs)), job.reject)
+      .finally(() => {
+        video.busy = false;
+        const next = video.pending;
+        video.pending = null;
+        if (next) runVideo(next);
+      });
+  };
+
   const engine: Engine = {
     info: () => call<EngineInfo>('info', () => remote.info()),
-    build: (o: BuildOptions) => call<ModelInfo>('build', () => remote.build(o)),
+    build: async (o: BuildOptions) => {
+      let backbone = o?.backbone;
+      if (typeof backbone === 'string' || backbone instanceof URL) backbone = (await fetchModelBytes(backbone, { what: 'build: backbone' })).bytes;
+      if (!(backbone instanceof Uint8Array)) return call<ModelInfo>('build', () => remote.build(o));
+      const b = movable(backbone);
+      return call<ModelInfo>('build', () => remote.build(Comlink.transfer({ ...o, backbone: b }, [b.buffer as ArrayBuffer])));
+    },
     load: (bytes: Uint8Array, name = 'model') => {
       if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`load: expected the file's bytes as a Uint8Array, got ${typeof bytes}`));
       const b = movable(bytes);
       return call<LoadResult>('load', () => remote.load(Comlink.transfer(b, [b.buffer as ArrayBuffer]), name));
     },
-    save: () => call<Uint8Array>('save', () => remote.save()),
+    save: (o: SaveOptions = {}) => call<Uint8Array>('save', () => remote.save(o)),
     train: (dataset: DatasetInput, o: TrainOptions = {}, onProgress?: (event: TrainEvent) => void) => {
       const [d, bufs] = movableDataset(dataset);
       const [v, vbufs] = movableDataset(o.validation);
-      const opts: TrainOptions = o.validation !== undefined ? { ...o, validation: v } : { ...o };
+      const opts = withoutSignal(o.validation !== undefined ? { ...o, validation: v } : { ...o });
       const cb = onProgress ? Comlink.proxy((e: TrainEvent) => onProgress(e)) : undefined;
       // Transfer lists attach to an object argument; the options object is always one.
       const transfers = [...new Set([...bufs, ...vbufs])];
-      return call<TrainResult>('train', () => remote.train(d!, Comlink.transfer(opts, transfers), cb));
+      return abortable('train', o.signal, () => call<TrainResult>('train', () => remote.train(d!, Comlink.transfer(opts, transfers), cb)),
+        () => void remote.cancel().catch(() => undefined));
     },
     predict: (image: ImageInput, o: PredictOptions = {}) => {
       const [img, bufs] = movableImage(image);
-      return call<Prediction>('predict', () => remote.predict(Comlink.transfer(img, bufs), o));
+      return abortable('predict', o.signal, () => call<Prediction>('predict', () => remote.predict(Comlink.transfer(img, bufs), withoutSignal(o))));
     },
     segmentFrames: (frames: RgbaFrames) => {
       const ok = frames && typeof frames === 'object' && frames.data && typeof frames.data.byteLength === 'number';
@@ -121,12 +204,50 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     },
     evaluate: (dataset: DatasetInput, o: EvaluateOptions = {}) => {
       const [d, bufs] = movableDataset(dataset);
-      return call<EvaluateResult>('evaluate', () => remote.evaluate(d!, Comlink.transfer({ ...o }, bufs)));
+      return abortable('evaluate', o.signal, () => call<EvaluateResult>('evaluate', () => remote.evaluate(d!, Comlink.transfer(withoutSignal(o), bufs))));
     },
     upsample: (image: ImageInput, scale = 2) => {
       const [img, bufs] = movableImage(image);
       return call<RgbaImage>('upsample', () => remote.upsample(Comlink.transfer(img, bufs), scale));
     },
+    segment: (source: ImageSource, o: SegmentOptions = {}) =>
+      abortable('segment', o.signal, async () => {
+        const [input, transfers] = await toSegmentInput(source);
+        const reply = await call<SegmentReply>('segment', () => remote.segment(Comlink.transfer(input, transfers), withoutSignal(o)));
+        return segmentResult(reply);
+      }),
+    segmentForVideo: (source: ImageSource, timestampMs: number, o: Omit<SegmentOptions, 'signal'> = {}) => {
+      if (!(typeof timestampMs === 'number' && Number.isFinite(timestampMs) && timestampMs > video.last)) {
+        return Promise.reject(new RangeError(`segmentForVideo: timestamps must increase; got ${timestampMs} after ${video.last}`));
+      }
+      video.last = timestampMs;
+      // Captured now: the video's current frame, not whatever it shows when the worker is free.
+      const input = toSegmentInput(source);
+      input.catch(() => undefined);
+      return new Promise<SegmentResult | null>((resolve, reject) => {
+        const job: VideoJob = { input, timestampMs, options: withoutSignal(o as SegmentOptions), resolve, reject };
+        if (!video.busy) return runVideo(job);
+        if (video.pending) {
+          const dropped = video.pending;
+          dropped.input.then(([i]) => dropSegmentInput(i), () => undefined);
+          dropped.resolve(null);
+        }
+        video.pending = job;
+      });
+    },
+    loadModel: async (src: string | URL | Uint8Array, o: LoadModelOptions = {}) => {
+      const name = o.name ?? (src instanceof Uint8Array ? 'model' : urlName(src));
+      const bytes = src instanceof Uint8Array ? src : (await fetchModelBytes(src, { cache: o.cache, onProgress: o.onProgress, signal: o.signal })).bytes;
+      o.onProgress?.({ phase: 'decode', loaded: bytes.length, total: bytes.length });
+      const loaded = await abortable('loadModel', o.signal, () => engine.load(bytes, name));
+      if (o.warmup) await engine.warmup({ height: o.warmup[0], width: o.warmup[1], onProgress: o.onProgress });
+      return loaded;
+    },
+    warmup: (o: WarmupOptions) => {
+      const cb = o?.onProgress ? Comlink.proxy((done: number, started: number) => o.onProgress!({ phase: 'compile', loaded: done, total: started })) : undefined;
+      return call<{ pipelines: number; seconds: number }>('warmup', () => remote.warmup({ width: o?.width, height: o?.height }, cb));
+    },
+    releaseCaches: () => call<void>('releaseCaches', () => remote.releaseCaches()),
     cancel: () => call<void>('cancel', () => remote.cancel()),
     dispose: async () => {
       if (disposed) return;

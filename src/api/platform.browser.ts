@@ -13,9 +13,37 @@ export interface WorkerHandle {
 /** Comlink's default proxy handler already uses the browser's MessageChannel. */
 export function installTransferHandlers(): void {}
 
-/** Starts the engine as a module Web Worker (dist/browser/worker.js next to the library unless `url` says otherwise). */
+/**
+ * A URL a module worker may be started from. Browsers refuse cross-origin worker scripts (a
+ * library loaded from a CDN), so such a URL is wrapped in a same-origin blob: module that imports
+ * it (CORS applies to that import, as CDNs allow). worker.js imports nothing, so this is all it needs.
+ */
+export function sameOriginWorkerUrl(url: string | URL): string | URL {
+  const abs = new URL(url, globalThis.location?.href);
+  if (typeof location === 'undefined' || abs.origin === location.origin || abs.protocol === 'blob:' || abs.protocol === 'data:') return url;
+  const blob = new Blob([`import ${JSON.stringify(abs.href)};\n`], { type: 'text/javascript' });
+  return URL.createObjectURL(blob);
+}
+
+function defaultWorker(): Worker {
+  try {
+    // This exact shape is what Vite and webpack recognise to bundle the worker with the app.
+    return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  } catch (e) {
+    if ((e as DOMException)?.name !== 'SecurityError') throw e;
+    // The library came from another origin (a CDN) and no bundler rewrote the URL above. The
+    // file name is built so that bundlers do not copy worker.js a second time for this line.
+    const file = ['worker', 'js'].join('.');
+    return new Worker(sameOriginWorkerUrl(new URL(`./${file}`, import.meta.url)), { type: 'module' });
+  }
+}
+
+/**
+ * Starts the engine as a module Web Worker: `url` (EngineOptions.workerUrl) when given, else
+ * worker.js next to the library (or wherever the app's bundler put it).
+ */
 export function startWorker(url?: string | URL): WorkerHandle {
-  const worker = new Worker(url ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'webfcn-engine' });
+  const worker = url !== undefined ? new Worker(sameOriginWorkerUrl(url), { type: 'module', name: 'webfcn-engine' }) : defaultWorker();
   let ended = false;
   const failures: ((err: Error) => void)[] = [];
   worker.addEventListener('error', (ev: ErrorEvent) => {

@@ -10,7 +10,7 @@ import { colorize, defaultClassNames, defaultColormap } from '../data/colormap.j
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
-import { decodeModelFile, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
+import { decodeModelFile, decodePretrainedBackbone, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
@@ -22,10 +22,13 @@ import {
   type ModelOptions, type RunOptions,
 } from '../fcn/recipe.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
+import { runSegment, segmentRequest, type SegmentInput, type SegmentReply } from './segment-worker.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
-  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, TrainEvent, TrainOptions, TrainResult,
+  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
 } from './types.js';
+import { segmentImage } from '../fcn/segment.js';
+import { onCompile } from '../gpu/kernel.js';
 
 /** Opens split `split` of a VOC-layout folder (Node's openVOC). */
 export type OpenPath = (path: string, split: string, opts: { crop?: [number, number]; classes: number; preprocessor: Preprocessor }) => Promise<SegDataset>;
@@ -58,6 +61,12 @@ function loadedModelOptions(meta: CheckpointMeta, source: string): ModelOptions 
   }
 }
 
+/** Throws unless v is an integer in [lo, hi] (options the run recipe does not cover). */
+function checkInt(what: string, v: number, lo: number, hi: number): number {
+  if (!(Number.isInteger(v) && v >= lo && v <= hi)) throw new RangeError(`${what} must be an integer in [${lo}, ${hi}], got ${v}`);
+  return v;
+}
+
 /** Runs an option check, prefixing its error with the call (`train: batchSize must be ...`). */
 function prefixed<T>(op: string, fn: () => T): T {
   try {
@@ -80,6 +89,8 @@ export class EngineService {
   private tail: Promise<unknown> = Promise.resolve();
   private cancelRequested = false;
   private disposed = false;
+  /** Plans kept between calls (EngineOptions.maxPlans). */
+  private maxPlans = 4;
 
   constructor(private readonly host: ServiceHost = {}) {}
 
@@ -99,7 +110,11 @@ export class EngineService {
     return this.serial(async () => {
       if (!options || typeof options !== 'object') throw new TypeError('build: options must be an object ({ classes, head, ... })');
       const o = prefixed('build', () => modelOptions(options));
-      const model = createModel(this.requireGpu(), o);
+      if (options.backbone !== undefined && !(options.backbone instanceof Uint8Array)) {
+        throw new TypeError('build: backbone must be the weight file\'s bytes (a Uint8Array) here; createEngine().build fetches URLs');
+      }
+      const backbone = options.backbone ? decodePretrainedBackbone(options.backbone, 'backbone') : null;
+      const model = createModel(this.requireGpu(), o, backbone?.tensors);
       await this.replaceModel(model, runMeta(o, { classNames: options.classNames, colormap: options.colormap }), [], o);
       return this.modelInfo()!;
     });
@@ -125,12 +140,16 @@ export class EngineService {
     });
   }
 
-  save(): Promise<Uint8Array> {
+  save(options: SaveOptions = {}): Promise<Uint8Array> {
     return this.serial(async () => {
       const { model, meta } = this.requireModel('save');
+      const dtype = options?.dtype ?? 'f32';
+      if (dtype !== 'f32' && dtype !== 'f16') throw new RangeError(`save: dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
+      const weightsOnly = !!options?.weightsOnly;
       const state = await model.readState();
-      const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
-      const bytes = encodeCheckpoint({ meta, state, momentum }, model.shapes());
+      const momentum = !weightsOnly && model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
+      const { progress: _progress, ...rest } = meta;
+      const bytes = encodeCheckpoint({ meta: weightsOnly ? rest : meta, state, momentum }, model.shapes(), dtype === 'f16' ? 'F16' : 'F32');
       return Comlink.transfer(bytes, [bytes.buffer as ArrayBuffer]);
     });
   }
@@ -184,6 +203,61 @@ export class EngineService {
       const classes = await predictFrames(model, bytesOf(frames.data), N, H, W, meta);
       return Comlink.transfer({ width: W, height: H, count: N, classes }, [classes.buffer as ArrayBuffer]);
     });
+  }
+
+  /** One image with the outputs asked for (src/api/segment-worker.ts). */
+  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}): Promise<SegmentReply> {
+    return this.serial(async () => {
+      const req = segmentRequest(options);
+      const { model, meta } = this.requireModel('segment');
+      const reply = await runSegment(model, meta, async () => (this.pre ??= await Preprocessor.create()), input, req);
+      const bufs = [reply.classes, reply.confidence, reply.overlay].filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
+      return Comlink.transfer(reply, [...new Set(bufs)]);
+    });
+  }
+
+  /**
+   * Plans segment() for one H × W image and runs it once on a blank image, so every pipeline is
+   * compiled (SwiftShader and some drivers compile for seconds on first use); `onProgress` gets
+   * (compiled so far, started so far) as pipelines finish.
+   */
+  warmup(size: { width: number; height: number }, onProgress?: (done: number, started: number) => unknown): Promise<{ pipelines: number; seconds: number }> {
+    return this.serial(async () => {
+      const { model, meta } = this.requireModel('warmup');
+      const W = checkInt('warmup: width', size?.width, 1, 8192);
+      const H = checkInt('warmup: height', size?.height, 1, 8192);
+      const t0 = performance.now();
+      let [started, done] = [0, 0];
+      const pending: Promise<unknown>[] = [];
+      onCompile(model.gpu, (_name, finished) => {
+        started++;
+        pending.push(finished.then(() => {
+          done++;
+          return onProgress?.(done, started);
+        }, () => undefined));
+      });
+      try {
+        await segmentImage(model, { data: new Uint8Array(H * W * 4) }, H, W, { category: true, confidence: true }, meta);
+      } finally {
+        onCompile(model.gpu, null);
+        await Promise.all(pending).catch(() => undefined);
+        (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
+      }
+      return { pipelines: started, seconds: (performance.now() - t0) / 1000 };
+    });
+  }
+
+  /** Frees the model's plans (activations per input size), keeping the weights. */
+  releaseCaches(): Promise<void> {
+    return this.serial(async () => {
+      await this.model?.releasePlans();
+    });
+  }
+
+  /** How many plans stay between calls (least recently used dropped first). */
+  setMaxPlans(n: number): Promise<void> {
+    this.maxPlans = checkInt('maxPlans', n, 1, 64);
+    return Promise.resolve();
   }
 
   evaluate(dataset: DatasetInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
@@ -257,9 +331,14 @@ export class EngineService {
 
   /** Runs fn after every earlier call has finished. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(() => {
+    const p = this.tail.then(async () => {
       if (this.disposed) throw new Error('the engine has been disposed');
-      return fn();
+      try {
+        return await fn();
+      } finally {
+        // Between calls, never during one: a call may hold several plans at once.
+        await this.model?.trimPlans(this.maxPlans).catch(() => undefined);
+      }
     });
     this.tail = p.catch(() => undefined);
     return p;

@@ -46,10 +46,14 @@ export interface EngineOptions {
   /** Fail on compatibility-mode adapters. */
   requireCore?: boolean;
   /**
-   * URL of the worker script, when the default next to the library is not reachable (e.g. a
-   * bundler moved it). Node: a file: URL or path of worker.js; browsers: the worker module URL.
+   * URL of the worker script, when the default next to the library is not reachable. Browsers:
+   * the URL of `webfcn/worker` (dist/browser/worker.js, self-contained: copy it anywhere), e.g.
+   * `new URL('webfcn/worker', import.meta.url)` or a CDN URL (a cross-origin URL is started
+   * through a same-origin blob: module that imports it). Node: a file: URL or path of dist/worker.js.
    */
   workerUrl?: string | URL;
+  /** Plans (activations per input size) kept between calls, least recently used dropped first (default 4). */
+  maxPlans?: number;
 }
 
 /** `build()`: a fresh, randomly initialised FCN-ResNet18. */
@@ -60,6 +64,11 @@ export interface BuildOptions {
   head?: HeadKind;
   /** Seed of the initialisation (default 0). */
   seed?: number;
+  /**
+   * The backbone's starting weights: torchvision's ImageNet ResNet-18 (resnet18-f37072fd.pth or a
+   * safetensors copy) as bytes, or a URL to fetch them from; `fc.*` is dropped. Default: random.
+   */
+  backbone?: Uint8Array | string | URL;
   /** How the transposed conv starts: the chapter's bilinear kernel (default) or Xavier. */
   transposeInit?: 'bilinear' | 'xavier';
   /** Names per class; default 'background', 'class1', ... */
@@ -121,6 +130,8 @@ export interface TrainOptions {
   validation?: DatasetInput;
   /** Activation memory per micro-batch plan in MiB (default 1536). */
   memoryMiB?: number;
+  /** Stops training after the current step (as cancel()); the call then rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 /** A progress event: after each step, and after each epoch with its metrics. */
@@ -145,6 +156,8 @@ export interface PredictOptions {
   /** Largest tile [H, W] (default [320, 480]) and tile overlap (default 64). */
   tile?: [number, number];
   overlap?: number;
+  /** Rejects with an AbortError when it fires (the result is dropped). */
+  signal?: AbortSignal;
 }
 
 /** `predict()`'s answer, all (height, width) row-major. */
@@ -197,21 +210,23 @@ export interface EvaluateResult extends SegMetrics {
 export interface EvaluateOptions {
   tile?: [number, number];
   overlap?: number;
+  /** Rejects with an AbortError when it fires (the result is dropped). */
+  signal?: AbortSignal;
 }
 
 /**
  * The engine as seen from the caller: every method runs in the worker and resolves when it is
  * done there. Errors thrown in the worker reject with an Error of the same name and message.
  */
-export interface Engine {
+export interface Engine extends WebEngine {
   /** The adapter in use, the model and live GPU memory. */
   info(): Promise<EngineInfo>;
   /** Replaces the model with a fresh one. */
   build(options: BuildOptions): Promise<ModelInfo>;
   /** Replaces the model with one read from file bytes (webfcn safetensors or PyTorch .pth); the bytes are transferred. */
   load(bytes: Uint8Array, name?: string): Promise<LoadResult>;
-  /** The model (with SGD momentum and training history) as webfcn checkpoint bytes. */
-  save(): Promise<Uint8Array>;
+  /** The model (with SGD momentum and training history unless options.weightsOnly) as webfcn checkpoint bytes. */
+  save(options?: SaveOptions): Promise<Uint8Array>;
   /** Trains the model; `onProgress` receives step and epoch events. */
   train(dataset: DatasetInput, options?: TrainOptions, onProgress?: (event: TrainEvent) => void): Promise<TrainResult>;
   /** Class map, class colours and overlay of one image of any size; the image buffer is transferred. */
@@ -230,4 +245,108 @@ export interface Engine {
   cancel(): Promise<void>;
   /** Frees the GPU and ends the worker; the engine is unusable afterwards. */
   dispose(): Promise<void>;
+}
+
+// ---- web apps: image sources in, masks out, models from URLs -----------------------------------
+
+/**
+ * What segment() takes. DOM sources (images, videos, canvases, ImageBitmap, VideoFrame) are
+ * turned into an ImageBitmap on the caller's thread and copied to the GPU in the worker without a
+ * CPU round trip where the browser allows; ImageData and { data, width, height } are copied (the
+ * caller's buffer is never detached).
+ */
+export type ImageSource =
+  | ImageBitmap | ImageData | VideoFrame | OffscreenCanvas | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageInput;
+
+/** The outputs segment() can return. */
+export type SegmentOutputKind = 'category' | 'confidence' | 'overlay';
+
+export interface SegmentOptions {
+  /** What to compute and return (default ['category']); only what is asked for is read back. */
+  outputs?: SegmentOutputKind[];
+  /** Overlay opacity of the class colours (0..1, default 0.5). */
+  alpha?: number;
+  /** Rejects the call with an AbortError (code 'ABORTED') when it fires; the result is dropped. */
+  signal?: AbortSignal;
+}
+
+/** segment()'s answer: what `outputs` asked for, (height, width) row-major. */
+export interface SegmentResult {
+  width: number;
+  height: number;
+  /** The frame's timestamp (segmentForVideo). */
+  timestampMs?: number;
+  /** 'category': class id per pixel. */
+  categoryMask?: Uint8Array;
+  /** 'confidence': per class k, the softmax probability of k at each pixel (computed on the GPU). */
+  confidenceMasks?: Float32Array[];
+  /** 'overlay': RGBA, the image blended with the class colours (`new ImageData(overlay, width, height)`). */
+  overlay?: Uint8ClampedArray<ArrayBuffer>;
+  /** Names per class id. */
+  classNames: string[];
+}
+
+/** Progress of loadModel(): downloading, reading from the cache, then decoding in the worker. */
+export interface LoadProgress {
+  phase: 'download' | 'cache' | 'decode' | 'compile';
+  /** Bytes so far (download, cache); compile: shader pipelines compiled so far. */
+  loaded: number;
+  /** Bytes in all when known (Content-Length), else null; compile: pipelines started so far. */
+  total: number | null;
+}
+
+/** warmup(): plans and compiles everything segment() needs for one image size, so the first frame is fast. */
+export interface WarmupOptions {
+  width: number;
+  height: number;
+  /** 'compile' events as pipelines finish compiling (first use only: compiled pipelines are kept). */
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface LoadModelOptions {
+  /** Shown in errors and notes; default: the URL's file name. */
+  name?: string;
+  onProgress?: (p: LoadProgress) => void;
+  /**
+   * Keep downloaded files for the next visit (URLs only): true (default) uses the Cache API where
+   * the page has it, else IndexedDB; or name one; false fetches every time.
+   */
+  cache?: boolean | 'cache-api' | 'indexeddb';
+  /** Aborts the download (AbortError, code 'ABORTED'). */
+  signal?: AbortSignal;
+  /** Also compile the shaders for images of [height, width] (warmup()), reported as 'compile' progress. */
+  warmup?: [number, number];
+}
+
+export interface SaveOptions {
+  /** Weights and statistics only: no SGD momentum, no training progress (a file to deploy). */
+  weightsOnly?: boolean;
+  /** 'f16' halves the file (values rounded to half precision; for inference). Default 'f32'. */
+  dtype?: 'f32' | 'f16';
+}
+
+/** Cancels a call (train: after its current step; others: the result is dropped). */
+export interface Abortable {
+  signal?: AbortSignal;
+}
+
+/**
+ * Web-app additions to the engine (MediaPipe ImageSegmenter / transformers.js style). Every call
+ * rejects with errors of the class and `code` (EngineErrorCode) they had in the worker.
+ */
+export interface WebEngine {
+  /** Segments one image; returns what options.outputs asks for. */
+  segment(source: ImageSource, options?: SegmentOptions): Promise<SegmentResult>;
+  /**
+   * Video mode: call it every frame (requestAnimationFrame, requestVideoFrameCallback) with
+   * increasing timestamps. Latest frame wins: while one frame is being segmented, only the newest
+   * frame waits; a frame replaced before it starts resolves with null, so no backlog builds up.
+   */
+  segmentForVideo(source: ImageSource, timestampMs: number, options?: Omit<SegmentOptions, 'signal'>): Promise<SegmentResult | null>;
+  /** Loads a model from a URL (streamed, with progress, cached) or from bytes. */
+  loadModel(source: string | URL | Uint8Array, options?: LoadModelOptions): Promise<LoadResult>;
+  /** Plans and compiles segment()'s work for one image size; resolves with the pipelines compiled and the seconds taken. */
+  warmup(options: WarmupOptions): Promise<{ pipelines: number; seconds: number }>;
+  /** Frees the per-input-size plans (activations, pipelines' bind groups); the model stays. */
+  releaseCaches(): Promise<void>;
 }

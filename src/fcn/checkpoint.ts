@@ -4,7 +4,7 @@
 // metadata (classes, colour map, head, normalisation, training progress). They load back
 // bit-exactly. PyTorch `.pth` state dicts (torchvision or the chapter's key layout) load too.
 import { readPthFile } from '../io/pth.js';
-import { f32Tensor, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { f16Tensor, f32Tensor, readSafetensors, toFloat32, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { checkAgainst, fromSafetensors, scalarValue } from '../io/state_dict.js';
 import { fcnShapes, resnet18Shapes, toCanonical } from './keys.js';
 import { imagenetStats } from '../io/normalisation.js';
@@ -47,18 +47,23 @@ function i64Scalar(n: number): SafeTensor {
   return { dtype: 'I64', shape: [], data };
 }
 
-/** Serialises a checkpoint to safetensors bytes. `shapes` gives each tensor's shape. */
-export function encodeCheckpoint(ck: Checkpoint, shapes: Map<string, number[]>): Uint8Array {
+/**
+ * Serialises a checkpoint to safetensors bytes. `shapes` gives each tensor's shape. `dtype` 'F16'
+ * stores weights and statistics as half floats (half the bytes; values round to 11 significant
+ * bits, so it is a file for inference, not for resuming training).
+ */
+export function encodeCheckpoint(ck: Checkpoint, shapes: Map<string, number[]>, dtype: 'F32' | 'F16' = 'F32'): Uint8Array {
   const tensors = new Map<string, SafeTensor>();
+  const enc = dtype === 'F16' ? f16Tensor : f32Tensor;
   for (const [name, shape] of shapes) {
     const v = ck.state.tensors.get(name);
     if (!v) throw new CheckpointFormatError(`state has no '${name}'`, 'encodeCheckpoint');
-    tensors.set(name, f32Tensor(v, shape));
+    tensors.set(name, enc(v, shape));
     if (name.endsWith('.running_var')) {
       tensors.set(name.replace(/running_var$/, 'num_batches_tracked'), i64Scalar(ck.state.numBatchesTracked));
     }
   }
-  if (ck.momentum) for (const [name, v] of ck.momentum) tensors.set(MOMENTUM + name, f32Tensor(v, shapes.get(name)!));
+  if (ck.momentum) for (const [name, v] of ck.momentum) tensors.set(MOMENTUM + name, enc(v, shapes.get(name)!));
   const m = ck.meta;
   return writeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
@@ -128,7 +133,7 @@ function decodeCheckpointWithShapes(
   const classesFromFile = md.classes !== undefined ? Number(md.classes) : tensors.get('final_conv.bias')?.length;
   const classes = classesFromFile ?? defaults.classes;
   if (classes === undefined) {
-    throw new CheckpointFormatError('the number of classes is not recorded and there is no final_conv.bias: pass --classes', source);
+    throw new CheckpointFormatError('the number of classes is not recorded and there is no final_conv.bias: the number of classes must be given (CLI: --classes)', source);
   }
   if (!Number.isInteger(classes) || classes < 1 || classes > 255) {
     throw new CheckpointFormatError(`the number of classes is ${String(md.classes ?? classes).slice(0, 80)}, expected an integer in 1..255`, source);
@@ -162,7 +167,7 @@ export function decodePth(bytes: Uint8Array, source: string, defaults: Partial<C
   const { stateDict, notes } = toCanonical(file.stateDict, source);
   notes.unshift(...file.notes);
   const classes = (stateDict.get('final_conv.bias')?.shape[0] as number | undefined) ?? defaults.classes;
-  if (!classes) throw new CheckpointFormatError("no 'final_conv.bias' to tell the number of classes: pass --classes", source);
+  if (!classes) throw new CheckpointFormatError("no 'final_conv.bias' to tell the number of classes: the number of classes must be given (CLI: --classes)", source);
   const head: HeadKind = defaults.head ?? (stateDict.has('score_layer2.weight') ? 'fcn8s' : stateDict.has('score_layer3.weight') ? 'fcn16s' : 'fcn32s');
   checkAgainst(fcnShapes(classes, head), stateDict, source);
   const tensors = new Map<string, Float32Array>();

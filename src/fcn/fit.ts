@@ -58,7 +58,7 @@ export interface EpochMetrics {
 
 export class TrainingDiverged extends Error {
   constructor(epoch: number, step: number, loss: number) {
-    super(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}: training stopped; the last checkpoint is kept (try a lower --lr)`);
+    super(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}: training stopped; the last checkpoint is kept (try a lower learning rate)`);
     this.name = 'TrainingDiverged';
   }
 }

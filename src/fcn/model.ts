@@ -72,12 +72,32 @@ export class FcnModel {
   plan(N: number, H: number, W: number, mode: Mode): Promise<GraphPlan> {
     const key = `${N}x${H}x${W}:${mode}`;
     let p = this.plans.get(key);
+    // Most recently used last (a Map keeps insertion order), for trimPlans.
+    if (p) {
+      this.plans.delete(key);
+      this.plans.set(key, p);
+    }
     if (!p) {
       p = planGraph(this.gpu, this.store, this.config, N, H, W, mode);
       this.plans.set(key, p);
       p.catch(() => this.plans.delete(key));
     }
     return p;
+  }
+
+  /** Frees the least recently used plans beyond `max` (the engine calls this between calls, never during one). */
+  async trimPlans(max: number): Promise<void> {
+    const drop: Promise<GraphPlan>[] = [];
+    for (const key of [...this.plans.keys()].slice(0, Math.max(0, this.plans.size - max))) {
+      drop.push(this.plans.get(key)!);
+      this.plans.delete(key);
+    }
+    for (const p of drop) (await p.catch(() => null))?.dispose();
+  }
+
+  /** How many input shapes have a plan (activations held on the device). */
+  get planCount(): number {
+    return this.plans.size;
   }
 
   /** Frees all plans (activations) but keeps parameters. */

@@ -306,7 +306,13 @@ async function acquireBrowser(options: AcquireOptions): Promise<Gpu> {
 }
 
 async function acquireNode(options: AcquireOptions): Promise<Gpu> {
-  const dawn = (await import('webgpu')) as unknown as DawnModule;
+  let dawn: DawnModule;
+  try {
+    dawn = (await import('webgpu')) as unknown as DawnModule;
+  } catch (e) {
+    // An optional peer dependency: browsers never need it, so it is not installed with webfcn.
+    throw new GpuError(`webfcn in Node runs on Dawn from the 'webgpu' package, which is not installed: npm install webgpu (${(e as Error).message})`);
+  }
   // Dawn's globals (GPUBufferUsage, GPUMapMode, ...) are what browser code expects to find.
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;

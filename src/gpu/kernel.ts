@@ -112,6 +112,14 @@ export function cacheKey(def: KernelDef): string {
   return `kernel:${def.name}:${def.entryPoint ?? 'main'}:${kv(def.constants)}:${kv(def.specialized)}`;
 }
 
+const COMPILE_LISTENER = 'compile:listener';
+
+/** Calls `fn` with each pipeline compilation `gpu` starts (its name, and a promise of its end); null stops. */
+export function onCompile(gpu: Gpu, fn: ((name: string, done: Promise<unknown>) => void) | null): void {
+  if (fn) gpu.cache.set(COMPILE_LISTENER, fn);
+  else gpu.cache.delete(COMPILE_LISTENER);
+}
+
 /** Compiles (once per device and key) and returns the pipeline of `def`. */
 export async function compile(gpu: Gpu, def: KernelDef): Promise<CompiledKernel> {
   const key = cacheKey(def);
@@ -120,6 +128,7 @@ export async function compile(gpu: Gpu, def: KernelDef): Promise<CompiledKernel>
   const made = compileUncached(gpu, def);
   gpu.cache.set(key, made);
   made.catch(() => gpu.cache.delete(key));
+  (gpu.cache.get(COMPILE_LISTENER) as ((name: string, done: Promise<unknown>) => void) | undefined)?.(def.name, made);
   return made;
 }
 

@@ -3,7 +3,7 @@
 // raw little-endian tensor bytes. webfcn's checkpoints and the PyTorch goldens use it.
 
 import { CheckpointError } from './errors.js';
-import { bf16ToFloat, checkedNumel, halfToFloat } from './dtype.js';
+import { bf16ToFloat, checkedNumel, floatToHalf, halfToFloat } from './dtype.js';
 
 export type SafeDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U32' | 'U8' | 'I8' | 'BOOL' | 'I16' | 'U16';
 
@@ -197,6 +197,12 @@ export function toFloat32(t: SafeTensor): Float32Array {
     case 'BF16':
       return Float32Array.from(new Uint16Array(buf), bf16ToFloat);
   }
+}
+
+/** A Float32Array rounded to an F16 safetensor (round to nearest even). */
+export function f16Tensor(values: Float32Array, shape: number[]): SafeTensor {
+  const h = Uint16Array.from(values, floatToHalf);
+  return { dtype: 'F16', shape, data: new Uint8Array(h.buffer) };
 }
 
 /** Wraps a Float32Array as an F32 safetensor. */

@@ -207,6 +207,9 @@ describe('createEngine (worker_threads)', () => {
     const bad = await engine.train(samples(2, 32, 32, 1), { crop: [30, 30] }).catch((e: unknown) => e);
     expect((bad as Error).name).toBe('RangeError');
     expect((bad as Error).message).toMatch(/crop must be \[H, W\] with positive multiples of 32.*30,30/);
+    // The class and code cross the worker too (src/api/errors.ts).
+    expect(bad).toBeInstanceOf(RangeError);
+    expect((bad as { code?: string }).code).toBe('INVALID_ARGUMENT');
     const ids = samples(2, 32, 32, 1);
     ids.labels[1]![5] = 7;
     await expect(engine.train(ids, { crop: [32, 32], batchSize: 2 })).rejects.toThrow(/memory\[1\] label: 1 pixels have class ids ≥ 3 \(e\.g\. 7\)/);

@@ -62,7 +62,7 @@ const pageErrors: string[] = [];
 async function buildInto(out: string): Promise<void> {
   const configs = ((await import('../../rollup.config.js')) as { default: RollupOptions[] }).default;
   const browser = configs.filter((c) => (c.output as OutputOptions).dir === 'dist/browser');
-  expect(browser.length).toBe(2);
+  expect(browser.length).toBe(3); // library, worker, demo
   for (const cfg of browser) {
     const bundle = await rollup({ ...cfg, onwarn: (w) => { throw new Error(`rollup: ${w.message}`); } });
     try {
