@@ -1,0 +1,117 @@
+// The convolution-specific data movement around the GEMM (src/backends/wasm/conv2d.ts plans it):
+//   im2col: col_n (C·kh·kw, OH·OW), col(c·kh·kw + ky·kw + kx, oy·OW + ox) = x(n, c, oy·S−P+ky, ox·S−P+kx) (0 outside)
+//   col2im: dx(n, c, iy, ix) [+]= Σ col(c·kh·kw + ky·kw + kx, oy·OW + ox) over the taps that land on (iy, ix)
+//   biasGrad: db(k) += Σ_{n, p} dy(n, k, p)
+// Geometry args (shared): x/dx, C, H, W, kh, kw, SH, SW, PH, PW, OH, OW, col, batch.
+import { argI, argU, nextTile } from './args';
+
+/** The output columns ox whose input column ox·S − P + kx lies in [0, W): [lo, hi). */
+// @ts-ignore: decorator
+@inline function validLo(P: i32, kx: i32, S: i32): i32 {
+  const t = P - kx; // need ox·S ≥ P − kx
+  return t <= 0 ? 0 : (t + S - 1) / S;
+}
+// @ts-ignore: decorator
+@inline function validHi(W: i32, P: i32, kx: i32, S: i32, OW: i32): i32 {
+  const t = W - 1 + P - kx; // need ox·S ≤ W − 1 + P − kx
+  return t < 0 ? 0 : min(OW, t / S + 1);
+}
+
+/** im2col for `batch` images. Tiles: (image, channel) (counter 0). */
+export function im2col(ctl: usize): void {
+  const x = argU(ctl, 0), C = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3);
+  const KH = argI(ctl, 4), KW = argI(ctl, 5), SH = argI(ctl, 6), SW = argI(ctl, 7);
+  const PH = argI(ctl, 8), PW = argI(ctl, 9), OH = argI(ctl, 10), OW = argI(ctl, 11);
+  const col = argU(ctl, 12), batch = argI(ctl, 13);
+  const plane = <usize>H * W << 2, rowBytes = <usize>OW << 2, P = <usize>OH * OW << 2;
+  const tiles = batch * C;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const src = x + <usize>t * plane;
+    let dst = col + <usize>t * KH * KW * P; // (n·C + c)·kh·kw rows of OH·OW
+    for (let ky = 0; ky < KH; ky++) {
+      for (let kx = 0; kx < KW; kx++) {
+        const lo = validLo(PW, kx, SW), hi = max(lo, validHi(W, PW, kx, SW, OW));
+        for (let oy = 0; oy < OH; oy++) {
+          const d = dst + <usize>oy * rowBytes;
+          const iy = oy * SH - PH + ky;
+          if (iy < 0 || iy >= H) { memory.fill(d, 0, rowBytes); continue; }
+          if (lo > 0) memory.fill(d, 0, <usize>lo << 2);
+          if (hi < OW) memory.fill(d + (<usize>hi << 2), 0, <usize>(OW - hi) << 2);
+          const s = src + (<usize>(iy * W + lo * SW - PW + kx) << 2);
+          if (SW == 1) memory.copy(d + (<usize>lo << 2), s, <usize>(hi - lo) << 2);
+          else for (let ox = lo; ox < hi; ox++) store<f32>(d + (<usize>ox << 2), load<f32>(s + (<usize>((ox - lo) * SW) << 2)));
+        }
+        dst += P;
+      }
+    }
+  }
+}
+
+/** col2im for `batch` images; arg 14: accumulate (0: overwrite dx). Tiles: (image, channel) (counter 0). */
+export function col2im(ctl: usize): void {
+  const dx = argU(ctl, 0), C = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3);
+  const KH = argI(ctl, 4), KW = argI(ctl, 5), SH = argI(ctl, 6), SW = argI(ctl, 7);
+  const PH = argI(ctl, 8), PW = argI(ctl, 9), OH = argI(ctl, 10), OW = argI(ctl, 11);
+  const col = argU(ctl, 12), batch = argI(ctl, 13), accumulate = argI(ctl, 14) != 0;
+  const plane = <usize>H * W << 2, rowBytes = <usize>OW << 2, P = <usize>OH * OW << 2;
+  const tiles = batch * C;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const out = dx + <usize>t * plane;
+    if (!accumulate) memory.fill(out, 0, plane);
+    let src = col + <usize>t * KH * KW * P;
+    for (let ky = 0; ky < KH; ky++) {
+      for (let kx = 0; kx < KW; kx++) {
+        const lo = validLo(PW, kx, SW), hi = max(lo, validHi(W, PW, kx, SW, OW));
+        for (let oy = 0; oy < OH; oy++) {
+          const iy = oy * SH - PH + ky;
+          if (iy < 0 || iy >= H) continue;
+          const s = src + <usize>oy * rowBytes;
+          const d = out + (<usize>(iy * W + lo * SW - PW + kx) << 2);
+          let ox = lo;
+          if (SW == 1) {
+            for (; ox + 4 <= hi; ox += 4) {
+              const o = <usize>(ox - lo) << 2;
+              v128.store(d + o, f32x4.add(v128.load(d + o), v128.load(s + (<usize>ox << 2))));
+            }
+          }
+          for (; ox < hi; ox++) {
+            const p = d + (<usize>((ox - lo) * SW) << 2);
+            store<f32>(p, load<f32>(p) + load<f32>(s + (<usize>ox << 2)));
+          }
+        }
+        src += P;
+      }
+    }
+  }
+}
+
+/** db(k) += Σ_{n,p} dy(n, k, p). args: dy, N, K, P (= OH·OW), db. Tiles: channels (counter 0). */
+export function biasGrad(ctl: usize): void {
+  const dy = argU(ctl, 0), N = argI(ctl, 1), K = argI(ctl, 2), P = argI(ctl, 3), db = argU(ctl, 4);
+  for (let k = nextTile(ctl, 0); k < K; k = nextTile(ctl, 0)) {
+    let s: f64 = 0; // f64: sums of up to N·OH·OW terms, then one rounding
+    for (let n = 0; n < N; n++) {
+      const row = dy + ((<usize>n * K + k) * P << 2);
+      let v = f32x4.splat(0);
+      let p = 0;
+      for (; p + 4 <= P; p += 4) v = f32x4.add(v, v128.load(row + (<usize>p << 2)));
+      s += <f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1) + <f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3);
+      for (; p < P; p++) s += <f64>load<f32>(row + (<usize>p << 2));
+    }
+    store<f32>(db + (<usize>k << 2), <f32>(<f64>load<f32>(db + (<usize>k << 2)) + s));
+  }
+}
+
+/** y(n, c, p) += b(c). args: y, N, C, P, b. Tiles: (image, channel) (counter 0). */
+export function addBias(ctl: usize): void {
+  const y = argU(ctl, 0), N = argI(ctl, 1), C = argI(ctl, 2), P = argI(ctl, 3), b = argU(ctl, 4);
+  const tiles = N * C;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const row = y + (<usize>t * P << 2);
+    const bs = load<f32>(b + (<usize>(t % C) << 2));
+    const bv = f32x4.splat(bs);
+    let p = 0;
+    for (; p + 4 <= P; p += 4) v128.store(row + (<usize>p << 2), f32x4.add(v128.load(row + (<usize>p << 2)), bv));
+    for (; p < P; p++) store<f32>(row + (<usize>p << 2), load<f32>(row + (<usize>p << 2)) + bs);
+  }
+}

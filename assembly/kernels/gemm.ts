@@ -1,0 +1,259 @@
+// f32 GEMM on packed panels with a register-blocked SIMD micro-kernel (the structure of
+// XNNPACK's f32-gemm 6x8 wasmsimd "loadsplat" kernels and of GotoBLAS's loop nest):
+//   C (M, N) [+]= A (M, K) · B (K, N)  (+ bias(m) when overwriting)
+// A is packed in panels of MR = 6 rows, (K, 6) each: a(m, k) at panel[k·6 + m%6];
+// B in panels of NR = 8 columns, (K, 8) each: b(k, n) at panel[k·8 + n%8];
+// rows/columns past M/N are packed as zeros, so the micro-kernel always computes a full 6×8 block
+// (12 accumulators in v128 locals) and only the store is clipped.
+// The packers read strided sources: a(m, k) = src[(k / P)·ks + (k % P)·sk + m·sm] (and the same
+// for b(k, n) with sn), which covers plain and transposed matrices and a K that runs over images
+// (conv weight gradients: K = (n, oy, ox)).
+// Relaxed SIMD: built with --enable relaxed-simd, the multiply-add is f32x4.relaxed_madd (one FMA
+// where the hardware has it); otherwise mul + add.
+import { argF, argI, argU, nextTile } from './args';
+
+export const MR = 6;
+export const NR = 8;
+/** K block: one A micro-panel (KC × 6 floats = 6 KiB) stays in L1 while the B panels stream. */
+const KC = 256;
+/** Rows (a multiple of MR) and columns (a multiple of NR) of one thread tile. */
+const MC = 72;
+const NC = 128;
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** Stores the first `nr` (1..8) lanes of (v0, v1) at p, adding to what is there when `acc`. */
+// @ts-ignore: decorator
+@inline function storeRow(p: usize, v0: v128, v1: v128, nr: i32, acc: bool): void {
+  if (nr == 8) {
+    if (acc) {
+      v0 = f32x4.add(v0, v128.load(p));
+      v1 = f32x4.add(v1, v128.load(p, 16));
+    }
+    v128.store(p, v0);
+    v128.store(p, v1, 16);
+    return;
+  }
+  storeLanes(p, v0, min(nr, 4), acc);
+  if (nr > 4) storeLanes(p + 16, v1, nr - 4, acc);
+}
+
+function storeLanes(p: usize, v: v128, n: i32, acc: bool): void {
+  if (acc) {
+    store<f32>(p, load<f32>(p) + f32x4.extract_lane(v, 0));
+    if (n > 1) store<f32>(p, load<f32>(p, 4) + f32x4.extract_lane(v, 1), 4);
+    if (n > 2) store<f32>(p, load<f32>(p, 8) + f32x4.extract_lane(v, 2), 8);
+    if (n > 3) store<f32>(p, load<f32>(p, 12) + f32x4.extract_lane(v, 3), 12);
+  } else {
+    store<f32>(p, f32x4.extract_lane(v, 0));
+    if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+    if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+    if (n > 3) store<f32>(p, f32x4.extract_lane(v, 3), 12);
+  }
+}
+
+/**
+ * The 6×8 micro-kernel: c[r, 0..nr) (+)= Σ_k a[k·6 + r] · b[k·8 + j] for r < mr, over kc steps.
+ * `ldc` is C's row pitch in bytes; `bias` (0: none) is added per row when not accumulating.
+ */
+function micro6x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, mr: i32, nr: i32, acc: bool, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = madd(av, b0, c00); c01 = madd(av, b1, c01);
+    av = v128.load32_splat(a, 4);
+    c10 = madd(av, b0, c10); c11 = madd(av, b1, c11);
+    av = v128.load32_splat(a, 8);
+    c20 = madd(av, b0, c20); c21 = madd(av, b1, c21);
+    av = v128.load32_splat(a, 12);
+    c30 = madd(av, b0, c30); c31 = madd(av, b1, c31);
+    av = v128.load32_splat(a, 16);
+    c40 = madd(av, b0, c40); c41 = madd(av, b1, c41);
+    av = v128.load32_splat(a, 20);
+    c50 = madd(av, b0, c50); c51 = madd(av, b1, c51);
+    a += MR << 2;
+    b += NR << 2;
+  }
+  if (bias != 0 && !acc) {
+    let bv = v128.load32_splat(bias);
+    c00 = f32x4.add(c00, bv); c01 = f32x4.add(c01, bv);
+    if (mr > 1) { bv = v128.load32_splat(bias, 4); c10 = f32x4.add(c10, bv); c11 = f32x4.add(c11, bv); }
+    if (mr > 2) { bv = v128.load32_splat(bias, 8); c20 = f32x4.add(c20, bv); c21 = f32x4.add(c21, bv); }
+    if (mr > 3) { bv = v128.load32_splat(bias, 12); c30 = f32x4.add(c30, bv); c31 = f32x4.add(c31, bv); }
+    if (mr > 4) { bv = v128.load32_splat(bias, 16); c40 = f32x4.add(c40, bv); c41 = f32x4.add(c41, bv); }
+    if (mr > 5) { bv = v128.load32_splat(bias, 20); c50 = f32x4.add(c50, bv); c51 = f32x4.add(c51, bv); }
+  }
+  storeRow(c, c00, c01, nr, acc);
+  if (mr > 1) storeRow(c + ldc, c10, c11, nr, acc);
+  if (mr > 2) storeRow(c + 2 * ldc, c20, c21, nr, acc);
+  if (mr > 3) storeRow(c + 3 * ldc, c30, c31, nr, acc);
+  if (mr > 4) storeRow(c + 4 * ldc, c40, c41, nr, acc);
+  if (mr > 5) storeRow(c + 5 * ldc, c50, c51, nr, acc);
+}
+
+/**
+ * GEMM over `batch` problems: C_i (M, N) [+]= A_i · B_i (+ bias).
+ * args: M, N, K, packedA, packedB, bStride (bytes between packed B_i), C, ldc (elements),
+ *       cStride (bytes between C_i), batch, accumulate (0/1), bias (0: none; length M),
+ *       aStride (bytes between packed A_i; 0: one A shared by the batch)
+ * Tiles: (batch, MC rows, NC columns), from counter 0.
+ */
+export function gemm(ctl: usize): void {
+  const M = argI(ctl, 0), N = argI(ctl, 1), K = argI(ctl, 2);
+  const pa = argU(ctl, 3), pb = argU(ctl, 4), bStride = argU(ctl, 5);
+  const C = argU(ctl, 6), ldc = argU(ctl, 7) << 2, cStride = argU(ctl, 8);
+  const batch = argI(ctl, 9), accumulate = argI(ctl, 10) != 0, bias = argU(ctl, 11), aStride = argU(ctl, 12);
+  const mTiles = (M + MC - 1) / MC, nTiles = (N + NC - 1) / NC;
+  const tiles = batch * mTiles * nTiles;
+  const aPanel = <usize>K * MR << 2, bPanel = <usize>K * NR << 2;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const bi = t / (mTiles * nTiles), r = t % (mTiles * nTiles);
+    const m0 = (r / nTiles) * MC, n0 = (r % nTiles) * NC;
+    const m1 = min(M, m0 + MC), n1 = min(N, n0 + NC);
+    const bBase = pb + <usize>bi * bStride, cBase = C + <usize>bi * cStride, aBase = pa + <usize>bi * aStride;
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = min(KC, K - k0);
+      const acc = accumulate || k0 > 0;
+      // One A micro-panel (kc × 6, ≤ 6 KiB) stays in L1 while the tile's B panels stream from L2,
+      // and C is written along its rows (six sequential streams the prefetcher follows; walking
+      // down the rows instead cost 2x on short-K products, whose C writes dominate).
+      for (let m = m0; m < m1; m += MR) {
+        const ap = aBase + <usize>(m / MR) * aPanel + (<usize>k0 * MR << 2);
+        const mr = min(MR, m1 - m), bm = bias != 0 ? bias + (<usize>m << 2) : 0;
+        const crow = cBase + (<usize>m * ldc);
+        for (let n = n0; n < n1; n += NR) {
+          const bp = bBase + <usize>(n / NR) * bPanel + (<usize>k0 * NR << 2);
+          micro6x8(kc, ap, bp, crow + (<usize>n << 2), ldc, mr, min(NR, n1 - n), acc, bm);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs A (M, K), a(m, k) = src[(k / P)·ks + (k % P)·sk + m·sm] (strides in elements), into
+ * ⌈M/6⌉ panels of (K, 6) at dst. args: src, M, K, sm, sk, P, ks, dst. Tiles: panels (counter 0).
+ * Strides are signed (sk = −1 walks k backwards: conv's flipped kernels for backward-input).
+ * Fast paths for full panels: k contiguous (sk = ±1: 4×4 + 2×4 in-register transposes of 4 k at
+ * a time) and rows contiguous (sm = 1: one 16-byte and one 8-byte copy per k).
+ */
+export function packA(ctl: usize): void {
+  const src = argU(ctl, 0), M = argI(ctl, 1), K = argI(ctl, 2);
+  const sm = <usize>(argI(ctl, 3) << 2), sk = <usize>(argI(ctl, 4) << 2), P = argI(ctl, 5), ks = <usize>(argI(ctl, 6) << 2);
+  const dst = argU(ctl, 7);
+  const back = sk == <usize>-4;
+  const panels = (M + MR - 1) / MR;
+  for (let t = nextTile(ctl, 0); t < panels; t = nextTile(ctl, 0)) {
+    const m0 = t * MR, mr = min(MR, M - m0);
+    let o = dst + (<usize>t * K * MR << 2);
+    let base = src + <usize>m0 * sm;
+    // One period (a run of k with constant base) at a time.
+    for (let k0 = 0; k0 < K; k0 += P) {
+      const len = min(P, K - k0);
+      let k = 0;
+      if (mr == MR && (sk == 4 || back)) {
+        for (; k + 4 <= len; k += 4) {
+          // k..k+3 of each row; walking backwards they sit at p − 12 .. p, reversed.
+          const p = back ? base - (<usize>k << 2) - 12 : base + (<usize>k << 2);
+          let r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm);
+          let r3 = v128.load(p + 3 * sm), r4 = v128.load(p + 4 * sm), r5 = v128.load(p + 5 * sm);
+          if (back) {
+            r0 = i32x4.shuffle(r0, r0, 3, 2, 1, 0); r1 = i32x4.shuffle(r1, r1, 3, 2, 1, 0); r2 = i32x4.shuffle(r2, r2, 3, 2, 1, 0);
+            r3 = i32x4.shuffle(r3, r3, 3, 2, 1, 0); r4 = i32x4.shuffle(r4, r4, 3, 2, 1, 0); r5 = i32x4.shuffle(r5, r5, 3, 2, 1, 0);
+          }
+          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store64_lane(o, u0, 0, 16);
+          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 24);
+          v128.store64_lane(o, u0, 1, 40);
+          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 48);
+          v128.store64_lane(o, u1, 0, 64);
+          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 72);
+          v128.store64_lane(o, u1, 1, 88);
+          o += 4 * MR << 2;
+        }
+      } else if (mr == MR && sm == 4) {
+        for (; k < len; k++) {
+          const p = base + <usize>k * sk;
+          v128.store(o, v128.load(p));
+          store<u64>(o, load<u64>(p, 16), 16);
+          o += MR << 2;
+        }
+      }
+      for (; k < len; k++) {
+        const p = base + <usize>k * sk;
+        for (let r = 0; r < MR; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(p + <usize>r * sm) : 0);
+        o += MR << 2;
+      }
+      base += ks;
+    }
+  }
+}
+
+/**
+ * Packs `batch` matrices B_i (K, N), b(k, n) = src_i[(k / P)·ks + (k % P)·sk + n·sn], into
+ * ⌈N/8⌉ panels of (K, 8) each. args: src, K, N, sk, sn, P, ks, dst, batch, srcStride, dstStride
+ * (strides in elements; batch strides in bytes). Tiles: (batch, panel) (counter 0).
+ */
+export function packB(ctl: usize): void {
+  const src = argU(ctl, 0), K = argI(ctl, 1), N = argI(ctl, 2);
+  const sk = <usize>(argI(ctl, 3) << 2), sn = <usize>(argI(ctl, 4) << 2), P = argI(ctl, 5), ks = <usize>(argI(ctl, 6) << 2);
+  const dst = argU(ctl, 7), batch = argI(ctl, 8), srcStride = argU(ctl, 9), dstStride = argU(ctl, 10);
+  const panels = (N + NR - 1) / NR;
+  const tiles = batch * panels;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const bi = t / panels, j = t % panels;
+    const n0 = j * NR, nr = min(NR, N - n0);
+    let o = dst + <usize>bi * dstStride + (<usize>j * K * NR << 2);
+    let base = src + <usize>bi * srcStride + <usize>n0 * sn;
+    let kk = 0;
+    if (nr == NR && sn == 4) {
+      for (let k = 0; k < K; k++) {
+        const p = base + <usize>kk * sk;
+        v128.store(o, v128.load(p));
+        v128.store(o, v128.load(p, 16), 16);
+        o += NR << 2;
+        if (++kk == P) { kk = 0; base += ks; }
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        const p = base + <usize>kk * sk;
+        for (let c = 0; c < NR; c++) store<f32>(o + (<usize>c << 2), c < nr ? load<f32>(p + <usize>c * sn) : 0);
+        o += NR << 2;
+        if (++kk == P) { kk = 0; base += ks; }
+      }
+    }
+  }
+}
+
+/** Bytes of the packed A for an (M, K) matrix. */
+export function packedABytes(M: i32, K: i32): usize {
+  return <usize>((M + MR - 1) / MR) * MR * K << 2;
+}
+/** Bytes of one packed B for a (K, N) matrix. */
+export function packedBBytes(K: i32, N: i32): usize {
+  return <usize>((N + NR - 1) / NR) * NR * K << 2;
+}
+
+/** Fills n f32 at dst with v. args: dst, n, v. Tiles: 64 KiB chunks (counter 0). */
+export function fill(ctl: usize): void {
+  const dst = argU(ctl, 0), n = argU(ctl, 1), v = argF(ctl, 2);
+  const CH: usize = 16384;
+  const tiles = <i32>((n + CH - 1) / CH);
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const i0 = <usize>t * CH, i1 = min(n, i0 + CH);
+    for (let i = i0; i < i1; i++) store<f32>(dst + (i << 2), v);
+  }
+}

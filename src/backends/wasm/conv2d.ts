@@ -1,0 +1,314 @@
+// conv2d and conv_transpose2d on the WebAssembly runtime as packed implicit GEMM (dilation 1,
+// groups 1, NCHW, PyTorch semantics), with the same three passes and the same contracts as the
+// WebGPU ops (src/gpu/ops/conv2d.ts):
+//   forward:         y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,kh,kw)) + b (K)            — overwrites y
+//   backward-input:  dx(n,c,y,x) = Σ dy(n,k,oy,ox)·w(k,c,ky,kx) where oy·S+ky−P = y        — overwrites dx, or adds with accumulate
+//   backward-weight: dw(k,c,ky,kx) += Σ_{n,oy,ox} dy(n,k,oy,ox)·x(n,c,oy·S−P+ky,ox·S−P+kx); db(k) += Σ dy — accumulates
+// As GEMMs (R = kh·kw, P = OH·OW, col_n = im2col(x_n), (C·R, P)):
+//   forward:         y_n (K, P)   = W (K, C·R) · col_n (C·R, P) + b
+//   backward-input:  dcol_n (C·R, P) = Wᵀ (C·R, K) · dy_n (K, P);  dx_n = col2im(dcol_n)
+//   backward-weight: dW (K, C·R) += dY (K, N·P) · colᵀ (N·P, C·R)   (the reduction runs over images)
+// A 1×1 kernel with stride 1 and no padding has col_n = x_n and dcol_n = dx_n: no im2col/col2im.
+// 3×3 stride-1 forward convolutions (and so stride-1 backward-input) run as Winograd F(2×2, 3×3).
+// Images are processed in chunks so that the im2col/packing scratch stays under `scratchBudget`.
+// Scratch is the plan's own arena regions, or, with a SharedScratch, one region that every step
+// of a sequential plan reuses (allocated once after planning).
+// Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
+// backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
+// and dy exchanged. All tensors are byte offsets in the runtime's memory.
+import { gemm, packA, packB, packedABytes, packedBBytes, type Strided } from './gemm.js';
+import { scratchRegions, type SharedScratch } from './memory.js';
+import type { WasmRuntime } from './runtime.js';
+
+export interface Conv2dParams {
+  N: number; C: number; H: number; W: number; K: number; kh: number; kw: number;
+  strideH: number; strideW: number; padH: number; padW: number;
+}
+
+export interface ConvTranspose2dParams {
+  N: number; Cin: number; H: number; W: number; Cout: number; kh: number; kw: number;
+  strideH: number; strideW: number; padH: number; padW: number;
+}
+
+/** One runnable step of a plan (replayed every training step). */
+export interface Step {
+  label: string;
+  /** How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM) or 'winograd'. */
+  variant?: 'gemm' | 'winograd';
+  run(): void;
+}
+
+/**
+ * Planning options: the most scratch bytes one pass may use (whole images are never split), and
+ * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3).
+ */
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true };
+
+/**
+ * Winograd F(2×2, 3×3) serves 3×3 stride-1 convolutions with enough channels and tiles to amortise
+ * its transforms. Measured (bench:wasm, 160×256, batch 1, GFLOP per CPU-second): it wins from
+ * layer1 to layer3 (40 to 640 tiles: 1.5–2.2× the im2col GEMM) and loses on layer4 (12 tiles:
+ * 0.6×, the 16 transformed 512×512 weight matrices are read for a dozen columns).
+ */
+const WINOGRAD_MIN_TILES = 32;
+function useWinograd(p: Conv2dParams): boolean {
+  if (!(wasmConvOptions.winograd && p.kh === 3 && p.kw === 3 && p.strideH === 1 && p.strideW === 1 && p.padH <= 2 && p.padW <= 2)) return false;
+  const { OH, OW } = conv2dOutSize(p);
+  return p.C >= 8 && p.K >= 8 && p.N * Math.ceil(OH / 2) * Math.ceil(OW / 2) >= WINOGRAD_MIN_TILES;
+}
+
+export function conv2dOutSize(p: Conv2dParams): { OH: number; OW: number } {
+  return { OH: Math.floor((p.H + 2 * p.padH - p.kh) / p.strideH) + 1, OW: Math.floor((p.W + 2 * p.padW - p.kw) / p.strideW) + 1 };
+}
+
+export function convTranspose2dOutSize(p: ConvTranspose2dParams): { OH: number; OW: number } {
+  return { OH: (p.H - 1) * p.strideH - 2 * p.padH + p.kh, OW: (p.W - 1) * p.strideW - 2 * p.padW + p.kw };
+}
+
+/** Throws a clear error for a shape the kernels cannot run. */
+export function checkConv2dParams(p: Conv2dParams, what = 'conv2d'): void {
+  for (const [k, v] of Object.entries(p)) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${what}: ${k} must be a non-negative integer, got ${v}`);
+  }
+  for (const k of ['N', 'C', 'H', 'W', 'K', 'kh', 'kw', 'strideH', 'strideW'] as const) {
+    if (p[k] < 1) throw new Error(`${what}: ${k} must be at least 1, got ${p[k]}`);
+  }
+  const { OH, OW } = conv2dOutSize(p);
+  if (OH < 1 || OW < 1) throw new Error(`${what}: kernel ${p.kh}×${p.kw} does not fit the padded input ${p.H}×${p.W}`);
+}
+
+function isPointwise(p: Conv2dParams): boolean {
+  return p.kh === 1 && p.kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
+}
+
+function geometry(p: Conv2dParams) {
+  const { OH, OW } = conv2dOutSize(p);
+  const P = OH * OW, CR = p.C * p.kh * p.kw;
+  return { OH, OW, P, CR };
+}
+
+/** Images per chunk so that `perImage` scratch bytes × chunk ≤ the budget (at least 1). */
+function chunkOf(N: number, perImage: number): number {
+  return Math.max(1, Math.min(N, Math.floor(wasmConvOptions.scratchBudget / Math.max(1, perImage))));
+}
+
+/** im2col/col2im argument list for images starting at `x` (geometry shared by both). */
+function colArgs(p: Conv2dParams, x: number, col: number, batch: number): number[] {
+  const { OH, OW } = conv2dOutSize(p);
+  return [x, p.C, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, col, batch];
+}
+
+/** Plans y = conv(x, w) + b. `b` may be 0 (no bias). Scratch comes from the runtime's arena. */
+export function conv2dForward(rt: WasmRuntime, y: number, x: number, w: number, b: number, p: Conv2dParams, label = '', scratch?: SharedScratch): Step[] {
+  checkConv2dParams(p);
+  return planForward(rt, y, x, { ptr: w, sr: p.C * p.kh * p.kw, sk: 1 }, b, p, false, 'conv2d.forward', label, scratch);
+}
+
+/**
+ * y [+]= conv(x, w) (+ b when overwriting): conv2d's forward, its stride-1 backward-input, and
+ * conv_transpose2d's backward-input. `w` says where weight (k, c·kh·kw) lives (it may be a view
+ * of another conv's weights, transposed and flipped).
+ */
+function planForward(
+  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string, scratch?: SharedScratch,
+): Step[] {
+  if (useWinograd(p)) return planWinograd(rt, y, x, w, b, p, accumulate, op, label, scratch);
+  const { P, CR } = geometry(p);
+  const pw = !isPointwise(p);
+  const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
+  const chunk = chunkOf(p.N, perImage);
+  const regions = scratchRegions(rt.arena, [
+    { label: `${op}(${label}) packed weights`, bytes: packedABytes(p.K, CR) },
+    { label: `${op}(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `${op}(${label}) packed columns`, bytes: chunk * packedBBytes(CR, P) },
+  ], scratch);
+  return [{
+    label: `${op}(${label})`,
+    variant: 'gemm',
+    run() {
+      const [pa, col, pb] = regions() as [number, number, number];
+      packA(rt, w, p.K, CR, pa);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        const xs = x + n0 * p.C * p.H * p.W * 4;
+        let src = xs;
+        if (pw) {
+          rt.run('im2col', colArgs(p, xs, col, nb));
+          src = col;
+        }
+        packB(rt, { ptr: src, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
+        gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: y + n0 * p.K * P * 4, ldc: P, cStride: p.K * P * 4, batch: nb, bias: b, accumulate });
+      }
+    },
+  }];
+}
+
+/**
+ * y [+]= conv(x, w) (+ b) as Winograd F(2×2, 3×3) (assembly/kernels/winograd.ts): weights and
+ * input tiles transformed straight into packed panels, 16 GEMMs M_ξ (K, T) = U_ξ (K, C)·V_ξ (C, T)
+ * over the T = N·⌈OH/2⌉·⌈OW/2⌉ tiles, and the output transform (bias, accumulation, edge clipping).
+ */
+function planWinograd(
+  rt: WasmRuntime, y: number, x: number, w: Strided, b: number, p: Conv2dParams, accumulate: boolean, op: string, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = conv2dOutSize(p);
+  const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), tilesPerImage = TH * TW;
+  const perImage = 16 * (packedBBytes(p.C, tilesPerImage) + p.K * tilesPerImage * 4);
+  const chunk = chunkOf(p.N, perImage);
+  const aBytes = packedABytes(p.K, p.C);
+  const regions = scratchRegions(rt.arena, [
+    { label: `${op}(${label}) winograd weights`, bytes: 16 * aBytes },
+    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * packedBBytes(p.C, chunk * tilesPerImage) },
+    { label: `${op}(${label}) winograd products`, bytes: 16 * p.K * chunk * tilesPerImage * 4 },
+  ], scratch);
+  return [{
+    label: `${op}(${label})`,
+    variant: 'winograd',
+    run() {
+      const [u, v, m] = regions() as [number, number, number];
+      rt.run('winogradWeights', [w.ptr, p.K, p.C, w.sr, w.sk, w.period ?? p.C * 9, w.kStride ?? 0, u, aBytes]);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0), T = nb * tilesPerImage;
+        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, packedBBytes(p.C, T)]);
+        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, c: m, ldc: T, cStride: p.K * T * 4, batch: 16 });
+        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0]);
+      }
+    },
+  }];
+}
+
+/** Plans dx = conv2d backward-input(dy, w); overwrites dx, or adds to it when `accumulate`. */
+export function conv2dBackwardInput(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: Conv2dParams, accumulate = false, label = '', scratch?: SharedScratch,
+): Step[] {
+  checkConv2dParams(p);
+  if (p.strideH === 1 && p.strideW === 1 && p.padH < p.kh && p.padW < p.kw && !isPointwise(p)) {
+    // Stride 1: dx is a forward convolution of dy with the kernels transposed (C ← K) and flipped,
+    // padded by k − 1 − P: dx(n,c,y,x) = Σ_{k,ky',kx'} dy(n,k, y−(kh−1−P)+ky', …)·w(k,c,kh−1−ky',kw−1−kx').
+    // Im2col + GEMM, no col2im scatter. Weight (c, (k, r')) = w[k·C·R + c·R + (R−1−r')], R = kh·kw.
+    const R = p.kh * p.kw;
+    const flipped: Conv2dParams = {
+      N: p.N, C: p.K, H: conv2dOutSize(p).OH, W: conv2dOutSize(p).OW, K: p.C, kh: p.kh, kw: p.kw,
+      strideH: 1, strideW: 1, padH: p.kh - 1 - p.padH, padW: p.kw - 1 - p.padW,
+    };
+    const wt: Strided = { ptr: w + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: p.C * R };
+    return planForward(rt, dx, dy, wt, 0, flipped, accumulate, 'conv2d.backward_input', label, scratch);
+  }
+  const { P, CR } = geometry(p);
+  const pw = !isPointwise(p);
+  const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(p.K, P);
+  const chunk = chunkOf(p.N, perImage);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv2d.backward_input(${label}) packed weights`, bytes: packedABytes(CR, p.K) },
+    { label: `conv2d.backward_input(${label}) columns`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `conv2d.backward_input(${label}) packed dy`, bytes: chunk * packedBBytes(p.K, P) },
+  ], scratch);
+  return [{
+    label: `conv2d.backward_input(${label})`,
+    run() {
+      const [pa, dcol, pb] = regions() as [number, number, number];
+      packA(rt, { ptr: w, sr: 1, sk: CR }, CR, p.K, pa); // Wᵀ: a(crs, k) = w[k·CR + crs]
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        const dxs = dx + n0 * p.C * p.H * p.W * 4;
+        packB(rt, { ptr: dy + n0 * p.K * P * 4, sr: 1, sk: P }, p.K, P, pb, nb, p.K * P * 4);
+        if (pw) {
+          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dcol, ldc: P, cStride: CR * P * 4, batch: nb });
+          rt.run('col2im', [...colArgs(p, dxs, dcol, nb), accumulate ? 1 : 0]);
+        } else {
+          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dxs, ldc: P, cStride: CR * P * 4, batch: nb, accumulate });
+        }
+      }
+    },
+  }];
+}
+
+/** Plans dw += conv2d weight gradient(dy, x) and, when `db` is not 0, db += Σ dy. */
+export function conv2dBackwardWeight(
+  rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: Conv2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
+  checkConv2dParams(p);
+  const { P, CR } = geometry(p);
+  const pw = !isPointwise(p);
+  const perImage = (pw ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
+  const chunk = chunkOf(p.N, perImage);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `conv2d.backward_weight(${label}) packed dy`, bytes: packedABytes(p.K, chunk * P) },
+    { label: `conv2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * P, CR) },
+  ], scratch);
+  return [{
+    label: `conv2d.backward_weight(${label})`,
+    run() {
+      const [col, pa, pb] = regions() as [number, number, number];
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        const xs = x + n0 * p.C * p.H * p.W * 4;
+        let src = xs;
+        if (pw) {
+          rt.run('im2col', colArgs(p, xs, col, nb));
+          src = col;
+        }
+        // a(k, (n, q)) = dy[n·K·P + k·P + q]; b((n, q), crs) = col[n·CR·P + crs·P + q]
+        packA(rt, { ptr: dy + n0 * p.K * P * 4, sr: P, sk: 1, period: P, kStride: p.K * P }, p.K, nb * P, pa);
+        packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
+        gemm(rt, { M: p.K, N: CR, K: nb * P, a: pa, b: pb, c: dw, ldc: CR, accumulate: true });
+      }
+      if (db) rt.run('biasGrad', [dy, p.N, p.K, P, db]);
+    },
+  }];
+}
+
+/** The conv2d whose backward-input is this transposed convolution's forward. */
+export function convOfTranspose(p: ConvTranspose2dParams): Conv2dParams {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  return { N: p.N, C: p.Cout, H: OH, W: OW, K: p.Cin, kh: p.kh, kw: p.kw, strideH: p.strideH, strideW: p.strideW, padH: p.padH, padW: p.padW };
+}
+
+function checkTranspose(p: ConvTranspose2dParams): Conv2dParams {
+  const c = convOfTranspose(p);
+  checkConv2dParams(c, 'conv_transpose2d');
+  const back = conv2dOutSize(c);
+  if (back.OH !== p.H || back.OW !== p.W) throw new Error(`conv_transpose2d: input ${p.H}×${p.W} is not reachable with these kernel/stride/padding`);
+  return c;
+}
+
+/** Plans y (N,Cout,OH,OW) = conv_transpose2d(x (N,Cin,H,W), w (Cin,Cout,kh,kw)) + b; overwrites y. */
+export function convTranspose2dForward(
+  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
+  const c = checkTranspose(p);
+  const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
+  if (b) {
+    const { OH, OW } = convTranspose2dOutSize(p);
+    steps.push({ label: `conv_transpose2d.bias(${label})`, run: () => rt.run('addBias', [y, p.N, p.Cout, OH * OW, b]) });
+  }
+  return steps;
+}
+
+/** Plans dx (N,Cin,H,W) = conv(dy (N,Cout,OH,OW), w); overwrites dx, or adds to it when accumulate. */
+export function convTranspose2dBackwardInput(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = '', scratch?: SharedScratch,
+): Step[] {
+  const c = checkTranspose(p);
+  return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
+}
+
+/** Plans dw += transposed-conv weight gradient and, when `db` is not 0, db += Σ dy. */
+export function convTranspose2dBackwardWeight(
+  rt: WasmRuntime, dw: number, db: number, dy: number, x: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
+): Step[] {
+  const c = checkTranspose(p);
+  // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
+  const steps = conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
+  if (db) {
+    const { OH, OW } = convTranspose2dOutSize(p);
+    steps.push({ label: `conv_transpose2d.bias_grad(${label})`, run: () => rt.run('biasGrad', [dy, p.N, p.Cout, OH * OW, db]) });
+  }
+  return steps;
+}
+
+/** Runs planned steps in order. */
+export function runSteps(steps: readonly Step[]): void {
+  for (const s of steps) s.run();
+}

@@ -1,0 +1,100 @@
+// Host side of the packed GEMM (assembly/kernels/gemm.ts): packing and multiplying matrices that
+// live in the runtime's memory, addressed by byte offsets.
+//   C (M, N) [+]= A (M, K) · B (K, N) (+ bias (M) per row when overwriting)
+// A strided source describes where element (row r, reduction index k) lives, in elements:
+//   src[(k / period)·kStride + (k % period)·sk + r·sr]
+// so a plain matrix is { sr: K, sk: 1 }, its transpose { sr: 1, sk: ld }, and a reduction index
+// running over images (k = (n, oy, ox) in conv weight gradients) sets period = OH·OW.
+import type { WasmRuntime } from './runtime.js';
+
+export const MR = 6;
+export const NR = 8;
+
+export interface Strided {
+  /** Byte offset of element (0, 0). */
+  ptr: number;
+  /** Element stride between rows of A (or columns of B). */
+  sr: number;
+  /** Element stride along the reduction index k (may be negative). */
+  sk: number;
+  /** k wraps every `period` steps (default: never) ... */
+  period?: number;
+  /** ... and then moves on by kStride elements. */
+  kStride?: number;
+}
+
+/** Bytes of a packed A (M, K). */
+export function packedABytes(M: number, K: number): number {
+  return Math.ceil(M / MR) * MR * K * 4;
+}
+
+/** Bytes of one packed B (K, N). */
+export function packedBBytes(K: number, N: number): number {
+  return Math.ceil(N / NR) * NR * K * 4;
+}
+
+/** Element strides travel as i32 byte strides: |stride| < 2^29 elements. */
+function checkStrides(what: string, ...strides: number[]): void {
+  for (const s of strides) {
+    if (!Number.isInteger(s) || Math.abs(s) >= 2 ** 29) throw new Error(`${what}: stride ${s} is not an integer below 2^29 elements`);
+  }
+}
+
+/** Packs A (M, K) into panels of 6 rows at `dst` (packedABytes(M, K) bytes). */
+export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: number): void {
+  checkStrides('packA', a.sr, a.sk, a.kStride ?? 0);
+  rt.run('packA', [a.ptr, M, K, a.sr, a.sk, a.period ?? K, a.kStride ?? 0, dst]);
+}
+
+/**
+ * Packs `batch` matrices B_i (K, N) into panels of 8 columns at dst + i·packedBBytes(K, N);
+ * B_i starts `srcStride` bytes after B_(i−1).
+ */
+export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0): void {
+  checkStrides('packB', b.sr, b.sk, b.kStride ?? 0);
+  rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst, batch, srcStride, packedBBytes(K, N)]);
+}
+
+export interface GemmArgs {
+  M: number; N: number; K: number;
+  /** Packed A, and the first packed B (the batch's B_i follow each other). */
+  a: number; b: number;
+  /** Bytes between the batch's packed A_i (default 0: one A for the whole batch). */
+  aStride?: number;
+  /** C_0 and its row pitch in elements; C_i starts cStride bytes after C_(i−1). */
+  c: number; ldc: number; cStride?: number;
+  batch?: number;
+  /** Adds into C instead of overwriting it. */
+  accumulate?: boolean;
+  /** Byte offset of a per-row bias (M) added when overwriting, or 0. */
+  bias?: number;
+}
+
+/** C_i [+]= A_i · B_i on packed operands, split over the pool by (batch, 48-row, 128-column) tiles. */
+export function gemm(rt: WasmRuntime, g: GemmArgs): void {
+  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, g.batch ?? 1, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0]);
+}
+
+/** Fills `n` f32 at `dst` with `value`. */
+export function fill(rt: WasmRuntime, dst: number, n: number, value = 0): void {
+  rt.run('fill', [dst, n, value]);
+}
+
+/**
+ * C (M, N) [+]= op(A) · op(B) for row-major A and B in the runtime's memory (transA: A is stored
+ * (K, M); transB: B is stored (N, K)), packing into `scratch` (matmulScratchBytes bytes).
+ */
+export function matmul(
+  rt: WasmRuntime, o: { M: number; N: number; K: number; a: number; b: number; c: number; transA?: boolean; transB?: boolean; accumulate?: boolean; scratch: number },
+): void {
+  const { M, N, K } = o;
+  const pa = o.scratch, pb = o.scratch + packedABytes(M, K);
+  packA(rt, o.transA ? { ptr: o.a, sr: 1, sk: M } : { ptr: o.a, sr: K, sk: 1 }, M, K, pa);
+  packB(rt, o.transB ? { ptr: o.b, sr: K, sk: 1 } : { ptr: o.b, sr: 1, sk: N }, K, N, pb);
+  gemm(rt, { M, N, K, a: pa, b: pb, c: o.c, ldc: N, accumulate: o.accumulate });
+}
+
+/** Scratch bytes `matmul` packs into. */
+export function matmulScratchBytes(M: number, N: number, K: number): number {
+  return packedABytes(M, K) + packedBBytes(K, N);
+}

@@ -1,0 +1,353 @@
+// conv2d and conv_transpose2d on the WebAssembly runtime (src/backends/wasm/conv2d.ts): against
+// the PyTorch goldens and the float64 references with the WebGPU tests' written tolerances,
+// against finite differences of the wasm forward itself, on random shapes (strides above the
+// kernel, big paddings), with accumulation, and with images split into chunks; one thread and two.
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutSize, convTranspose2dBackwardInput,
+  convTranspose2dBackwardWeight, convTranspose2dForward, convTranspose2dOutSize, runSteps, wasmConvOptions,
+  type Conv2dParams, type ConvTranspose2dParams,
+} from '../../src/backends/wasm/conv2d.js';
+import { SharedScratch } from '../../src/backends/wasm/memory.js';
+import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
+import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
+import { expectClose } from '../helpers/check.js';
+import { randn } from '../helpers/gpu.js';
+import { refConvBackward, refConvForward, refConvTBackward, refConvTForward } from '../../src/ops/reference/conv.js';
+import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
+
+// The WebGPU tests' tolerances (test/gpu/conv2d.test.ts says why forward is 1e-5, not 1e-6).
+const FWD = { atol: 1e-5, rtol: 1e-3 };
+const GRAD = { atol: 1e-4, rtol: 1e-3 };
+const BUDGET = wasmConvOptions.scratchBudget;
+afterEach(() => {
+  wasmConvOptions.scratchBudget = BUDGET;
+});
+
+interface Opts { dx0?: Float32Array; dw0?: Float32Array; db0?: Float32Array }
+
+/** Forward, backward-input and backward-weight; dw/db start at dw0/db0 (or 0), dx at dx0 when accumulating. */
+function runConv(rt: WasmRuntime, p: Conv2dParams, xs: Float32Array, ws: Float32Array, bs: Float32Array | null, dys: Float32Array, o: Opts = {}) {
+  const { OH, OW } = conv2dOutSize(p);
+  const x = put(rt, xs), w = put(rt, ws), b = bs ? put(rt, bs) : 0, dy = put(rt, dys);
+  const y = filled(rt, p.N * p.K * OH * OW, NaN);
+  const dx = o.dx0 ? put(rt, o.dx0) : filled(rt, xs.length, NaN);
+  const dw = o.dw0 ? put(rt, o.dw0) : filled(rt, ws.length, 0);
+  const db = bs ? (o.db0 ? put(rt, o.db0) : filled(rt, p.K, 0)) : 0;
+  const steps = [
+    ...conv2dForward(rt, y, x, w, b, p, 'test'),
+    ...conv2dBackwardInput(rt, dx, dy, w, p, !!o.dx0, 'test'),
+    ...conv2dBackwardWeight(rt, dw, db, dy, x, p, 'test'),
+  ];
+  runSteps(steps);
+  return {
+    y: rt.read(y, p.N * p.K * OH * OW), dx: rt.read(dx, xs.length), dw: rt.read(dw, ws.length), db: db ? rt.read(db, p.K) : null,
+    labels: steps.map((s) => s.label),
+  };
+}
+
+function runConvT(rt: WasmRuntime, p: ConvTranspose2dParams, xs: Float32Array, ws: Float32Array, bs: Float32Array | null, dys: Float32Array, o: Opts = {}) {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const x = put(rt, xs), w = put(rt, ws), b = bs ? put(rt, bs) : 0, dy = put(rt, dys);
+  const y = filled(rt, p.N * p.Cout * OH * OW, NaN);
+  const dx = o.dx0 ? put(rt, o.dx0) : filled(rt, xs.length, NaN);
+  const dw = o.dw0 ? put(rt, o.dw0) : filled(rt, ws.length, 0);
+  const db = bs ? (o.db0 ? put(rt, o.db0) : filled(rt, p.Cout, 0)) : 0;
+  const steps = [
+    ...convTranspose2dForward(rt, y, x, w, b, p, 'test'),
+    ...convTranspose2dBackwardInput(rt, dx, dy, w, p, !!o.dx0, 'test'),
+    ...convTranspose2dBackwardWeight(rt, dw, db, dy, x, p, 'test'),
+  ];
+  runSteps(steps);
+  return { y: rt.read(y, p.N * p.Cout * OH * OW), dx: rt.read(dx, xs.length), dw: rt.read(dw, ws.length), db: db ? rt.read(db, p.Cout) : null };
+}
+
+const convGoldens = readSafetensors(readFileSync(new URL('../golden/conv2d.safetensors', import.meta.url)), 'conv2d.safetensors');
+const convCases = JSON.parse(convGoldens.metadata.cases!) as { name: string; params: Conv2dParams; bias: boolean }[];
+const tGoldens = readSafetensors(readFileSync(new URL('../golden/conv_transpose2d.safetensors', import.meta.url)), 'conv_transpose2d.safetensors');
+const tCases = JSON.parse(tGoldens.metadata.cases!) as { name: string; params: ConvTranspose2dParams; bias: boolean }[];
+
+/** Seeded random conv shapes, including strides above the kernel size and big paddings. */
+function randomParams(seed: number): Conv2dParams {
+  const r = randn(16, seed, 0, 1);
+  const pick = (i: number, lo: number, hi: number) => lo + Math.floor(r[i]! * (hi - lo + 1));
+  for (let tries = 0; ; tries++) {
+    const kh = pick(0, 1, 5), kw = pick(1, 1, 5);
+    const p: Conv2dParams = {
+      N: pick(2, 1, 3), C: pick(3, 1, 6), H: pick(4, 1, 12), W: pick(5, 1, 12), K: pick(6, 1, 9), kh, kw,
+      strideH: pick(7, 1, 3), strideW: pick(8, 1, 4), padH: pick(9, 0, kh - 1), padW: pick(10, 0, kw - 1),
+    };
+    p.H = Math.max(p.H, kh - 2 * p.padH + tries);
+    p.W = Math.max(p.W, kw - 2 * p.padW + tries);
+    const { OH, OW } = conv2dOutSize(p);
+    if (OH >= 1 && OW >= 1) return p;
+  }
+}
+
+describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
+  it('has the golden cases the files promise', () => {
+    expect(convCases.length).toBeGreaterThanOrEqual(8);
+    expect(tCases.some((c) => c.params.kh === 64 && c.params.strideH === 32 && c.params.padH === 16)).toBe(true);
+  });
+
+  for (const c of convCases) {
+    it(`PyTorch golden ${c.name}`, async () => {
+      const rt = await testRuntime(threads);
+      await scoped(rt, () => {
+        const g = (k: string) => toFloat32(convGoldens.tensors.get(`${c.name}.${k}`)!);
+        const r = runConv(rt, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
+        expectClose('y', r.y, g('y'), FWD);
+        expectClose('dx', r.dx, g('dx'), GRAD);
+        expectClose('dw', r.dw, g('dw'), GRAD);
+        if (c.bias) expectClose('db', r.db!, g('db'), GRAD);
+        expect(r.labels).toEqual(['conv2d.forward(test)', 'conv2d.backward_input(test)', 'conv2d.backward_weight(test)']);
+      });
+    });
+  }
+
+  for (const c of tCases) {
+    it(`PyTorch golden conv_transpose2d ${c.name}`, async () => {
+      const rt = await testRuntime(threads);
+      await scoped(rt, () => {
+        const g = (k: string) => toFloat32(tGoldens.tensors.get(`${c.name}.${k}`)!);
+        const r = runConvT(rt, c.params, g('x'), g('w'), c.bias ? g('b') : null, g('dy'));
+        expectClose('y', r.y, g('y'), FWD);
+        expectClose('dx', r.dx, g('dx'), GRAD);
+        expectClose('dw', r.dw, g('dw'), GRAD);
+        if (c.bias) expectClose('db', r.db!, g('db'), GRAD);
+      });
+    });
+  }
+
+  it('twelve random shapes against the float64 reference', async () => {
+    const rt = await testRuntime(threads);
+    for (let s = 0; s < 12; s++) {
+      await scoped(rt, () => {
+        const p = randomParams(100 + s);
+        const { OH, OW } = conv2dOutSize(p);
+        const xs = randn(p.N * p.C * p.H * p.W, 1 + s), ws = randn(p.K * p.C * p.kh * p.kw, 2 + s);
+        const bs = randn(p.K, 3 + s), dys = randn(p.N * p.K * OH * OW, 4 + s);
+        const r = runConv(rt, p, xs, ws, bs, dys);
+        const g = refConvBackward(xs, ws, dys, p);
+        const tag = JSON.stringify(p);
+        expectClose(`${tag} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
+        expectClose(`${tag} dx`, r.dx, g.dx, GRAD);
+        expectClose(`${tag} dw`, r.dw, g.dw, GRAD);
+        expectClose(`${tag} db`, r.db!, g.db, GRAD);
+      });
+    }
+  });
+
+  it('ResNet-18 and FCN-head shapes (7×7/2, 3×3/1, 3×3/2, 1×1/2, 1×1/1) against the float64 reference', async () => {
+    const rt = await testRuntime(threads);
+    const shapes: Conv2dParams[] = [
+      { N: 2, C: 3, H: 20, W: 22, K: 16, kh: 7, kw: 7, strideH: 2, strideW: 2, padH: 3, padW: 3 },
+      { N: 2, C: 16, H: 9, W: 11, K: 16, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { N: 2, C: 16, H: 9, W: 11, K: 32, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      { N: 2, C: 16, H: 9, W: 11, K: 32, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0 },
+      { N: 3, C: 32, H: 3, W: 5, K: 21, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+    ];
+    for (const [i, p] of shapes.entries()) {
+      await scoped(rt, () => {
+        const { OH, OW } = conv2dOutSize(p);
+        const xs = randn(p.N * p.C * p.H * p.W, 40 + i), ws = randn(p.K * p.C * p.kh * p.kw, 50 + i, -0.2, 0.2);
+        const bs = randn(p.K, 60 + i), dys = randn(p.N * p.K * OH * OW, 70 + i);
+        const r = runConv(rt, p, xs, ws, bs, dys);
+        const g = refConvBackward(xs, ws, dys, p);
+        expectClose(`${i} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
+        expectClose(`${i} dx`, r.dx, g.dx, GRAD);
+        expectClose(`${i} dw`, r.dw, g.dw, GRAD);
+        expectClose(`${i} db`, r.db!, g.db, GRAD);
+      });
+    }
+  });
+
+  it('accumulates dx (when asked), dw and db; images split into chunks give the same result', async () => {
+    const rt = await testRuntime(threads);
+    for (const p of [
+      { N: 5, C: 3, H: 7, W: 6, K: 4, kh: 3, kw: 3, strideH: 2, strideW: 1, padH: 1, padW: 2 },
+      { N: 5, C: 6, H: 4, W: 5, K: 7, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+    ]) {
+      for (const budget of [BUDGET, 1]) { // 1 byte: one image per chunk
+        wasmConvOptions.scratchBudget = budget;
+        await scoped(rt, () => {
+          const { OH, OW } = conv2dOutSize(p);
+          const xs = randn(p.N * p.C * p.H * p.W, 81), ws = randn(p.K * p.C * p.kh * p.kw, 82);
+          const bs = randn(p.K, 83), dys = randn(p.N * p.K * OH * OW, 84);
+          const dx0 = randn(xs.length, 85), dw0 = randn(ws.length, 86), db0 = randn(p.K, 87);
+          const r = runConv(rt, p, xs, ws, bs, dys, { dx0, dw0, db0 });
+          const g = refConvBackward(xs, ws, dys, p);
+          const tag = `budget ${budget} ${JSON.stringify(p)}`;
+          expectClose(`${tag} y`, r.y, refConvForward(xs, ws, bs, p), FWD);
+          expectClose(`${tag} dx`, r.dx, g.dx.map((v, i) => v + dx0[i]!), GRAD);
+          expectClose(`${tag} dw`, r.dw, g.dw.map((v, i) => v + dw0[i]!), GRAD);
+          expectClose(`${tag} db`, r.db!, g.db.map((v, i) => v + db0[i]!), GRAD);
+        });
+      }
+    }
+  });
+
+  it('gradients match central differences of the wasm forward (L = Σ y·dy is bilinear: exact up to f32 rounding)', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const p: Conv2dParams = { N: 2, C: 2, H: 5, W: 4, K: 3, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 1, padW: 1 };
+      const { OH, OW } = conv2dOutSize(p);
+      const xs = randn(p.N * p.C * p.H * p.W, 11), ws = randn(p.K * p.C * p.kh * p.kw, 12), bs = randn(p.K, 13);
+      const dys = randn(p.N * p.K * OH * OW, 14);
+      const x = put(rt, xs), w = put(rt, ws), b = put(rt, bs), y = filled(rt, dys.length);
+      const fwd = conv2dForward(rt, y, x, w, b, p, 'fd');
+      const loss = () => {
+        runSteps(fwd);
+        const yv = rt.read(y, dys.length);
+        let s = 0;
+        for (let i = 0; i < yv.length; i++) s += yv[i]! * dys[i]!;
+        return s;
+      };
+      const r = runConv(rt, p, xs, ws, bs, dys);
+      const h = 0.5;
+      const central = (ptr: number, i: number) => {
+        const v = rt.f32(ptr, i + 1)[i]!;
+        rt.f32(ptr, i + 1)[i] = v + h;
+        const up = loss();
+        rt.f32(ptr, i + 1)[i] = v - h;
+        const down = loss();
+        rt.f32(ptr, i + 1)[i] = v;
+        return (up - down) / (2 * h);
+      };
+      for (let i = 0; i < xs.length; i++) expect(Math.abs(central(x, i) - r.dx[i]!), `dx[${i}]`).toBeLessThan(1e-4);
+      for (let i = 0; i < ws.length; i++) expect(Math.abs(central(w, i) - r.dw[i]!), `dw[${i}]`).toBeLessThan(1e-4);
+      for (let i = 0; i < bs.length; i++) expect(Math.abs(central(b, i) - r.db![i]!), `db[${i}]`).toBeLessThan(1e-4);
+    });
+  });
+
+  it('conv_transpose2d: random shapes against the float64 scatter reference, with accumulation', async () => {
+    const rt = await testRuntime(threads);
+    const shapes: ConvTranspose2dParams[] = [
+      { N: 2, Cin: 3, H: 3, W: 4, Cout: 2, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      { N: 1, Cin: 2, H: 2, W: 3, Cout: 3, kh: 3, kw: 5, strideH: 3, strideW: 2, padH: 2, padW: 1 },
+      { N: 2, Cin: 4, H: 3, W: 3, Cout: 5, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+    ];
+    for (const [i, p] of shapes.entries()) {
+      await scoped(rt, () => {
+        const { OH, OW } = convTranspose2dOutSize(p);
+        const xs = randn(p.N * p.Cin * p.H * p.W, 90 + i), ws = randn(p.Cin * p.Cout * p.kh * p.kw, 91 + i);
+        const bs = randn(p.Cout, 92 + i), dys = randn(p.N * p.Cout * OH * OW, 93 + i);
+        const dx0 = randn(xs.length, 94), dw0 = randn(ws.length, 95), db0 = randn(p.Cout, 96);
+        const r = runConvT(rt, p, xs, ws, bs, dys, { dx0, dw0, db0 });
+        const g = refConvTBackward(xs, ws, dys, p);
+        expectClose(`${i} y`, r.y, refConvTForward(xs, ws, bs, p), FWD);
+        expectClose(`${i} dx`, r.dx, g.dx.map((v, j) => v + dx0[j]!), GRAD);
+        expectClose(`${i} dw`, r.dw, g.dw.map((v, j) => v + dw0[j]!), GRAD);
+        expectClose(`${i} db`, r.db!, g.db.map((v, j) => v + db0[j]!), GRAD);
+      });
+    }
+  });
+});
+
+describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
+  const shapes: Conv2dParams[] = [
+    { N: 2, C: 16, H: 9, W: 11, K: 12, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // odd OH, OW: clipped tiles
+    { N: 3, C: 9, H: 12, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
+    { N: 3, C: 8, H: 9, W: 7, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
+    { N: 6, C: 32, H: 5, W: 8, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: 6·3·4 = 72 tiles
+  ];
+  for (const [i, p] of shapes.entries()) {
+    it(`forward and stride-1 backward-input take Winograd and match the float64 reference (${JSON.stringify(p)})`, async () => {
+      const rt = await testRuntime(threads);
+      for (const budget of [BUDGET, 1]) {
+        wasmConvOptions.scratchBudget = budget;
+        await scoped(rt, () => {
+          const { OH, OW } = conv2dOutSize(p);
+          const xs = randn(p.N * p.C * p.H * p.W, 300 + i), ws = randn(p.K * p.C * 9, 310 + i, -0.3, 0.3);
+          const bs = randn(p.K, 320 + i), dys = randn(p.N * p.K * OH * OW, 330 + i), dx0 = randn(xs.length, 340 + i);
+          const x = put(rt, xs), w = put(rt, ws), b = put(rt, bs), dy = put(rt, dys), y = filled(rt, dys.length, NaN), dx = put(rt, dx0);
+          const fwd = conv2dForward(rt, y, x, w, b, p, 'wino'), bwd = conv2dBackwardInput(rt, dx, dy, w, p, true, 'wino');
+          expect([fwd[0]!.variant, bwd[0]!.variant]).toEqual(['winograd', 'winograd']);
+          runSteps([...fwd, ...bwd]);
+          const g = refConvBackward(xs, ws, dys, p);
+          expectClose('y', rt.read(y, dys.length), refConvForward(xs, ws, bs, p), FWD);
+          expectClose('dx (accumulated)', rt.read(dx, xs.length), g.dx.map((v, j) => v + dx0[j]!), GRAD);
+        });
+      }
+    });
+  }
+
+  it('is off when asked, and not taken for strided or small-channel convolutions', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const p = shapes[0]!;
+      wasmConvOptions.winograd = false;
+      try {
+        expect(conv2dForward(rt, 0, 0, 0, 0, p)[0]!.variant).toBe('gemm');
+      } finally {
+        wasmConvOptions.winograd = true;
+      }
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, strideH: 2, strideW: 2 })[0]!.variant).toBe('gemm');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, C: 3 })[0]!.variant).toBe('gemm');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, N: 1, H: 5, W: 8 })[0]!.variant).toBe('gemm'); // 12 tiles
+    });
+  });
+});
+
+describe('shared scratch', () => {
+  it('one region serves every pass of several convolutions, sized by the largest, and must be allocated first', async () => {
+    const rt = await testRuntime(2);
+    await scoped(rt, () => {
+      const shapes: Conv2dParams[] = [
+        { N: 2, C: 3, H: 20, W: 22, K: 16, kh: 7, kw: 7, strideH: 2, strideW: 2, padH: 3, padW: 3 },
+        { N: 2, C: 16, H: 10, W: 11, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      ];
+      const scratch = new SharedScratch();
+      const runs = shapes.map((p, i) => {
+        const { OH, OW } = conv2dOutSize(p);
+        const xs = randn(p.N * p.C * p.H * p.W, 200 + i), ws = randn(p.K * p.C * p.kh * p.kw, 210 + i), bs = randn(p.K, 220 + i);
+        const dys = randn(p.N * p.K * OH * OW, 230 + i);
+        const t = { x: put(rt, xs), w: put(rt, ws), b: put(rt, bs), dy: put(rt, dys), y: filled(rt, dys.length), dx: filled(rt, xs.length), dw: filled(rt, ws.length), db: filled(rt, p.K) };
+        const steps = [
+          ...conv2dForward(rt, t.y, t.x, t.w, t.b, p, `c${i}`, scratch),
+          ...conv2dBackwardInput(rt, t.dx, t.dy, t.w, p, false, `c${i}`, scratch),
+          ...conv2dBackwardWeight(rt, t.dw, t.db, t.dy, t.x, p, `c${i}`, scratch),
+        ];
+        return { p, xs, ws, bs, dys, t, steps };
+      });
+      expect(() => runSteps(runs[0]!.steps)).toThrow(/before the scratch region was allocated/);
+      const top = rt.arena.top;
+      scratch.allocate(rt.arena);
+      expect(rt.arena.top - top).toBeLessThanOrEqual(Math.ceil(scratch.bytes / 64) * 64 + 64);
+      for (const r of runs) runSteps(r.steps);
+      for (const r of runs) {
+        const g = refConvBackward(r.xs, r.ws, r.dys, r.p);
+        expectClose('y', rt.read(r.t.y, r.dys.length), refConvForward(r.xs, r.ws, r.bs, r.p), FWD);
+        expectClose('dx', rt.read(r.t.dx, r.xs.length), g.dx, GRAD);
+        expectClose('dw', rt.read(r.t.dw, r.ws.length), g.dw, GRAD);
+        expectClose('db', rt.read(r.t.db, r.p.K), g.db, GRAD);
+      }
+    });
+  });
+});
+
+describe('determinism', () => {
+  it('one thread and two give bit-identical results (tiles are computed the same whoever takes them)', async () => {
+    const [r1, r2] = [await testRuntime(1), await testRuntime(2)];
+    const p: Conv2dParams = { N: 3, C: 16, H: 13, W: 11, K: 24, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
+    const q: Conv2dParams = { ...p, strideH: 2, strideW: 2, kh: 5, kw: 5, padH: 2, padW: 2 };
+    for (const c of [p, q]) {
+      const { OH, OW } = conv2dOutSize(c);
+      const xs = randn(c.N * c.C * c.H * c.W, 401), ws = randn(c.K * c.C * c.kh * c.kw, 402), bs = randn(c.K, 403);
+      const dys = randn(c.N * c.K * OH * OW, 404);
+      const [a, b] = await Promise.all([r1, r2].map((rt) => scoped(rt, () => runConv(rt, c, xs, ws, bs, dys))));
+      for (const k of ['y', 'dx', 'dw', 'db'] as const) expect(Array.from(b![k]!), `${k} ${JSON.stringify(c)}`).toEqual(Array.from(a![k]!));
+    }
+  });
+});
+
+describe('conv2d shape errors', () => {
+  it('are raised while planning, naming the parameter', async () => {
+    const rt = await testRuntime(1);
+    const p: Conv2dParams = { N: 1, C: 1, H: 2, W: 2, K: 1, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+    expect(() => conv2dForward(rt, 0, 0, 0, 0, p)).toThrow(/does not fit the padded input 2×2/);
+    expect(() => conv2dForward(rt, 0, 0, 0, 0, { ...p, H: 5, W: 5, strideH: 0 })).toThrow(/strideH must be at least 1/);
+    expect(() => conv2dForward(rt, 0, 0, 0, 0, { ...p, H: 5, W: 5, padW: -1 })).toThrow(/padW must be a non-negative integer/);
+  });
+});

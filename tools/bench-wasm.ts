@@ -1,0 +1,191 @@
+// WebAssembly kernel benchmark: the packed GEMM and every distinct convolution pass of ResNet-18
+// (and FCN's k64/s32/p16 transposed-conv head) on the wasm runtime, at batch 1 and 2, on 1 and 2
+// threads: time, GFLOP/s (2·MACs), GFLOP per CPU-second (all threads' CPU time: what the kernel
+// would reach with the cores to itself), and each pass as a fraction of the best matmul on the
+// same thread count. The issue's aims: matmul ≥ 60 GFLOP/s on two threads, every conv pass ≥ 60%.
+//
+//   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME] [--winograd auto|off] [--json]
+//   (with --experimental-wasm-relaxed-simd before --import, Node 20 runs the relaxed-SIMD build)
+//
+// Timing: the best of --reps runs after one warm-up (the machine is shared; the best run is the
+// one least disturbed), wall clock and process CPU time.
+import {
+  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutSize, convTranspose2dBackwardInput,
+  convTranspose2dBackwardWeight, convTranspose2dForward, convTranspose2dOutSize, runSteps, wasmConvOptions,
+  type Conv2dParams, type ConvTranspose2dParams, type Step,
+} from '../src/backends/wasm/conv2d.js';
+import { gemm, packA, packB, packedABytes, packedBBytes } from '../src/backends/wasm/gemm.js';
+import { WasmRuntime } from '../src/backends/wasm/runtime.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const [IH, IW] = opt('size', '160x256').split('x').map(Number) as [number, number];
+const batches = opt('batches', '1,2').split(',').map(Number);
+const threadCounts = opt('threads', '1,2').split(',').map(Number);
+const reps = Number(opt('reps', '3'));
+const only = opt('only', '');
+const asJson = args.includes('--json');
+// 'auto': Winograd F(2x2, 3x3) where the planner takes it; 'off': every convolution as im2col + GEMM.
+const winograd = opt('winograd', 'auto');
+if (winograd === 'off') wasmConvOptions.winograd = false;
+else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto or off`);
+
+interface Shape {
+  name: string;
+  conv?: Conv2dParams;
+  convT?: ConvTranspose2dParams;
+}
+
+/** The distinct convolutions of ResNet-18 at this input size, and the FCN head (as tools/bench-kernels.ts). */
+function shapes(N: number): Shape[] {
+  const out: Shape[] = [];
+  const conv = (name: string, C: number, H: number, W: number, K: number, k: number, s: number, p: number) =>
+    out.push({ name, conv: { N, C, H, W, K, kh: k, kw: k, strideH: s, strideW: s, padH: p, padW: p } });
+  const half = (v: number) => Math.floor((v + 2 - 3) / 2) + 1;
+  const h1 = half(IH), w1 = half(IW);
+  const h2 = half(h1), w2 = half(w1);
+  conv('stem 7x7/2 3->64', 3, IH, IW, 64, 7, 2, 3);
+  conv('layer1 3x3 64', 64, h2, w2, 64, 3, 1, 1);
+  let [h, w, c] = [h2, w2, 64];
+  for (const [i, k] of [[2, 128], [3, 256], [4, 512]] as const) {
+    const hh = half(h), ww = half(w);
+    conv(`layer${i} 3x3/2 ${c}->${k}`, c, h, w, k, 3, 2, 1);
+    conv(`layer${i} 3x3 ${k}`, k, hh, ww, k, 3, 1, 1);
+    conv(`layer${i} 1x1/2 ${c}->${k}`, c, h, w, k, 1, 2, 0);
+    [h, w, c] = [hh, ww, k];
+  }
+  out.push({ name: 'fcn head T64/32/16 21->21', convT: { N, Cin: 21, H: h, W: w, Cout: 21, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 } });
+  return out.filter((s) => s.name.includes(only));
+}
+
+/** Best wall ms and the CPU ms of that run's repetitions on average. */
+function time(fn: () => void): { ms: number; cpuMs: number } {
+  fn();
+  let best = Infinity, cpu = 0;
+  for (let r = 0; r < reps; r++) {
+    const u0 = process.cpuUsage(), t0 = performance.now();
+    fn();
+    const dt = performance.now() - t0, u = process.cpuUsage(u0);
+    best = Math.min(best, dt);
+    cpu += (u.user + u.system) / 1000;
+  }
+  return { ms: best, cpuMs: cpu / reps };
+}
+
+function fill(rt: WasmRuntime, ptr: number, n: number, seed: number): void {
+  const v = rt.f32(ptr, n);
+  for (let i = 0; i < n; i++) v[i] = Math.sin(i * 0.37 + seed);
+}
+
+interface Row { threads: number; batch: number; name: string; pass: string; ms: number; gflops: number; cpuGflops: number; ofMatmul: number }
+
+/** The best matmul rate on this runtime: packed operands, the GEMM alone, over a few square-ish shapes. */
+function bestMatmul(rt: WasmRuntime, rows: Row[]): number {
+  let best = 0;
+  for (const [M, N, K] of [[256, 1024, 576], [512, 512, 512], [128, 2560, 1152]] as const) {
+    const m = rt.arena.mark();
+    const [a, b, c, pa, pb] = rt.arena.plan([
+      { label: 'a', bytes: M * K * 4 }, { label: 'b', bytes: K * N * 4 }, { label: 'c', bytes: M * N * 4 },
+      { label: 'pa', bytes: packedABytes(M, K) }, { label: 'pb', bytes: packedBBytes(K, N) },
+    ]) as number[];
+    fill(rt, a!, M * K, 1);
+    fill(rt, b!, K * N, 2);
+    packA(rt, { ptr: a!, sr: K, sk: 1 }, M, K, pa!);
+    packB(rt, { ptr: b!, sr: 1, sk: N }, K, N, pb!);
+    const flop = 2 * M * N * K;
+    const t = time(() => gemm(rt, { M, N, K, a: pa!, b: pb!, c: c!, ldc: N }));
+    const withPack = time(() => {
+      packA(rt, { ptr: a!, sr: K, sk: 1 }, M, K, pa!);
+      packB(rt, { ptr: b!, sr: 1, sk: N }, K, N, pb!);
+      gemm(rt, { M, N, K, a: pa!, b: pb!, c: c!, ldc: N });
+    });
+    const g = flop / t.ms / 1e6;
+    best = Math.max(best, g);
+    rows.push({ threads: rt.threads, batch: 0, name: `matmul ${M}x${N}x${K}`, pass: 'gemm', ms: t.ms, gflops: g, cpuGflops: flop / t.cpuMs / 1e6, ofMatmul: NaN });
+    rows.push({ threads: rt.threads, batch: 0, name: `matmul ${M}x${N}x${K}`, pass: 'pack+gemm', ms: withPack.ms, gflops: flop / withPack.ms / 1e6, cpuGflops: flop / withPack.cpuMs / 1e6, ofMatmul: NaN });
+    rt.arena.release(m);
+  }
+  for (const r of rows) if (r.threads === rt.threads && r.batch === 0) r.ofMatmul = r.gflops / best;
+  return best;
+}
+
+function benchShape(rt: WasmRuntime, s: Shape, batch: number, best: number, rows: Row[]): void {
+  const m = rt.arena.mark();
+  let macs: number;
+  let passes: [string, Step[]][];
+  if (s.conv) {
+    const p = s.conv;
+    const { OH, OW } = conv2dOutSize(p);
+    macs = p.N * p.K * p.C * p.kh * p.kw * OH * OW;
+    const [x, w, b, y, dy, dx, dw, db] = rt.arena.plan([
+      { label: 'x', bytes: p.N * p.C * p.H * p.W * 4 }, { label: 'w', bytes: p.K * p.C * p.kh * p.kw * 4 }, { label: 'b', bytes: p.K * 4 },
+      { label: 'y', bytes: p.N * p.K * OH * OW * 4 }, { label: 'dy', bytes: p.N * p.K * OH * OW * 4 }, { label: 'dx', bytes: p.N * p.C * p.H * p.W * 4 },
+      { label: 'dw', bytes: p.K * p.C * p.kh * p.kw * 4 }, { label: 'db', bytes: p.K * 4 },
+    ]) as number[];
+    fill(rt, x!, p.N * p.C * p.H * p.W, 1);
+    fill(rt, w!, p.K * p.C * p.kh * p.kw, 2);
+    fill(rt, dy!, p.N * p.K * OH * OW, 3);
+    passes = [
+      ['forward', conv2dForward(rt, y!, x!, w!, b!, p, s.name)],
+      ['backward_input', conv2dBackwardInput(rt, dx!, dy!, w!, p, false, s.name)],
+      ['backward_weight', conv2dBackwardWeight(rt, dw!, db!, dy!, x!, p, s.name)],
+    ];
+  } else {
+    const p = s.convT!;
+    const { OH, OW } = convTranspose2dOutSize(p);
+    macs = p.N * p.Cin * p.Cout * p.kh * p.kw * p.H * p.W;
+    const [x, w, b, y, dy, dx, dw, db] = rt.arena.plan([
+      { label: 'x', bytes: p.N * p.Cin * p.H * p.W * 4 }, { label: 'w', bytes: p.Cin * p.Cout * p.kh * p.kw * 4 }, { label: 'b', bytes: p.Cout * 4 },
+      { label: 'y', bytes: p.N * p.Cout * OH * OW * 4 }, { label: 'dy', bytes: p.N * p.Cout * OH * OW * 4 }, { label: 'dx', bytes: p.N * p.Cin * p.H * p.W * 4 },
+      { label: 'dw', bytes: p.Cin * p.Cout * p.kh * p.kw * 4 }, { label: 'db', bytes: p.Cout * 4 },
+    ]) as number[];
+    fill(rt, x!, p.N * p.Cin * p.H * p.W, 1);
+    fill(rt, w!, p.Cin * p.Cout * p.kh * p.kw, 2);
+    fill(rt, dy!, p.N * p.Cout * OH * OW, 3);
+    passes = [
+      ['forward', convTranspose2dForward(rt, y!, x!, w!, b!, p, s.name)],
+      ['backward_input', convTranspose2dBackwardInput(rt, dx!, dy!, w!, p, false, s.name)],
+      ['backward_weight', convTranspose2dBackwardWeight(rt, dw!, db!, dy!, x!, p, s.name)],
+    ];
+  }
+  for (const [pass, steps] of passes) {
+    const t = time(() => runSteps(steps));
+    const g = 2 * macs / t.ms / 1e6;
+    rows.push({ threads: rt.threads, batch, name: s.name, pass, ms: t.ms, gflops: g, cpuGflops: 2 * macs / t.cpuMs / 1e6, ofMatmul: g / best });
+  }
+  rt.arena.release(m);
+}
+
+const rows: Row[] = [];
+const meta: string[] = [];
+for (const threads of threadCounts) {
+  const rt = await WasmRuntime.create({ threads });
+  meta.push(rt.describe());
+  const best = bestMatmul(rt, rows);
+  for (const batch of batches) for (const s of shapes(batch)) benchShape(rt, s, batch, best, rows);
+  await rt.dispose();
+}
+
+if (asJson) {
+  console.log(JSON.stringify({ size: [IH, IW], runtimes: meta, rows }, null, 2));
+} else {
+  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${winograd}; best of ${reps} after a warm-up`);
+  console.log('| threads | batch | shape | pass | ms | GFLOP/s | GFLOP/CPU-s | of best matmul |');
+  console.log('|---:|---:|---|---|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.threads} | ${r.batch || '-'} | ${r.name} | ${r.pass} | ${r.ms.toFixed(2)} | ${r.gflops.toFixed(1)} | ${r.cpuGflops.toFixed(1)} | ${Number.isNaN(r.ofMatmul) ? '-' : `${(100 * r.ofMatmul).toFixed(0)}%`} |`);
+  }
+  // Against the aims: the best matmul, and the conv passes under 60% of it (wall clock, and per CPU-second).
+  for (const threads of threadCounts) {
+    const mine = rows.filter((r) => r.threads === threads);
+    const mm = mine.filter((r) => r.batch === 0 && r.pass === 'gemm');
+    const best = Math.max(...mm.map((r) => r.gflops)), bestCpu = Math.max(...mm.map((r) => r.cpuGflops));
+    const conv = mine.filter((r) => r.batch > 0);
+    const low = conv.filter((r) => r.ofMatmul < 0.6).length, lowCpu = conv.filter((r) => r.cpuGflops / bestCpu < 0.6).length;
+    console.log(`${threads} thread(s): best matmul ${best.toFixed(1)} GFLOP/s (${bestCpu.toFixed(1)} per CPU-second); ` +
+      `conv passes under 60% of it: ${low} of ${conv.length} by wall clock, ${lowCpu} by CPU time`);
+  }
+}
