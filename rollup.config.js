@@ -10,6 +10,8 @@
 // `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`, left as written: Vite
 // and webpack recognise that shape and bundle the worker themselves, and because worker.js
 // imports nothing, copying it anywhere (a CDN, a bundler's assets folder) keeps it working.
+import { readFileSync } from 'node:fs';
+import tsc from 'typescript';
 import path from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
@@ -76,6 +78,34 @@ const demo = {
   plugins: [typescript({ tsconfig: './examples/browser/tsconfig.json', noEmit: false, outDir: path.resolve('dist/browser'), noEmitOnError: true })],
 };
 
+/**
+ * The TensorFlow.js peer of `webfcn bench` as plain JS (dist/bench-peers/tfjs.js, with the resolve
+ * hook it registers beside it), so the built command runs it without tsx. tfjs itself stays
+ * external: it is a dev dependency, resolved from the package folder when installed.
+ */
+const benchPeers = {
+  input: { tfjs: 'tools/bench-peers/tfjs.ts' },
+  external: (id) => !id.startsWith('.') && !path.isAbsolute(id),
+  output: { dir: 'dist/bench-peers', format: 'es' },
+  plugins: [
+    {
+      // Type-stripping only: the runner is not part of the typechecked sources (tsx runs it as is).
+      name: 'webfcn-bench-peer-ts',
+      transform(code, id) {
+        if (!id.endsWith('.ts')) return null;
+        const out = tsc.transpileModule(code, { fileName: id, compilerOptions: { target: tsc.ScriptTarget.ES2022, module: tsc.ModuleKind.ESNext, sourceMap: true } });
+        return { code: out.outputText.replace(/\/\/# sourceMappingURL=.*$/m, ''), map: out.sourceMapText };
+      },
+    },
+    {
+      name: 'webfcn-bench-peer-hooks',
+      generateBundle() {
+        this.emitFile({ type: 'asset', fileName: 'resolve-hooks.js', source: readFileSync('tools/bench-peers/resolve-hooks.js', 'utf8') });
+      },
+    },
+  ],
+};
+
 /** One self-contained minified ES module for browsers (the worker must not import chunks). */
 /**
  * Warnings fail the browser build in the tests; this accepts exactly one: protobufjs (under
@@ -94,7 +124,7 @@ const browserBundle = (name, input) => ({
   plugins: [browserPlatform(), wgslPlugin(), nodeResolve({ browser: true }), commonjs(), ts('dist/browser'), terser({ module: true, ecma: 2022 })],
 });
 
-export default [
+const configs = [
   {
     input: { 'webfcn.node': 'src/index.ts', cli: 'src/cli/run.ts' },
     output: { dir: 'dist', format: 'es', chunkFileNames: 'chunks/[name]-[hash].js' },
@@ -104,4 +134,9 @@ export default [
   browserBundle('webfcn', 'src/index.browser.ts'),
   browserBundle('worker', 'src/api/worker.ts'),
   demo,
+  benchPeers,
 ];
+
+// `rollup -c --environment WEBFCN_BUILD:node` (npm run build:node): only what Node and the webfcn
+// command need (dist/ and dist/bench-peers/), e.g. for the quick start.
+export default process.env.WEBFCN_BUILD === 'node' ? configs.filter((c) => c.output.dir === 'dist' || c === benchPeers) : configs;

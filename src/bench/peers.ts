@@ -3,7 +3,9 @@
 // backend (the same Dawn adapter webfcn uses) and on its WebAssembly backend, and PyTorch on the
 // CPU. The runners live in tools/bench-peers/ and print one JSON line.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PEERS = ['tfjs-webgpu', 'tfjs-wasm', 'torch'] as const;
@@ -40,9 +42,42 @@ export interface PeerRunOptions {
   log?: (s: string) => void;
 }
 
-/** The repository root (peers are development tools, run from a checkout). */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * The webfcn package folder (a checkout, or the installed package): the nearest folder above this
+ * module whose package.json is webfcn's. This module may run from src/bench/ (tsx), or bundled
+ * into dist/ or dist/chunks/, so no fixed number of '../' is right.
+ */
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'webfcn') return dir;
+    } catch {
+      // no package.json here; keep looking
+    }
+    if (dirname(dir) === dir) throw new Error(`webfcn's package.json not found above ${start}`);
+  }
+}
+
+const ROOT = packageRoot();
 const PYTHON = '/usr/bin/python3';
+/** From the sources (npm run bench) the tfjs runner is run by tsx; bundled, it is dist/bench-peers/tfjs.js. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const TFJS_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm'];
+
+/** The tfjs packages a peer needs that do not resolve from the package folder (they are dev dependencies). */
+function missingTfjs(peer: PeerName): string[] {
+  const need = [TFJS_PACKAGES[0]!, peer === 'tfjs-webgpu' ? TFJS_PACKAGES[1]! : TFJS_PACKAGES[2]!];
+  const req = createRequire(join(ROOT, 'package.json'));
+  return need.filter((name) => {
+    try {
+      req.resolve(`${name}/package.json`);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
 
 /** Whether an error is the expected "this peer cannot do that" rather than a failure. */
 export function isNotApplicable(t: PeerTiming): boolean {
@@ -55,13 +90,16 @@ function command(peer: PeerName, o: PeerRunOptions): { cmd: string; args: string
     '--infer-batch', String(o.inferBatch), '--infer-size', `${o.inferSize[0]}x${o.inferSize[1]}`,
     '--classes', String(o.classes), '--steps', String(o.steps), '--stat', o.stat,
   ];
-  if (peer === 'torch') return { cmd: PYTHON, args: [`${ROOT}tools/bench-peers/torch_peer.py`, ...shape] };
+  if (peer === 'torch') return { cmd: PYTHON, args: [join(ROOT, 'tools', 'bench-peers', 'torch_peer.py'), ...shape] };
   const backend = peer === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
-  return {
-    cmd: process.execPath,
-    args: ['--import', `${ROOT}tools/register.js`, `${ROOT}tools/bench-peers/tfjs.ts`, '--backend', backend, '--dawn', o.dawnBackend, ...shape],
-  };
+  const runner = FROM_SOURCE
+    ? ['--import', join(ROOT, 'tools', 'register.js'), join(ROOT, 'tools', 'bench-peers', 'tfjs.ts')]
+    : [join(ROOT, 'dist', 'bench-peers', 'tfjs.js')];
+  return { cmd: process.execPath, args: [...runner, '--backend', backend, '--dawn', o.dawnBackend, ...shape] };
 }
+
+/** The runner file in a peer's command line. */
+const runnerOf = (args: string[]): string => args.find((a) => /\.(py|ts|js)$/.test(a) && !a.endsWith('register.js'))!;
 
 function timing(v: unknown): PeerTiming {
   const r = v as { ms?: number; perSec?: number; error?: string } | undefined;
@@ -79,8 +117,13 @@ export async function runPeer(peer: PeerName, o: PeerRunOptions): Promise<PeerRe
   });
   const { cmd, args } = command(peer, o);
   if (!existsSync(cmd)) return fail(`${cmd} not found`);
-  if (!existsSync(args[peer === 'torch' ? 0 : 2]!)) return fail(`runner ${args[peer === 'torch' ? 0 : 2]} not found (peers run from a source checkout)`);
-  o.log?.(`peer ${peer}: ${peer === 'torch' ? 'python3' : 'node'} ${args.slice(peer === 'torch' ? 0 : 2).join(' ').replace(ROOT, '')}`);
+  const runner = runnerOf(args);
+  if (!existsSync(runner)) return fail(`runner ${runner} is missing (run \`npm run build\` in a checkout)`);
+  if (peer !== 'torch') {
+    const missing = missingTfjs(peer);
+    if (missing.length) return fail(`unavailable: ${missing.join(', ')} not installed (npm install ${missing.join(' ')})`);
+  }
+  o.log?.(`peer ${peer}: ${peer === 'torch' ? 'python3' : 'node'} ${args.slice(args.indexOf(runner)).join(' ').replace(ROOT + '/', '')}`);
   const env = { ...process.env };
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -20,8 +20,8 @@ Times one training step and one inference pass of FCN-ResNet18 by stage, and the
   --steps N             timed repetitions after one warm-up (default 1)
   --stat median|min     report the median of the repetitions, or the fastest (for machines shared
                         with other work; default median)
-  --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; torch is skipped
-                        where it is not installed unless named explicitly)
+  --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; a peer that
+                        is not installed (tfjs packages, python3 with torch) is skipped unless named)
   --memory-mib M        activation memory per micro-batch plan (default ${RUN_OPTIONS.memoryMiB.default})
   --json                print the result as JSON
   --out DIR             also write DIR/bench.json, DIR/bench.txt and DIR/bench.svg (bar chart)
@@ -78,7 +78,7 @@ export async function bench(v: Record<string, string | boolean | undefined>): Pr
     steps: parseIntFlag('steps', s('steps') ?? '1', 1, 1000),
     stat: oneOf('stat', s('stat'), ['median', 'min'] as const, 'median'),
     peers,
-    optionalPeers: s('peers') === undefined ? (['torch'] as const).slice() : [],
+    optionalPeers: s('peers') === undefined ? [...PEERS] : [],
     memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? String(RUN_OPTIONS.memoryMiB.default), 64) * 2 ** 20,
     log: v.quiet ? undefined : (line: string) => process.stderr.write(`bench: ${line}\n`),
   };

@@ -5,11 +5,18 @@ import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { normalizeImage } from '../fcn/image.js';
 import { UsageError, parseIntFlag } from './args.js';
 import { loadModelFile } from './model-files.js';
+import { stderrIsTTY } from './progress.js';
 
 export const evaluateHelp = `webfcn evaluate --model CKPT --data DIR [--split val] [--classes K] [--json]
 
 Evaluates a model on every pixel of every image of a split: whole images through the tiled
-predictor, deterministic. Reports pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.`;
+predictor, deterministic. Reports pixel accuracy, mean accuracy, mIoU, fwIoU and per-class IoU.
+
+  --model CKPT   a webfcn checkpoint (.safetensors) or a PyTorch .pth state dict
+  --data DIR     a VOC2012 folder, or one holding VOCdevkit/VOC2012
+  --split NAME   the split list ImageSets/Segmentation/NAME.txt (default val)
+  --classes K    only for a .pth that does not say its number of classes
+  --json         print the result as JSON`;
 
 export const evaluateOptions = {
   model: { type: 'string' },
@@ -39,10 +46,10 @@ export async function evaluate(v: Record<string, string | boolean | undefined>):
     }
     const r = await evaluateWholeImages(model, images(), {
       onImage: (i) => {
-        if (!v.json && process.stderr.isTTY) process.stderr.write(`\revaluating ${i}/${ds.length}`);
+        if (!v.json && stderrIsTTY()) process.stderr.write(`\revaluating ${i}/${ds.length}`);
       },
     });
-    if (!v.json && process.stderr.isTTY) process.stderr.write('\n');
+    if (!v.json && stderrIsTTY()) process.stderr.write('\n');
     const seconds = (performance.now() - t0) / 1000;
     const names = meta.classNames;
     if (v.json) {

@@ -3,7 +3,13 @@ import { acquireGpu } from '../gpu/device.js';
 
 export const infoHelp = `webfcn info [--json] [--backend default|opengles|swiftshader]
 
-Prints the WebGPU adapter webfcn uses on this machine and why it was chosen.`;
+Prints the WebGPU adapter webfcn uses on this machine and why it was chosen.
+
+  --json       print the report as JSON (limits and features in full)
+  --backend B  try only one of Dawn's backends: default (a hardware adapter: Vulkan, Metal or
+               D3D12), opengles (Mesa llvmpipe, a CPU), swiftshader (a CPU, through Vulkan);
+               WEBFCN_BACKEND does the same for every command. Without it: hardware first, then
+               opengles, then swiftshader.`;
 
 export async function info(opts: { json: boolean; backend?: string }): Promise<void> {
   const gpu = await acquireGpu({ backend: opts.backend });

@@ -45,13 +45,20 @@ const usage = `webfcn — Fully Convolutional Networks on WebGPU
 
 usage: webfcn <command> [options]   (webfcn <command> --help for its options)
 
+global options:
+  --verbose     also show what the native WebGPU library (Dawn) prints, such as its warnings while
+                it looks for an adapter, and the stack of an error (same as WEBFCN_LOG=debug)
+
 commands:
 ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(10)} ${summary(c.help)}`)
   .join('\n')}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // --verbose is global: accepted anywhere on the line. The native output it shows is filtered by
+  // bin/webfcn.js (out of this process); here it adds error stacks.
+  const verbose = argv.includes('--verbose') || (process.env.WEBFCN_LOG ?? '').toLowerCase() === 'debug' || !!process.env.WEBFCN_DEBUG;
+  const [name, ...rest] = argv.filter((a) => a !== '--verbose');
   if (!name || name === '--help' || name === '-h') {
     console.log(usage);
     return name ? 0 : 1;
@@ -78,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     console.error(`webfcn ${name}: ${err.message}`);
-    if (process.env.WEBFCN_DEBUG) console.error(err.stack);
+    if (verbose) console.error(err.stack);
     return 1;
   }
 }

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { decodeImage, encodePngRgb } from '../data/codec.js';
 import { colorize } from '../data/colormap.js';
+import { findVOCRoot, readList } from '../data/dataset.js';
 import { Preprocessor } from '../data/preprocess.js';
 import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -12,14 +13,24 @@ import { UsageError, parseIntFlag } from './args.js';
 import { loadModelFile } from './model-files.js';
 import { toRgb } from '../report/grid.js';
 
-export const predictHelp = `webfcn predict --model CKPT --input FILE|DIR --out DIR [--classes K] [--alpha A]
+export const predictHelp = `webfcn predict --model CKPT (--input FILE|DIR | --data DIR [--split val]) --out DIR [options]
 
 Predicts a class map for each image (JPEG or PNG, any size; overlapping tiles, logits averaged).
-It writes <name>.png (the class map in the model's colour map) and <name>.overlay.png.`;
+It writes <name>.png (the class map in the model's colour map) and <name>.overlay.png.
+
+  --model CKPT   a webfcn checkpoint (.safetensors) or a PyTorch .pth state dict
+  --input PATH   an image, or a folder of .jpg/.jpeg/.png images
+  --data DIR     instead of --input: the images of a split of a VOC-layout dataset
+  --split NAME   with --data (default val: images the model was not trained on)
+  --out DIR      where the PNGs go (created if missing)
+  --classes K    only for a .pth that does not say its number of classes
+  --alpha A      overlay opacity of the class colours, 0..1 (default 0.5)`;
 
 export const predictOptions = {
   model: { type: 'string' },
   input: { type: 'string' },
+  data: { type: 'string' },
+  split: { type: 'string' },
   out: { type: 'string' },
   classes: { type: 'string' },
   alpha: { type: 'string' },
@@ -27,8 +38,15 @@ export const predictOptions = {
 
 const IMAGE = /\.(jpe?g|png)$/i;
 
-export async function predict(v: Record<string, string | boolean | undefined>): Promise<void> {
-  for (const f of ['model', 'input', 'out']) if (!v[f]) throw new UsageError(`--${f} is required`);
+/** The image files to predict: --input (a file or a folder), or the images of --data's --split. */
+function inputFiles(v: Record<string, string | boolean | undefined>): string[] {
+  if (v.data) {
+    if (v.input) throw new UsageError('give --input or --data, not both');
+    const dir = findVOCRoot(v.data as string);
+    const ids = readList(join(dir, 'ImageSets', 'Segmentation', `${(v.split as string | undefined) ?? 'val'}.txt`));
+    return ids.map((id) => join(dir, 'JPEGImages', `${id}.jpg`));
+  }
+  if (v.split) throw new UsageError('--split goes with --data');
   const input = v.input as string;
   let files: string[];
   try {
@@ -37,6 +55,14 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
     throw new Error(`${input}: no such file or folder`);
   }
   if (!files.length) throw new Error(`${input}: no .jpg/.jpeg/.png images`);
+  return files;
+}
+
+
+export async function predict(v: Record<string, string | boolean | undefined>): Promise<void> {
+  for (const f of ['model', 'out']) if (!v[f]) throw new UsageError(`--${f} is required`);
+  if (!v.input && !v.data) throw new UsageError('--input FILE|DIR (or --data DIR) is required');
+  const files = inputFiles(v);
   // Decode everything first: a corrupt image is reported before any GPU work.
   const images = files.map((f) => ({ file: f, img: decodeImage(readFileSync(f), f) }));
   const alpha = v.alpha ? Number(v.alpha) : 0.5;

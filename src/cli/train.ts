@@ -55,7 +55,9 @@ Defaults are the d2l chapter's recipe: --classes ${d('classes')} --epochs ${d('e
   --epochs E            (default ${d('epochs')})
   --batch-size B        images per SGD step; split into micro-batches when the device needs it (default ${d('batchSize')})
   --crop HxW            random-crop size, multiples of 32 (default ${d('crop')})
-  --lr, --weight-decay, --momentum, --nesterov
+  --lr R                learning rate (default ${d('lr')})
+  --weight-decay W      (default ${d('weightDecay')})
+  --momentum M          SGD momentum (default ${d('momentum')}); --nesterov for Nesterov momentum
   --loss sum|mean       sum: the chapter's sum of per-image means; mean: over labelled pixels (default ${d('loss')})
   --schedule constant|poly   learning-rate schedule (default ${d('schedule')})
   --head fcn32s|fcn16s|fcn8s (default ${d('head')})
@@ -66,7 +68,9 @@ Defaults are the d2l chapter's recipe: --classes ${d('classes')} --epochs ${d('e
   --seed S              (default ${d('seed')})
   --memory-mib M        activation memory per micro-batch plan (default ${d('memoryMiB')}); saved for --resume
   --out DIR             run folder (default runs/<date-time>)
-  --quiet               no progress bar`;
+  --quiet               no progress bar
+
+A run that trains in a few minutes on a CPU with no GPU: in a checkout, npm run quickstart.`;
 
 export const trainOptions = {
   data: { type: 'string' },

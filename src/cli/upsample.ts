@@ -10,8 +10,12 @@ import { UsageError } from './args.js';
 
 export const upsampleHelp = `webfcn upsample --input IMG --out IMG.png [--scale 2]
 
-The chapter's bilinear upsampling by a transposed convolution, run on the GPU. Kernel 2s, stride s, padding s/2,
-weights bilinear_kernel: the output is s times the input's height and width.`;
+The chapter's bilinear upsampling by a transposed convolution, run on the GPU. Kernel 2s, stride s,
+padding s/2, weights bilinear_kernel: the output is s times the input's height and width.
+
+  --input IMG   a JPEG or PNG image
+  --out IMG     the enlarged image (PNG)
+  --scale S     an even factor, 2..32 (default 2)`;
 
 export const upsampleOptions = { input: { type: 'string' }, out: { type: 'string' }, scale: { type: 'string' } } as const;
 

@@ -107,9 +107,14 @@ export function defaultColormap(K: number): Array<[number, number, number]> {
   });
 }
 
-/** VOC class names for the first K classes, then 'class<i>' (for models whose file names none). */
+/**
+ * Class names when nothing names them: Pascal VOC's for K = 21 (a VOC model or dataset), else
+ * neutral ones, 'background' (class 0 in the VOC layout) then 'class 1' ... 'class K-1': a K-class
+ * dataset is not VOC's first K classes.
+ */
 export function defaultClassNames(K: number): string[] {
-  return K <= VOC_CLASSES.length ? VOC_CLASSES.slice(0, K) : Array.from({ length: K }, (_, i) => `class${i}`);
+  if (K === VOC_CLASSES.length) return VOC_CLASSES.slice();
+  return Array.from({ length: K }, (_, i) => (i === 0 ? 'background' : `class ${i}`));
 }
 
 /**

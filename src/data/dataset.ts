@@ -14,7 +14,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { DataError, decodeImage, decodePng, imageSize } from './codec.js';
-import { ColorTable, IGNORE_LABEL, parseColormap, type Rgb, VOC_CLASSES, VOC_COLORMAP } from './colormap.js';
+import { ColorTable, defaultClassNames, IGNORE_LABEL, parseColormap, type Rgb, VOC_COLORMAP } from './colormap.js';
 import { Preprocessor } from './preprocess.js';
 
 export interface SampleEntry {
@@ -216,7 +216,8 @@ function headerSize(file: string): { height: number; width: number } {
 }
 
 /** Reads a split list (one id per line); an empty list is an error naming the file. */
-function readList(file: string): string[] {
+/** The ids of a split list (one per line; blank lines and # comments skipped). */
+export function readList(file: string): string[] {
   if (!existsSync(file)) throw new DataError(file, 'split list not found');
   let text: string;
   try {
@@ -294,12 +295,16 @@ export function findVOCRoot(root: string): string {
 /** Optional file in a VOC2012 folder naming its classes, one per line (written by `webfcn synth`). */
 export const CLASS_NAMES_FILE = 'class_names.txt';
 
-/** The VOC class names, or the folder's own from CLASS_NAMES_FILE (first K lines; blank lines kept as VOC's). */
+/**
+ * The folder's class names from CLASS_NAMES_FILE (first K lines), else defaultClassNames(K): VOC's
+ * for K = 21, neutral names otherwise; a blank or missing line gets the default name.
+ */
 function classNamesIn(dir: string, k: number): string[] {
   const file = join(dir, CLASS_NAMES_FILE);
-  if (!existsSync(file)) return VOC_CLASSES.slice(0, k);
+  const dflt = defaultClassNames(k);
+  if (!existsSync(file)) return dflt;
   const lines = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim().slice(0, 64));
-  return Array.from({ length: k }, (_, i) => lines[i] || VOC_CLASSES[i] || `class${i}`);
+  return Array.from({ length: k }, (_, i) => lines[i] || dflt[i]!);
 }
 
 export async function openVOC(root: string, split: string, opts: OpenOptions = {}): Promise<SegDataset> {

@@ -202,6 +202,43 @@ function nodeCandidates(): Candidate[] {
   ];
 }
 
+/**
+ * Whether the Vulkan loader can find a driver (an ICD manifest), looked up where the Linux loader
+ * looks: VK_DRIVER_FILES / VK_ICD_FILENAMES (files or folders) when set, else the vulkan/icd.d
+ * folders under the XDG config and data directories and /etc. Probing Vulkan with no driver makes
+ * the loader and Dawn print warnings (`vkCreateInstance: Found no drivers!`) that read as
+ * failures, so such a probe is skipped. Other platforms (Metal, D3D12) are always probed.
+ */
+export async function vulkanDriverPresent(env: Record<string, string | undefined> = process.env): Promise<boolean> {
+  if (process.platform !== 'linux') return true;
+  // Not an import: this module is in the browser bundles too, which must name no Node module.
+  // Node before 20.16 has no getBuiltinModule: there Vulkan is probed as before.
+  const fs = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+  if (!fs) return true;
+  const { existsSync, readdirSync, statSync } = fs;
+  const hasManifest = (path: string): boolean => {
+    try {
+      if (!statSync(path).isDirectory()) return existsSync(path);
+      return readdirSync(path).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  };
+  const list = (v: string | undefined) => (v ?? '').split(':').filter(Boolean);
+  const override = list(env.VK_DRIVER_FILES).concat(list(env.VK_ICD_FILENAMES));
+  if (override.length) return override.concat(list(env.VK_ADD_DRIVER_FILES)).some(hasManifest);
+  const home = env.HOME ?? '';
+  const roots = [
+    env.XDG_CONFIG_HOME || `${home}/.config`,
+    ...(env.XDG_CONFIG_DIRS ? list(env.XDG_CONFIG_DIRS) : ['/etc/xdg']),
+    '/etc',
+    '/usr/local/etc',
+    env.XDG_DATA_HOME || `${home}/.local/share`,
+    ...(env.XDG_DATA_DIRS ? list(env.XDG_DATA_DIRS) : ['/usr/local/share', '/usr/share']),
+  ];
+  return roots.map((r) => `${r}/vulkan/icd.d`).concat(list(env.VK_ADD_DRIVER_FILES)).some(hasManifest);
+}
+
 function isSoftware(info: GPUAdapterInfo, backend: string): boolean {
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   return backend !== 'default' || /llvmpipe|swiftshader|lavapipe|softpipe|software|cpu/.test(text);
@@ -287,6 +324,15 @@ async function acquireNode(options: AcquireOptions): Promise<Gpu> {
   }
   const tried: string[] = [];
   for (const c of candidates) {
+    // Vulkan-based candidates are probed only when a Vulkan driver is installed (or when named).
+    if (!forced && c.backend === 'default' && !(await vulkanDriverPresent())) {
+      tried.push('default: skipped (no Vulkan driver installed)');
+      continue;
+    }
+    if (!forced && c.backend === 'swiftshader' && !(await vulkanDriverPresent({ ...process.env, ...c.env }))) {
+      tried.push(`swiftshader: skipped (no ${c.env.VK_ICD_FILENAMES ?? 'Vulkan ICD'}; install chromium)`);
+      continue;
+    }
     for (const [k, v] of Object.entries(c.env)) process.env[k] = v;
     let instance: GPU | null = dawn.create(c.flags);
     try {

@@ -286,4 +286,18 @@ describe('class names', () => {
     expect(ds.classNames[0]).toBe('background');
     expect(ds.classNames[1]).not.toBe('aeroplane');
   });
+
+  it('a VOC folder without class_names.txt gets neutral names unless K = 21 (then VOC\'s)', async () => {
+    const { rmSync: rm } = await import('node:fs');
+    const out = mkdtempSync(join(tmpdir(), 'webfcn-names-'));
+    const r = writeSyntheticDataset({ out, classes: 4, train: 1, val: 1, size: [32, 32], seed: 1 });
+    rm(join(r.root, 'class_names.txt'));
+    expect((await openVOC(out, 'train', { classes: 4 })).classNames).toEqual(['background', 'class 1', 'class 2', 'class 3']);
+    const voc = await openVOC(out, 'train', { classes: 21 });
+    expect(voc.classNames).toHaveLength(21);
+    expect(voc.classNames.slice(0, 3)).toEqual(['background', 'aeroplane', 'bicycle']);
+    // A names file shorter than K: the rest get the default names.
+    writeFileSync(join(r.root, 'class_names.txt'), 'sky\nroad\n');
+    expect((await openVOC(out, 'train', { classes: 4 })).classNames).toEqual(['sky', 'road', 'class 2', 'class 3']);
+  });
 });

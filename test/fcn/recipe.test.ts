@@ -137,6 +137,8 @@ describe('run recipe', () => {
     expect(meta.colormap).toHaveLength(3);
     expect(meta.mean).toEqual([...IMAGENET_MEAN]);
     expect(meta.std).toEqual([...IMAGENET_STD]);
-    expect(runMeta({ classes: 2, head: 'fcn32s' }).classNames).toEqual(['background', 'aeroplane']); // VOC's names while they last
+    // Unnamed classes: neutral names, unless K = 21 (Pascal VOC's).
+    expect(runMeta({ classes: 2, head: 'fcn32s' }).classNames).toEqual(['background', 'class 1']);
+    expect(runMeta({ classes: 21, head: 'fcn32s' }).classNames.slice(0, 2)).toEqual(['background', 'aeroplane']);
   });
 });

@@ -69,6 +69,36 @@ export function releaseDeviceCaches(gpu: Gpu): void {
   trimReadbackPool(gpu);
 }
 
+/**
+ * Makes the k-th buffer allocation (gpu.createBuffer) or bind-group creation from now on throw
+ * (k < 0: never; `calls()` counts them).
+ */
+export function injectFailure(gpu: Gpu, mode: 'buffer' | 'bindGroup', k: number) {
+  let calls = 0;
+  let fired = false;
+  const count = () => {
+    if (calls++ === k) {
+      fired = true;
+      throw new Error(`injected failure at ${mode} ${k}`);
+    }
+  };
+  if (mode === 'buffer') {
+    const original = gpu.createBuffer;
+    gpu.createBuffer = function (...args: Parameters<Gpu['createBuffer']>) {
+      count();
+      return original.apply(this, args);
+    };
+    return { fired: () => fired, calls: () => calls, restore: () => void (gpu.createBuffer = original) };
+  }
+  const device = gpu.device;
+  const original = device.createBindGroup;
+  device.createBindGroup = function (d: GPUBindGroupDescriptor) {
+    count();
+    return original.call(this, d);
+  };
+  return { fired: () => fired, calls: () => calls, restore: () => void (device.createBindGroup = original) };
+}
+
 /** Disposes the shared device (afterAll). */
 export async function releaseGpu(): Promise<void> {
   if (!shared) return;

@@ -21,7 +21,7 @@ import { OPS } from '../../src/ops/registry.js';
 import { GRADIENT, PASS_LABELS, type GoldenCase, type HostTensors, type OpEntry, type Tolerance, type Variant } from '../../src/ops/types.js';
 import { expectClose, finiteDiff } from '../helpers/check.js';
 import { loadGolden } from '../helpers/golden.js';
-import { randn, releaseDeviceCaches, releaseGpu, withGpu } from '../helpers/gpu.js';
+import { injectFailure, randn, releaseDeviceCaches, releaseGpu, withGpu } from '../helpers/gpu.js';
 import { makeTensors, planPasses, runOp } from '../helpers/ops.js';
 import { runWasmOp, withWasmVariant } from '../helpers/wasm.js';
 
@@ -190,7 +190,7 @@ describe.each(ops.map((op) => [op.name, op] as const))('%s', (_name, op) => {
             for (let k = 0; ; k++) {
               releaseDeviceCaches(gpu);
               const base = gpu.stats();
-              const injected = inject(gpu, mode, k);
+              const injected = injectFailure(gpu, mode, k);
               let ds;
               try {
                 ds = await planPasses(gpu, op, p, t, [pass]);
@@ -277,29 +277,3 @@ describe.each(ops.map((op) => [op.name, op] as const))('%s on wasm', (_name, op)
   });
 });
 
-/** Makes the k-th buffer allocation (gpu.createBuffer) or bind-group creation from now on throw. */
-function inject(gpu: Gpu, mode: 'buffer' | 'bindGroup', k: number) {
-  let calls = 0;
-  let fired = false;
-  const count = () => {
-    if (calls++ === k) {
-      fired = true;
-      throw new Error(`injected failure at ${mode} ${k}`);
-    }
-  };
-  if (mode === 'buffer') {
-    const original = gpu.createBuffer;
-    gpu.createBuffer = function (...args: Parameters<Gpu['createBuffer']>) {
-      count();
-      return original.apply(this, args);
-    };
-    return { fired: () => fired, restore: () => void (gpu.createBuffer = original) };
-  }
-  const device = gpu.device;
-  const original = device.createBindGroup;
-  device.createBindGroup = function (d: GPUBindGroupDescriptor) {
-    count();
-    return original.call(this, d);
-  };
-  return { fired: () => fired, restore: () => void (device.createBindGroup = original) };
-}
