@@ -8,26 +8,20 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { rollup, type OutputOptions, type RollupLog, type RollupOptions } from 'rollup';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/data/rng.js';
 import { renderSample } from '../../src/data/synth-render.js';
+import { buildBrowserBundles, launchChromium, untilPage } from '../helpers/browser.js';
 // @ts-expect-error plain JavaScript without declarations
 import { serve } from '../../scripts/serve.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const CHAPTER_PTH = join(ROOT, 'test/golden/model/fcn_chapter.pth');
-/** Chromium's WebGPU on SwiftShader (Vulkan on the CPU), headless, with nothing reaching out to the network. */
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--headless=new', '--no-sandbox',
-  '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
-];
 // 2 images of 64x64, batch 2: one step per epoch on the same two images, so each epoch's loss is
 // one step's loss on a fixed batch. (At 32x32 the last stage is 1x1 and its batch norm sees two
 // values per channel: the loss jumps about even at lr 1e-4. At 64x64 it falls steadily.)
@@ -58,57 +52,20 @@ let context: BrowserContext | undefined;
 let page: Page;
 const pageErrors: string[] = [];
 
-/** Bundles the browser library and the demo (the rollup configs that write dist/browser) into `out`. */
+/** Bundles the browser library, its worker and the demo into `out`, with the demo's page files. */
 async function buildInto(out: string): Promise<void> {
-  const configs = ((await import('../../rollup.config.js')) as { default: RollupOptions[] }).default;
-  const browser = configs.filter((c) => (c.output as OutputOptions).dir === 'dist/browser');
-  expect(browser.length).toBe(3); // library, worker, demo
-  for (const cfg of browser) {
-    // Every warning fails the build, except those the config itself accepts by name (its onwarn).
-    const fail = (w: RollupLog | string): never => {
-      throw new Error(`rollup: ${typeof w === 'string' ? w : w.message}`);
-    };
-    const bundle = await rollup({ ...cfg, onwarn: (w) => (cfg.onwarn ? cfg.onwarn(w, fail) : fail(w)) });
-    try {
-      const { output } = await bundle.generate(cfg.output as OutputOptions);
-      for (const f of output) {
-        const file = join(out, 'dist/browser', f.fileName);
-        mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, f.type === 'chunk' ? f.code : f.source);
-      }
-    } finally {
-      await bundle.close();
-    }
-  }
+  await buildBrowserBundles(out, ['webfcn', 'worker', 'demo']);
   mkdirSync(join(out, 'examples/browser'), { recursive: true });
   for (const f of ['index.html', 'style.css']) writeFileSync(join(out, 'examples/browser', f), readFileSync(join(ROOT, 'examples/browser', f)));
 }
 
-async function launch(): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Chromium (npm run setup installs it)`);
-  return chromium.launchPersistentContext(mkdtempSync(join(tmp, 'profile-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    ignoreDefaultArgs: ['--headless'],
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-  });
-}
+const launch = (): Promise<BrowserContext> => launchChromium(tmp, { acceptDownloads: true, viewport: { width: 1280, height: 900 } });
 
 const state = (p: Page = page) => p.evaluate(() => (globalThis as unknown as { webfcnDemo: { state: unknown } }).webfcnDemo.state) as Promise<PageState>;
 
 /** Waits until `pred(state)` holds; fails early with the page's error when it reports one. */
-async function until(pred: (s: PageState) => boolean, what: string, timeoutMs: number, p: Page = page): Promise<PageState> {
-  const t0 = Date.now();
-  for (;;) {
-    const s = await state(p);
-    if (s.error) throw new Error(`${what}: the page reported ${s.error}`);
-    if (pred(s)) return s;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: timed out after ${timeoutMs} ms in phase ${s.phase}; page errors: ${pageErrors.join(' | ')}`);
-    await p.waitForTimeout(500);
-  }
-}
+const until = (pred: (s: PageState) => boolean, what: string, timeoutMs: number, p: Page = page): Promise<PageState> =>
+  untilPage(p, () => state(p), pred, what, timeoutMs, pageErrors);
 
 /** A canvas's size and RGBA pixels. */
 async function pixels(selector: string): Promise<{ width: number; height: number; data: number[] }> {

@@ -44,14 +44,17 @@ export async function buildBrowserBundles(out: string, names: string[] = ['webfc
 }
 
 /** Headless Chromium with WebGPU on SwiftShader; a missing Chromium is a failure, not a skip. */
-export async function launchChromium(tmp: string): Promise<BrowserContext> {
+export async function launchChromium(
+  tmp: string, opts: { viewport?: { width: number; height: number }; acceptDownloads?: boolean } = {},
+): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the browser tests need Chromium (npm run setup installs it)`);
   return chromium.launchPersistentContext(mkdtempSync(join(tmp, 'profile-')), {
     executablePath: CHROMIUM,
     headless: true,
     ignoreDefaultArgs: ['--headless'],
     args: CHROMIUM_ARGS,
-    viewport: { width: 800, height: 600 },
+    viewport: opts.viewport ?? { width: 800, height: 600 },
+    ...(opts.acceptDownloads === undefined ? {} : { acceptDownloads: opts.acceptDownloads }),
   });
 }
 
