@@ -15,11 +15,16 @@ import collections
 import json
 import os
 import struct
+import sys
 
 import torch
 import torchvision
 from torch import nn
-from torch.nn import functional as F
+
+# The chapter's model, bilinear kernel and loss, exactly as the golden tensors use them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'golden'))
+import model as _golden  # noqa: E402
+from model import bilinear_kernel  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,25 +33,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CHAPTER_RENAMES = (('0', 'conv1'), ('1', 'bn1'), ('4', 'layer1'), ('5', 'layer2'), ('6', 'layer3'), ('7', 'layer4'))
 
 
-def bilinear_kernel(in_channels, out_channels, kernel_size):
-    """The chapter's bilinear upsampling kernel for ConvTranspose2d, verbatim."""
-    factor = (kernel_size + 1) // 2
-    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
-    og = (torch.arange(kernel_size).reshape(-1, 1), torch.arange(kernel_size).reshape(1, -1))
-    filt = (1 - torch.abs(og[0] - center) / factor) * (1 - torch.abs(og[1] - center) / factor)
-    weight = torch.zeros((in_channels, out_channels, kernel_size, kernel_size))
-    weight[range(in_channels), range(out_channels), :, :] = filt
-    return weight
-
-
 def chapter_model(num_classes):
-    """The chapter's FCN: a Sequential whose state dict has the chapter's keys."""
-    backbone = torchvision.models.resnet18(weights=None)
-    net = nn.Sequential(*list(backbone.children())[:-2])
-    net.add_module('final_conv', nn.Conv2d(512, num_classes, kernel_size=1))
-    net.add_module('transpose_conv', nn.ConvTranspose2d(num_classes, num_classes, kernel_size=64, padding=16, stride=32))
-    with torch.no_grad():
-        net.transpose_conv.weight.copy_(bilinear_kernel(num_classes, num_classes, 64))
+    """The chapter's FCN: a Sequential whose state dict has the chapter's keys (tools/golden/model.py's)."""
+    net, _ = _golden.chapter_model(num_classes)
     return net
 
 
@@ -182,6 +171,5 @@ def load_weights(path):
     return to_canonical(sd), {}
 
 
-def loss_fn(inputs, targets):
-    """The chapter's loss: per-image mean of per-pixel cross-entropy (label 255 ignored, counted as 0)."""
-    return F.cross_entropy(inputs, targets, reduction='none', ignore_index=255).mean(1).mean(1)
+# The chapter's loss: per-image mean of per-pixel cross-entropy (label 255 ignored, counted as 0).
+loss_fn = _golden.loss_fn
