@@ -123,7 +123,9 @@ export async function acquireCompute(options: ComputeOptions = {}): Promise<Comp
   try {
     return gpuCompute(await acquireGpu({ hardwareOnly: true, requireCore: options.requireCore }), 'auto: a hardware WebGPU adapter');
   } catch (err) {
-    why = `auto: no hardware WebGPU adapter (${firstSentence((err as Error).message)})`;
+    const m = (err as Error).message;
+    const tried = /Tried: (.*?)\.?$/.exec(m)?.[1];
+    why = `auto: no hardware WebGPU adapter (${tried ?? firstSentence(m)})`;
   }
   if (wasmAvailable()) return openWasm(threads, `${why}, so WebAssembly`);
   return gpuCompute(await acquireGpu({ requireCore: options.requireCore }), `${why} and no WebAssembly SIMD, so a software WebGPU adapter`);
