@@ -31,6 +31,8 @@ export interface WasmGraphPlan {
   readonly dlogits: WasmTensor | null;
   /** Bytes of activations, gradients and scratch this plan holds. */
   readonly bytes: number;
+  /** Every activation and gradient, by label (for listings and debugging). */
+  readonly tensors: readonly WasmTensor[];
 }
 
 /**
@@ -282,7 +284,7 @@ export function planWasmGraph(rt: WasmRuntime, store: WasmParamStore, cfg: FcnCo
   const backward = materialise(pl.bwd);
   pl.scratch.allocate(rt.arena, `scratch (${N}x3x${H}x${W} ${mode})`);
   const bytes = pl.tensors.reduce((a, t) => a + t.bytes, 0) + pl.scratch.bytes;
-  return { N, H, W, mode, images, logits, dlogits, forward, backward, bytes };
+  return { N, H, W, mode, images, logits, dlogits, forward, backward, bytes, tensors: pl.tensors };
 }
 
 /** Plans deferred steps now that offsets are fixed (their scratch is recorded in the shared region). */

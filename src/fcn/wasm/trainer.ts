@@ -88,6 +88,8 @@ export class WasmTrainer {
   async step(batch: HostBatch, B: number, H: number, W: number): Promise<StepResult> {
     if (batch.images.length !== B * 3 * H * W) throw new GpuError(`images have ${batch.images.length} values, expected ${B}x3x${H}x${W}`, 'train.step');
     if (batch.labels.length !== B * H * W) throw new GpuError(`labels have ${batch.labels.length} values, expected ${B}x${H}x${W}`, 'train.step');
+    // Kernel calls block this thread: let pending messages (a cancel, a progress reply) in first.
+    await yieldToEventLoop();
     const p = this.planStep(B, H, W);
     const { model, opt } = this;
     const { rt } = model;
@@ -155,4 +157,9 @@ export class WasmTrainer {
     this.pendingLosses = null;
     await this.model.releasePlans();
   }
+}
+
+/** Resolves after the event loop has run pending tasks (messages, timers), not just microtasks. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
