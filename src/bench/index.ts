@@ -1,10 +1,16 @@
-// `webfcn bench`: webfcn's training step and inference pass broken into stages, the same model
-// in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) on the same machine, ratios, GFLOP/s
-// (analytic, see flops.ts) and the fraction of the adapter's plain-matmul peak.
+// `webfcn bench`: webfcn's training step and inference pass on each backend asked for — WebGPU
+// (stage by stage, by kernel) and WebAssembly (the trainer's step and the predictor's frame pass,
+// op by op) — then the same model in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) on the
+// same machine, ratios, GFLOP/s (analytic, see flops.ts) and the fraction of a peak: the WebGPU
+// rows against the adapter's best plain matmul, the CPU rows (webfcn on wasm, tfjs-wasm, PyTorch)
+// against the wasm backend's best packed GEMM on the same threads.
 import { cpus, loadavg } from 'node:os';
+import type { WasmRuntime } from '../backends/wasm/runtime.js';
+import type { BackendName } from '../fcn/backend.js';
 import type { Gpu } from '../gpu/device.js';
 import { fcnFlops } from './flops.js';
 import { isNotApplicable, runPeer, type PeerName, type PeerResult, type PeerTiming } from './peers.js';
+import { benchWasm, type WasmResult } from './wasm.js';
 import { benchWebfcn, type WebfcnResult } from './webfcn.js';
 
 export interface BenchOptions {
@@ -24,6 +30,20 @@ export interface BenchOptions {
   log?: (s: string) => void;
 }
 
+/** Where webfcn runs in this bench: a WebGPU device, a wasm runtime, or both (at least one). */
+export interface BenchEngines {
+  gpu?: Gpu;
+  wasm?: WasmRuntime;
+  /** Backends that were asked for (by `auto`) but could not start, with why. */
+  skipped?: string[];
+}
+
+/** webfcn on one backend / an implementation (> 1: webfcn is faster); 1 on webfcn's own row. */
+export interface Ratio {
+  train: number | null;
+  infer: number | null;
+}
+
 /** Throughput and efficiency of one implementation, and webfcn's ratio to it. */
 export interface Comparison {
   name: string;
@@ -33,14 +53,23 @@ export interface Comparison {
   inferImagesPerSec: number | null;
   trainGflops: number | null;
   inferGflops: number | null;
-  /** GFLOP/s as a fraction of the adapter's best plain matmul. */
+  /** Which peak the fractions are of: the adapter's best WGSL matmul, or the wasm backend's best GEMM. */
+  peak: BackendName;
+  /** GFLOP/s as a fraction of that peak. */
   trainPeakFraction: number | null;
   inferPeakFraction: number | null;
-  /** webfcn / this implementation (> 1: webfcn is faster); 1 for webfcn itself. */
-  trainRatio: number | null;
-  inferRatio: number | null;
+  /** Per webfcn backend that ran: webfcn there / this implementation. */
+  ratios: Partial<Record<BackendName, Ratio>>;
   trainNote?: string;
   inferNote?: string;
+}
+
+/** The largest stage of a training step and the largest kernel family. */
+export interface Bottleneck {
+  stage: string;
+  stageShare: number;
+  kernel: string;
+  kernelShare: number;
 }
 
 export interface BenchResult {
@@ -49,11 +78,15 @@ export interface BenchResult {
   machine: { cpus: number; cpuModel: string; node: string; platform: string; loadAvg: [number, number] };
   options: Omit<BenchOptions, 'log'>;
   flops: { forwardPerImage: number; trainPerImage: number; trainStep: number; inferPass: number };
-  webfcn: WebfcnResult;
+  /** webfcn on WebGPU (null when not run). */
+  webgpu: WebfcnResult | null;
+  /** webfcn on WebAssembly (null when not run). */
+  wasm: WasmResult | null;
+  /** Backends `auto` could not start, with why. */
+  skipped: string[];
   peers: PeerResult[];
   comparisons: Comparison[];
-  /** The largest GPU stage of the training step and the largest kernel family. */
-  bottleneck: { stage: string; stageShare: number; kernel: string; kernelShare: number };
+  bottleneck: Partial<Record<BackendName, Bottleneck>>;
   /** Requested peers that failed (not counting an expected 'n/a'). */
   failures: string[];
 }
@@ -61,20 +94,28 @@ export interface BenchResult {
 const rate = (t: PeerTiming): number | null => ('perSec' in t ? t.perSec : null);
 const note = (t: PeerTiming): string | undefined => ('error' in t ? t.error : undefined);
 
-/** Runs webfcn on `gpu`, then each peer in its own process; see the file comment. */
-export async function runBench(gpu: Gpu, o: BenchOptions): Promise<BenchResult> {
+/** The name of webfcn's row on a backend. */
+export const webfcnRow = (b: BackendName): string => `webfcn (${b})`;
+
+/** Runs webfcn on each engine (WebGPU first), then each peer in its own process; see the file comment. */
+export async function runBench(engines: BenchEngines, o: BenchOptions): Promise<BenchResult> {
   const log = o.log ?? (() => {});
+  if (!engines.gpu && !engines.wasm) throw new Error('webfcn bench: neither a WebGPU device nor a wasm runtime to run on');
   const load0 = loadavg()[0]!;
-  const web = await benchWebfcn(gpu, {
+  const shape = {
     batch: o.batch, size: o.size, inferBatch: o.inferBatch, inferSize: o.inferSize,
     classes: o.classes, steps: o.steps, stat: o.stat, memoryBudget: o.memoryBudget, log,
-  });
+  };
+  const web = engines.gpu ? await benchWebfcn(engines.gpu, shape) : null;
+  const wasm = engines.wasm ? await benchWasm(engines.wasm, shape) : null;
+  const gpuReport = engines.gpu?.report;
   const peers: PeerResult[] = [];
   const failures: string[] = [];
   for (const p of o.peers) {
     const r = await runPeer(p, {
       batch: o.batch, size: o.size, inferBatch: o.inferBatch, inferSize: o.inferSize, classes: o.classes,
-      steps: o.steps, stat: o.stat ?? 'median', dawnBackend: gpu.report.backend === 'browser' ? 'default' : gpu.report.backend,
+      steps: o.steps, stat: o.stat ?? 'median',
+      dawnBackend: !gpuReport || gpuReport.backend === 'browser' ? 'default' : gpuReport.backend,
       timeoutSec: o.peerTimeoutSec, log,
     });
     log(`peer ${p}: ${r.error ?? 'done'} (${r.wallSec.toFixed(1)} s)`);
@@ -90,44 +131,69 @@ export async function runBench(gpu: Gpu, o: BenchOptions): Promise<BenchResult> 
   const inferFlops = fcnFlops({ classes: o.classes, head: 'fcn32s' }, o.inferSize[0], o.inferSize[1]);
   const trainStep = flops.trainPerImage * o.batch;
   const inferPass = inferFlops.forwardPerImage * o.inferBatch;
-  const peak = web.peak.gflops;
-  const webTrain = web.train.stepsPerSec;
-  const webInfer = web.infer.imagesPerSec;
-  const compare = (name: string, detail: string, train: number | null, infer: number | null, tn?: string, inn?: string): Comparison => {
+  const own: Partial<Record<BackendName, { train: number; infer: number }>> = {};
+  if (web) own.webgpu = { train: web.train.stepsPerSec, infer: web.infer.imagesPerSec };
+  if (wasm) own.wasm = { train: wasm.train.stepsPerSec, infer: wasm.infer.imagesPerSec };
+  const peaks: Partial<Record<BackendName, number>> = {};
+  if (web) peaks.webgpu = web.peak.gflops;
+  if (wasm) peaks.wasm = wasm.peak.gflops;
+  // CPU implementations against the wasm GEMM when it was measured; otherwise (a WebGPU-only run)
+  // against the adapter's matmul, as every row was before there was a wasm backend.
+  const cpuPeak: BackendName = wasm ? 'wasm' : 'webgpu';
+  const compare = (name: string, detail: string, peak: BackendName, train: number | null, infer: number | null, tn?: string, inn?: string): Comparison => {
     const trainGflops = train === null ? null : (trainStep * train) / 1e9;
     const inferGflops = infer === null ? null : (inferPass / o.inferBatch) * infer / 1e9;
+    const ratios: Partial<Record<BackendName, Ratio>> = {};
+    for (const b of ['webgpu', 'wasm'] as const) {
+      const m = own[b];
+      if (m) ratios[b] = { train: train === null ? null : m.train / train, infer: infer === null ? null : m.infer / infer };
+    }
+    const pk = peaks[peak];
     return {
-      name, detail,
+      name, detail, peak,
       trainStepsPerSec: train, inferImagesPerSec: infer, trainGflops, inferGflops,
-      trainPeakFraction: trainGflops === null ? null : trainGflops / peak,
-      inferPeakFraction: inferGflops === null ? null : inferGflops / peak,
-      trainRatio: train === null ? null : webTrain / train,
-      inferRatio: infer === null ? null : webInfer / infer,
+      trainPeakFraction: trainGflops === null || pk === undefined ? null : trainGflops / pk,
+      inferPeakFraction: inferGflops === null || pk === undefined ? null : inferGflops / pk,
+      ratios,
       ...(tn ? { trainNote: tn } : {}),
       ...(inn ? { inferNote: inn } : {}),
     };
   };
-  const comparisons = [
-    compare('webfcn', `${web.adapter.backend} ${web.adapter.description}`, webTrain, webInfer),
-    ...peers.flatMap((p) => [
-      compare(p.peer, p.detail, rate(p.train), rate(p.infer), note(p.train), note(p.infer)),
-      // The like-for-like inference: host pixels in, class ids out, as webfcn's pass is timed.
-      ...(p.inferPixels ? [compare(`${p.peer} (pixels)`, 'inference from host RGB bytes: upload + normalise included', null,
-        rate(p.inferPixels), undefined, note(p.inferPixels))] : []),
-    ]),
-  ];
-  const gpuStages = web.train.stages.filter((s) => s.where === 'gpu');
-  const top = gpuStages.reduce((a, s) => (s.ms > a.ms ? s : a));
-  const k = web.train.kernels[0]!;
+  const comparisons: Comparison[] = [];
+  if (web) comparisons.push(compare(webfcnRow('webgpu'), `${web.adapter.backend} ${web.adapter.description}`, 'webgpu', web.train.stepsPerSec, web.infer.imagesPerSec));
+  if (wasm) comparisons.push(compare(webfcnRow('wasm'), wasm.runtime.summary, 'wasm', wasm.train.stepsPerSec, wasm.infer.imagesPerSec));
+  for (const p of peers) {
+    const peak: BackendName = p.peer === 'tfjs-webgpu' ? 'webgpu' : cpuPeak;
+    comparisons.push(compare(p.peer, p.detail, peak, rate(p.train), rate(p.infer), note(p.train), note(p.infer)));
+    // The like-for-like inference: host pixels in, class ids out, as webfcn's pass is timed.
+    if (p.inferPixels) {
+      comparisons.push(compare(`${p.peer} (pixels)`, 'inference from host RGB bytes: upload + normalise included', peak, null,
+        rate(p.inferPixels), undefined, note(p.inferPixels)));
+    }
+  }
+  const bottleneck: Partial<Record<BackendName, Bottleneck>> = {};
+  if (web) {
+    const gpuStages = web.train.stages.filter((s) => s.where === 'gpu');
+    const top = gpuStages.reduce((a, s) => (s.ms > a.ms ? s : a));
+    const k = web.train.kernels[0]!;
+    bottleneck.webgpu = { stage: top.name, stageShare: top.ms / web.train.stagedMs, kernel: k.kernel, kernelShare: k.share };
+  }
+  if (wasm) {
+    const top = wasm.train.stages.reduce((a, s) => (s.ms > a.ms ? s : a));
+    const k = wasm.train.kernels[0]!;
+    bottleneck.wasm = { stage: top.name, stageShare: top.share, kernel: k.kernel, kernelShare: k.share };
+  }
   return {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: `${process.platform} ${process.arch}`, loadAvg: [load0, loadavg()[0]!] },
     options: { ...o, log: undefined } as Omit<BenchOptions, 'log'>,
     flops: { forwardPerImage: flops.forwardPerImage, trainPerImage: flops.trainPerImage, trainStep, inferPass },
-    webfcn: web,
+    webgpu: web,
+    wasm,
+    skipped: engines.skipped ?? [],
     peers,
     comparisons,
-    bottleneck: { stage: top.name, stageShare: top.ms / web.train.stagedMs, kernel: k.kernel, kernelShare: k.share },
+    bottleneck,
     failures,
   };
 }
@@ -136,59 +202,97 @@ const f = (v: number | null, d = 2): string => (v === null ? 'n/a' : v >= 100 ? 
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`);
 const x = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
 
-/** The human-readable report: stages, kernels, data, comparison table. */
+/** The human-readable report: stages, kernels, peaks, comparison table. */
 export function formatBench(r: BenchResult): string {
-  const w = r.webfcn;
   const L: string[] = [];
-  const [H, W] = w.train.size;
-  const [IH, IW] = w.infer.size;
-  L.push(`webfcn bench — FCN-ResNet18 (fcn32s), ${r.options.classes} classes; adapter ${w.adapter.backend} ${w.adapter.description} ` +
-    `(${w.adapter.featureLevel}${w.adapter.software ? ', software' : ''}); GPU timing: ${w.timing === 'fence' ? 'submission fences (no timestamp-query)' : 'timestamp queries'}; ` +
+  const w = r.webgpu;
+  const m = r.wasm;
+  const [H, W] = r.options.size;
+  const [IH, IW] = r.options.inferSize;
+  const engines = [
+    w && `WebGPU adapter ${w.adapter.backend} ${w.adapter.description} (${w.adapter.featureLevel}${w.adapter.software ? ', software' : ''}; ` +
+      `GPU timing: ${w.timing === 'fence' ? 'submission fences (no timestamp-query)' : 'timestamp queries'})`,
+    m && `${m.runtime.summary}`,
+  ].filter(Boolean);
+  L.push(`webfcn bench — FCN-ResNet18 (fcn32s), ${r.options.classes} classes; ${engines.join('; ')}; ` +
     `${r.machine.cpus} CPU cores (${r.machine.cpuModel}), load average ${r.machine.loadAvg.map((v) => v.toFixed(1)).join(' -> ')}; ` +
-    `${r.options.stat === 'min' ? 'fastest' : 'median'} of ${r.options.steps} after a warm-up`);
-  L.push('');
-  L.push(`Training step, batch ${w.train.batch} x 3 x ${H} x ${W}${w.train.micro < w.train.batch ? ` (micro-batches of ${w.train.micro})` : ''}:`);
+    `${r.options.stat === 'min' ? 'fastest' : 'median'} of ${r.options.steps} after a warm-up${m ? ` (wasm: ${m.warmup} warm-ups)` : ''}`);
+  for (const s of r.skipped) L.push(`  skipped: ${s}`);
   const stageLine = (name: string, ms: number, share: string, how: string, note = '') =>
     `  ${name.padEnd(14)} ${ms.toFixed(2).padStart(11)} ms  ${share.padStart(6)}  ${how.padEnd(15)} ${note}`;
-  for (const s of w.train.stages) {
-    L.push(stageLine(s.name, s.ms, s.where === 'gpu' ? pct(s.ms / w.train.stagedMs) : '', s.method, s.note ?? ''));
+  if (w) {
+    L.push('');
+    L.push(`WebGPU training step, batch ${w.train.batch} x 3 x ${H} x ${W}${w.train.micro < w.train.batch ? ` (micro-batches of ${w.train.micro})` : ''}:`);
+    for (const s of w.train.stages) {
+      L.push(stageLine(s.name, s.ms, s.where === 'gpu' ? pct(s.ms / w.train.stagedMs) : '', s.method, s.note ?? ''));
+    }
+    L.push(stageLine('sum of GPU stages', w.train.stagedMs, '', 'separate submits'));
+    L.push(stageLine('fused step', w.train.fusedMs, '', 'wall', 'Trainer.step: one encoder, upload to loss readback'));
+    L.push(`  data preparation ${w.data.keepsUp ? 'keeps up' : 'does NOT keep up'}: wasm prep ${w.data.prepWasmMs.toFixed(2)} ms per batch vs ` +
+      `${w.train.fusedMs.toFixed(0)} ms per step (headroom ${w.data.headroom.toFixed(1)}x; first epoch with decoding ${w.data.firstEpochHeadroom.toFixed(1)}x); ` +
+      `wasm is ${(w.data.prepTsMs / w.data.prepWasmMs).toFixed(2)}x the TS twins`);
+    L.push('');
+    L.push('WebGPU training step by kernel (each dispatch in its own pass):');
+    for (const k of w.train.kernels.slice(0, 10)) {
+      L.push(`  ${k.kernel.padEnd(34)} ${String(k.dispatches).padStart(4)} dispatches ${k.ms.toFixed(2).padStart(11)} ms  ${pct(k.share).padStart(6)}`);
+    }
+    L.push('');
+    L.push(`WebGPU inference, batch ${w.infer.batch} x 3 x ${IH} x ${IW}:`);
+    for (const s of w.infer.stages) L.push(stageLine(s.name, s.ms, pct(s.ms / w.infer.stagedMs), s.method, s.note ?? ''));
+    L.push(stageLine('fused pass', w.infer.fusedMs, '', 'wall', 'one encoder, upload to class-map readback'));
   }
-  L.push(stageLine('sum of GPU stages', w.train.stagedMs, '', 'separate submits'));
-  L.push(stageLine('fused step', w.train.fusedMs, '', 'wall', 'Trainer.step: one encoder, upload to loss readback'));
-  L.push(`  data preparation ${w.data.keepsUp ? 'keeps up' : 'does NOT keep up'}: wasm prep ${w.data.prepWasmMs.toFixed(2)} ms per batch vs ` +
-    `${w.train.fusedMs.toFixed(0)} ms per step (headroom ${w.data.headroom.toFixed(1)}x; first epoch with decoding ${w.data.firstEpochHeadroom.toFixed(1)}x); ` +
-    `wasm is ${(w.data.prepTsMs / w.data.prepWasmMs).toFixed(2)}x the TS twins`);
-  L.push('');
-  L.push('Training step by kernel (each dispatch in its own pass):');
-  for (const k of w.train.kernels.slice(0, 10)) {
-    L.push(`  ${k.kernel.padEnd(34)} ${String(k.dispatches).padStart(4)} dispatches ${k.ms.toFixed(2).padStart(11)} ms  ${pct(k.share).padStart(6)}`);
+  if (m) {
+    L.push('');
+    L.push(`wasm training step, batch ${m.train.batch} x 3 x ${H} x ${W}${m.train.micro < m.train.batch ? ` (micro-batches of ${m.train.micro})` : ''}, ` +
+      `${m.runtime.threads} thread${m.runtime.threads === 1 ? '' : 's'}, ${m.runtime.simd}:`);
+    for (const s of m.train.stages) L.push(stageLine(s.name, s.ms, pct(s.share), 'wall', s.note ?? ''));
+    L.push(stageLine('fused step', m.train.fusedMs, '', 'wall', 'WasmTrainer.step + flush (what fit() runs)'));
+    L.push('');
+    L.push('wasm training step by kernel (each op timed on its own, forward + backward):');
+    for (const k of m.train.kernels.slice(0, 10)) {
+      L.push(`  ${k.kernel.padEnd(34)} ${String(k.dispatches).padStart(4)} calls      ${k.ms.toFixed(2).padStart(11)} ms  ${pct(k.share).padStart(6)}`);
+    }
+    L.push('');
+    L.push(`wasm inference, batch ${m.infer.batch} x ${IH} x ${IW} RGBA frames:`);
+    for (const s of m.infer.stages) L.push(stageLine(s.name, s.ms, pct(s.share), 'wall', s.note ?? ''));
+    L.push(stageLine('fused pass', m.infer.fusedMs, '', 'wall', 'predictFrames: RGBA bytes in, class ids out'));
   }
   L.push('');
-  L.push(`Inference, batch ${w.infer.batch} x 3 x ${IH} x ${IW}:`);
-  for (const s of w.infer.stages) L.push(stageLine(s.name, s.ms, pct(s.ms / w.infer.stagedMs), s.method, s.note ?? ''));
-  L.push(stageLine('fused pass', w.infer.fusedMs, '', 'wall', 'one encoder, upload to class-map readback'));
-  L.push('');
-  L.push(`Peak: ${w.peak.gflops.toFixed(2)} GFLOP/s (${w.peak.kernel}). Model: ${(r.flops.forwardPerImage / 1e9).toFixed(2)} GFLOP forward per ${H}x${W} image, ` +
+  if (w) L.push(`Peak "webgpu": ${w.peak.gflops.toFixed(2)} GFLOP/s, the adapter's best plain WGSL matmul (${w.peak.kernel}); the % peak of the WebGPU rows${m ? '' : ' (and, with no wasm row, of the CPU peers)'}.`);
+  if (m) {
+    L.push(`Peak "wasm": ${m.peak.gflops.toFixed(2)} GFLOP/s, the wasm backend's best packed GEMM (${m.peak.kernel}, ${m.peak.threads} thread${m.peak.threads === 1 ? '' : 's'}, ` +
+      `${m.runtime.simd}); the % peak of the CPU rows (webfcn wasm, tfjs-wasm, PyTorch: native code may pass it).`);
+  }
+  L.push(`Model: ${(r.flops.forwardPerImage / 1e9).toFixed(2)} GFLOP forward per ${H}x${W} image, ` +
     `${(r.flops.trainStep / 1e9).toFixed(2)} GFLOP per training step, ${(r.flops.inferPass / 1e9).toFixed(2)} GFLOP per inference pass (2·MACs of convs; backward = 2x forward).`);
   L.push('');
-  const head = ['implementation', 'train steps/s', 'GFLOP/s', '% peak', 'webfcn/peer', 'infer img/s', 'GFLOP/s', '% peak', 'webfcn/peer'];
-  const widths = [20, 13, 8, 7, 11, 11, 8, 7, 11];
+  const backends = (['wasm', 'webgpu'] as const).filter((b) => (b === 'wasm' ? m : w));
+  const ratioHead = backends.map((b) => `${b}/row`);
+  const head = ['implementation', 'train steps/s', 'GFLOP/s', '% peak', ...ratioHead, 'infer img/s', 'GFLOP/s', '% peak', ...ratioHead];
+  const widths = [21, 13, 8, 7, ...backends.map(() => 10), 11, 8, 7, ...backends.map(() => 10)];
   const row = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
   L.push(row(head));
   for (const c of r.comparisons) {
-    L.push(row([c.name, f(c.trainStepsPerSec, 3), f(c.trainGflops), pct(c.trainPeakFraction), x(c.trainRatio),
-      f(c.inferImagesPerSec, 3), f(c.inferGflops), pct(c.inferPeakFraction), x(c.inferRatio)]));
+    const ratio = (what: 'train' | 'infer') => backends.map((b) => x(c.ratios[b]?.[what] ?? null));
+    L.push(row([c.name, f(c.trainStepsPerSec, 3), f(c.trainGflops), pct(c.trainPeakFraction), ...ratio('train'),
+      f(c.inferImagesPerSec, 3), f(c.inferGflops), pct(c.inferPeakFraction), ...ratio('infer')]));
   }
+  L.push(`  ${backends.map((b) => `${b}/row: webfcn (${b}) throughput / the row's (> 1: webfcn on ${b} is faster)`).join('; ')}; % peak of the row's peak (${
+    r.comparisons.map((c) => `${c.name}: ${c.peak}`).join(', ')})`);
   for (const c of r.comparisons) {
     for (const n of [c.trainNote && `train: ${c.trainNote}`, c.inferNote && `infer: ${c.inferNote}`].filter(Boolean)) L.push(`  ${c.name} ${n}`);
-    if (c.detail && c.name !== 'webfcn') L.push(`  ${c.name}: ${c.detail}`);
+    if (c.detail && !c.name.startsWith('webfcn')) L.push(`  ${c.name}: ${c.detail}`);
   }
   if (r.comparisons.some((c) => c.name.endsWith('(pixels)'))) {
     L.push("  infer: webfcn and the '(pixels)' rows start from RGB(A) bytes on the host; the other tfjs rows from a float tensor already on their backend");
   }
   L.push('');
-  L.push(`Bottleneck: ${r.bottleneck.stage} stage (${pct(r.bottleneck.stageShare)} of the staged step); ` +
-    `largest kernel ${r.bottleneck.kernel} (${pct(r.bottleneck.kernelShare)}). See npm run bench:kernels for per-shape rates.`);
+  for (const b of backends) {
+    const k = r.bottleneck[b];
+    if (!k) continue;
+    L.push(`Bottleneck (${b}): ${k.stage} stage (${pct(k.stageShare)} of the ${b === 'webgpu' ? 'staged' : 'fused'} step); largest kernel ${k.kernel} (${pct(k.kernelShare)}).`);
+  }
+  L.push(`Per-shape rates: npm run bench:kernels (WebGPU), npm run bench:wasm (wasm).`);
   if (r.failures.length) L.push(`FAILED peers: ${r.failures.join('; ')}`);
   return L.join('\n');
 }
@@ -197,41 +301,60 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** An SVG bar chart: training-step stages, inference stages, and throughput per implementation. */
+/** An SVG bar chart: each backend's training-step and inference stages, and throughput per implementation. */
 export function benchSvg(r: BenchResult): string {
-  const w = r.webfcn;
-  const panels: Array<{ title: string; unit: string; bars: Array<{ label: string; value: number | null; color: string }> }> = [
-    {
-      title: `Training step ${w.train.batch}x${w.train.size.join('x')}: time per stage (ms)`,
+  const w = r.webgpu;
+  const m = r.wasm;
+  type Panel = { title: string; unit: string; bars: Array<{ label: string; value: number | null; color: string }> };
+  const panels: Panel[] = [];
+  if (w) {
+    panels.push({
+      title: `WebGPU training step ${w.train.batch}x${w.train.size.join('x')}: time per stage (ms)`,
       unit: 'ms',
       bars: [
         ...w.train.stages.map((s) => ({ label: s.name, value: s.ms, color: s.where === 'host' ? '#8c8c8c' : '#4e79a7' })),
         { label: 'fused step', value: w.train.fusedMs, color: '#e15759' },
       ],
-    },
-    {
-      title: `Inference ${w.infer.batch}x${w.infer.size.join('x')}: time per stage (ms)`,
+    }, {
+      title: `WebGPU inference ${w.infer.batch}x${w.infer.size.join('x')}: time per stage (ms)`,
       unit: 'ms',
       bars: [
         ...w.infer.stages.map((s) => ({ label: s.name, value: s.ms, color: '#4e79a7' })),
         { label: 'fused pass', value: w.infer.fusedMs, color: '#e15759' },
       ],
-    },
-    {
-      title: 'Training steps per second',
-      unit: 'steps/s',
-      bars: r.comparisons.map((c) => ({ label: c.name, value: c.trainStepsPerSec, color: c.name === 'webfcn' ? '#e15759' : '#76b7b2' })),
-    },
-    {
-      title: 'Inference images per second',
-      unit: 'img/s',
-      bars: r.comparisons.map((c) => ({ label: c.name, value: c.inferImagesPerSec, color: c.name === 'webfcn' ? '#e15759' : '#76b7b2' })),
-    },
-  ];
-  const width = 760, labelW = 120, barMax = 470, rowH = 20, pad = 14;
+    });
+  }
+  if (m) {
+    panels.push({
+      title: `wasm training step ${m.train.batch}x${m.train.size.join('x')}, ${m.runtime.threads} threads: time per stage (ms)`,
+      unit: 'ms',
+      bars: [
+        ...m.train.stages.map((s) => ({ label: s.name, value: s.ms, color: '#f28e2b' })),
+        { label: 'fused step', value: m.train.fusedMs, color: '#e15759' },
+      ],
+    }, {
+      title: `wasm inference ${m.infer.batch}x${m.infer.size.join('x')}: time per stage (ms)`,
+      unit: 'ms',
+      bars: [
+        ...m.infer.stages.map((s) => ({ label: s.name, value: s.ms, color: '#f28e2b' })),
+        { label: 'fused pass', value: m.infer.fusedMs, color: '#e15759' },
+      ],
+    });
+  }
+  const color = (name: string) => (name.startsWith('webfcn') ? '#e15759' : '#76b7b2');
+  panels.push({
+    title: 'Training steps per second',
+    unit: 'steps/s',
+    bars: r.comparisons.map((c) => ({ label: c.name, value: c.trainStepsPerSec, color: color(c.name) })),
+  }, {
+    title: 'Inference images per second',
+    unit: 'img/s',
+    bars: r.comparisons.map((c) => ({ label: c.name, value: c.inferImagesPerSec, color: color(c.name) })),
+  });
+  const width = 800, labelW = 150, barMax = 470, rowH = 20, pad = 14;
   let y = 36;
   const parts: string[] = [];
-  parts.push(`<text x="${pad}" y="22" font-size="14" font-weight="bold">${esc(`webfcn bench — ${w.adapter.backend} ${w.adapter.description}`)}</text>`);
+  parts.push(`<text x="${pad}" y="22" font-size="14" font-weight="bold">${esc(`webfcn bench — ${[w && `${w.adapter.backend} ${w.adapter.description}`, m?.runtime.summary].filter(Boolean).join('; ')}`)}</text>`);
   for (const p of panels) {
     parts.push(`<text x="${pad}" y="${y + 14}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
     y += 22;

@@ -101,7 +101,7 @@ export interface WebfcnBenchOptions {
   log?: (s: string) => void;
 }
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+export const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 /** Times GPU work: timestamp queries around one compute pass, or the submission fence. */
 class GpuTimer {
@@ -197,7 +197,7 @@ function timeHost(fn: () => void, runs: number): number {
 }
 
 /** Deterministic host batch: images (B, 3, H, W) f32 ~ N(0, 1)-ish, labels (B, H, W) in [0, K). */
-function syntheticBatch(B: number, H: number, W: number, K: number): { images: Float32Array<ArrayBuffer>; labels: Uint32Array<ArrayBuffer> } {
+export function syntheticBatch(B: number, H: number, W: number, K: number): { images: Float32Array<ArrayBuffer>; labels: Uint32Array<ArrayBuffer> } {
   const rng = mulberry32(7);
   const images = new Float32Array(B * 3 * H * W);
   for (let i = 0; i < images.length; i++) images[i] = (rng() - 0.5) * 3.4;
@@ -207,7 +207,7 @@ function syntheticBatch(B: number, H: number, W: number, K: number): { images: F
 }
 
 /** Deterministic RGBA frames (B, H, W, 4) u8, as canvas or decoder output. */
-function syntheticFrames(B: number, H: number, W: number): Uint8Array<ArrayBuffer> {
+export function syntheticFrames(B: number, H: number, W: number): Uint8Array<ArrayBuffer> {
   const rng = mulberry32(11);
   const px = new Uint8Array(B * H * W * 4);
   for (let i = 0; i < px.length; i++) px[i] = (i & 3) === 3 ? 255 : Math.floor(rng() * 256);

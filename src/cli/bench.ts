@@ -1,16 +1,23 @@
-// `webfcn bench`: where the time of a training step and an inference pass goes, and the same
-// model in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) side by side.
+// `webfcn bench`: where the time of a training step and an inference pass goes, on WebGPU and on
+// WebAssembly, and the same model in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) side by side.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchSvg, formatBench, runBench } from '../bench/index.js';
+import { benchSvg, formatBench, runBench, type BenchEngines } from '../bench/index.js';
 import { parsePeers, PEERS } from '../bench/peers.js';
-import { acquireGpu } from '../gpu/device.js';
+import { acquireCompute, parseBackend, wasmAvailable, type Compute } from '../fcn/compute.js';
 import { RUN_OPTIONS } from '../fcn/recipe.js';
 import { parseIntFlag, parseSize, UsageError } from './args.js';
 
 export const benchHelp = `webfcn bench [options]
 
-Times one training step and one inference pass of FCN-ResNet18 by stage, and the same model in peers.
+Times one training step and one inference pass of FCN-ResNet18 by stage on each backend, and the
+same model in peers.
+
+  --backend B           which webfcn rows run: auto (default; WEBFCN_BACKEND): both, webfcn (webgpu)
+                        on any WebGPU adapter (software ones included) and webfcn (wasm), each where
+                        it can start; webgpu or wasm: that row only
+  --adapter A           WebGPU in Node: default, opengles or swiftshader (WEBFCN_ADAPTER)
+  --threads N           wasm threads, default: the machine's cores (WEBFCN_THREADS)
 
   --batch-size B        training batch (default 2)
   --size HxW            training crop, multiples of 32 (default 160x256)
@@ -20,8 +27,9 @@ Times one training step and one inference pass of FCN-ResNet18 by stage, and the
   --steps N             timed repetitions after one warm-up (default 1)
   --stat median|min     report the median of the repetitions, or the fastest (for machines shared
                         with other work; default median)
-  --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all; a peer that
-                        is not installed (tfjs packages, python3 with torch) is skipped unless named)
+  --peers LIST          comma-separated: ${PEERS.join(', ')}, or none (default: all, tfjs-webgpu
+                        only with a webgpu row; a peer that is not installed (tfjs packages, python3
+                        with torch) is skipped unless named)
   --memory-mib M        activation memory per micro-batch plan (default ${RUN_OPTIONS.memoryMiB.default})
   --json                print the result as JSON
   --out DIR             also write DIR/bench.json, DIR/bench.txt and DIR/bench.svg (bar chart)
@@ -30,6 +38,9 @@ Times one training step and one inference pass of FCN-ResNet18 by stage, and the
 Exits non-zero when a requested peer fails (an expected 'n/a', e.g. tfjs-wasm training, is not a failure).`;
 
 export const benchOptions = {
+  backend: { type: 'string' },
+  adapter: { type: 'string' },
+  threads: { type: 'string' },
   'batch-size': { type: 'string' },
   size: { type: 'string' },
   'infer-batch-size': { type: 'string' },
@@ -63,9 +74,23 @@ export async function bench(v: Record<string, string | boolean | undefined>): Pr
   const s = (k: string) => v[k] as string | undefined;
   const batch = parseIntFlag('batch-size', s('batch-size') ?? '2', 1);
   const size = size32('size', s('size') ?? '160x256');
+  const threads = s('threads') !== undefined ? parseIntFlag('threads', s('threads')!, 1, 256) : undefined;
+  const named = s('backend') ?? process.env.WEBFCN_BACKEND ?? 'auto';
+  let choice;
+  try {
+    choice = parseBackend(named, s('backend') !== undefined ? '--backend' : 'WEBFCN_BACKEND');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const adapter = s('adapter') ?? choice.adapter;
+  if (adapter !== undefined && !['default', 'opengles', 'swiftshader'].includes(adapter)) {
+    throw new UsageError(`--adapter must be default, opengles or swiftshader; got '${adapter}'`);
+  }
+  if (adapter !== undefined && choice.backend === 'wasm') throw new UsageError('--adapter names a WebGPU adapter: it cannot go with --backend wasm');
+  const want = { webgpu: choice.backend !== 'wasm', wasm: choice.backend === 'wasm' || (choice.backend === 'auto' && adapter === undefined) };
   let peers;
   try {
-    peers = parsePeers(s('peers') ?? PEERS.join(','));
+    peers = parsePeers(s('peers') ?? PEERS.filter((p) => want.webgpu || p !== 'tfjs-webgpu').join(','));
   } catch (e) {
     throw new UsageError(`--peers: ${(e as Error).message}`);
   }
@@ -82,12 +107,37 @@ export async function bench(v: Record<string, string | boolean | undefined>): Pr
     memoryBudget: parseIntFlag('memory-mib', s('memory-mib') ?? String(RUN_OPTIONS.memoryMiB.default), 64) * 2 ** 20,
     log: v.quiet ? undefined : (line: string) => process.stderr.write(`bench: ${line}\n`),
   };
-  const gpu = await acquireGpu();
+  // auto: each backend that starts; one that was asked for by name must start.
+  const log = opts.log ?? (() => {});
+  const opened: Compute[] = [];
+  const engines: BenchEngines = { skipped: [] };
   let result;
   try {
-    result = await runBench(gpu, opts);
+    if (want.webgpu) {
+      try {
+        const c = await acquireCompute({ backend: 'webgpu', adapter });
+        opened.push(c);
+        if (c.backend === 'webgpu') engines.gpu = c.gpu;
+        log(`webgpu: ${c.report.summary}`);
+      } catch (e) {
+        if (choice.backend !== 'auto') throw e;
+        engines.skipped!.push(`webgpu: ${(e as Error).message}`);
+        log(`webgpu: skipped (${(e as Error).message})`);
+      }
+    }
+    if (want.wasm) {
+      if (choice.backend === 'auto' && !wasmAvailable()) engines.skipped!.push('wasm: this runtime does not validate WebAssembly SIMD128');
+      else {
+        const c = await acquireCompute({ backend: 'wasm', threads });
+        opened.push(c);
+        if (c.backend === 'wasm') engines.wasm = c.rt;
+        log(`wasm: ${c.report.summary}`);
+      }
+    }
+    if (!engines.gpu && !engines.wasm) throw new Error(`no backend to bench: ${engines.skipped!.join('; ')}`);
+    result = await runBench(engines, opts);
   } finally {
-    gpu.dispose();
+    for (const c of opened) c.dispose();
   }
   const text = formatBench(result);
   console.log(v.json ? JSON.stringify(result, null, 1) : text);

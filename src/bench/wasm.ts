@@ -1,0 +1,234 @@
+// webfcn on the WebAssembly backend, timed as users run it: the trainer's own step
+// (WasmTrainer.step + flush, what fit() calls, with the run's optimiser and confusion matrix) and
+// the predictor's frame pipeline (predictFrames: RGBA bytes in, normalised in wasm, eval-mode
+// network, argmax, u8 class ids out). Kernel calls block until every thread is done, so wall
+// time around a call is the op's time; each is timed with performance.now.
+//
+// Where the time goes: after the timed steps, one more step's forward and backward passes are
+// replayed op by op (the trainer's cached plan, each step's run() timed on its own) and summed per
+// stage and per kernel family; the rest of the step (cross-entropy, argmax, confusion matrix,
+// zeroing gradients, SGD, copies in and out) is the fused step minus those two.
+//
+// Peak: the best rate of the backend's packed GEMM (assembly/kernels/gemm.ts, operands packed
+// once, the micro-kernel alone) on the same runtime and thread count, over a few shapes of the
+// size convolutions hand it: the most this build reaches on this machine.
+import { gemm, packA, packB, packedABytes, packedBBytes } from '../backends/wasm/gemm.js';
+import type { SimdLevel, WasmRuntime } from '../backends/wasm/runtime.js';
+import { initialState } from '../fcn/model.js';
+import { predictFrames } from '../fcn/predict.js';
+import { CHAPTER_OPTIMIZER } from '../fcn/trainer.js';
+import { WasmFcnModel } from '../fcn/wasm/model.js';
+import { WasmTrainer } from '../fcn/wasm/trainer.js';
+import { median, syntheticBatch, syntheticFrames, type KernelTime, type PeakResult } from './webfcn.js';
+
+/** One stage of a wasm step or pass: milliseconds (median or fastest of the repetitions). */
+export interface WasmStage {
+  name: string;
+  ms: number;
+  /** Share of the fused step or pass. */
+  share: number;
+  note?: string;
+}
+
+export interface WasmResult {
+  runtime: { threads: number; simd: SimdLevel; sharedMemory: boolean; summary: string };
+  /** Untimed repetitions before the timed ones (planning, and V8 tiering the kernels up on every thread). */
+  warmup: number;
+  train: {
+    batch: number;
+    size: [number, number];
+    micro: number;
+    /** WasmTrainer.step + flush, wall time. */
+    fusedMs: number;
+    stepsPerSec: number;
+    imagesPerSec: number;
+    stages: WasmStage[];
+    kernels: KernelTime[];
+  };
+  infer: {
+    batch: number;
+    size: [number, number];
+    /** predictFrames, wall time. */
+    fusedMs: number;
+    imagesPerSec: number;
+    stages: WasmStage[];
+  };
+  peak: PeakResult & { threads: number };
+}
+
+export interface WasmBenchOptions {
+  batch: number;
+  size: [number, number];
+  inferBatch: number;
+  inferSize: [number, number];
+  classes: number;
+  /** Timed repetitions after the warm-up. */
+  steps: number;
+  stat?: 'median' | 'min';
+  memoryBudget?: number;
+  log?: (s: string) => void;
+}
+
+/** Untimed steps and passes first: the first plans, and V8 compiles hot wasm functions a second time, optimised. */
+export const WASM_WARMUP = 2;
+
+/** GEMM shapes (M x N x K) for the peak: what ResNet-18's convolutions hand the kernel at these sizes. */
+const PEAK_SHAPES: ReadonlyArray<readonly [number, number, number]> = [[256, 1024, 576], [512, 512, 512], [128, 2560, 1152]];
+
+/** The best packed-GEMM rate on `rt` (see the file comment): best of 5 after the warm-up, per shape. */
+export function wasmPeak(rt: WasmRuntime): PeakResult & { threads: number } {
+  let best: PeakResult & { threads: number } = { gflops: 0, kernel: '', method: 'wall', threads: rt.threads };
+  for (const [M, N, K] of PEAK_SHAPES) {
+    const mark = rt.arena.mark();
+    try {
+      const [a, b, c, pa, pb] = rt.arena.plan([
+        { label: 'peak.a', bytes: M * K * 4 }, { label: 'peak.b', bytes: K * N * 4 }, { label: 'peak.c', bytes: M * N * 4 },
+        { label: 'peak.packed_a', bytes: packedABytes(M, K) }, { label: 'peak.packed_b', bytes: packedBBytes(K, N) },
+      ]) as [number, number, number, number, number];
+      const va = rt.f32(a, M * K), vb = rt.f32(b, K * N);
+      for (let i = 0; i < va.length; i++) va[i] = Math.sin(i * 0.37);
+      for (let i = 0; i < vb.length; i++) vb[i] = Math.cos(i * 0.21);
+      packA(rt, { ptr: a, sr: K, sk: 1 }, M, K, pa);
+      packB(rt, { ptr: b, sr: 1, sk: N }, K, N, pb);
+      const run = () => gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N });
+      for (let i = 0; i < WASM_WARMUP; i++) run();
+      let ms = Infinity;
+      for (let r = 0; r < 5; r++) {
+        const t0 = performance.now();
+        run();
+        ms = Math.min(ms, performance.now() - t0);
+      }
+      const gflops = (2 * M * N * K) / ms / 1e6;
+      if (gflops > best.gflops) best = { gflops, kernel: `packed gemm ${M}x${N}x${K}`, method: 'wall', threads: rt.threads };
+    } finally {
+      rt.arena.release(mark);
+    }
+  }
+  return best;
+}
+
+/** Times webfcn's training step and inference pass on the wasm runtime `rt`; see the file comment. */
+export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<WasmResult> {
+  const log = o.log ?? (() => {});
+  const runs = Math.max(1, o.steps);
+  const pick = o.stat === 'min' ? (v: number[]) => Math.min(...v) : median;
+  const K = o.classes;
+  log(`wasm: timing the packed GEMM (${rt.describe()})`);
+  const peak = wasmPeak(rt);
+  const config = { classes: K, head: 'fcn32s' as const };
+  const model = new WasmFcnModel(rt, config);
+  let trainer: WasmTrainer | null = null;
+  try {
+    model.loadState(initialState(config, { seed: 0 }));
+
+    // ---- training step ------------------------------------------------------------------
+    const B = o.batch;
+    const [H, W] = o.size;
+    trainer = new WasmTrainer(model, { ...CHAPTER_OPTIMIZER }, o.memoryBudget ?? 1.5 * 2 ** 30);
+    const micro = trainer.chooseMicroBatch(B, H, W);
+    const host = syntheticBatch(B, H, W, K);
+    const step = async (): Promise<number> => {
+      const t0 = performance.now();
+      await trainer!.step(host, B, H, W);
+      await trainer!.flush();
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < WASM_WARMUP; i++) {
+      log(`wasm train: ${B}x3x${H}x${W} (micro-batch ${micro}), warm-up ${i + 1}/${WASM_WARMUP}`);
+      await step();
+    }
+    const fused: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      log(`wasm train: step ${i + 1}/${runs}`);
+      fused.push(await step());
+    }
+    const fusedMs = pick(fused);
+    // Op by op: the plan the trainer steps on (cached in the model), after its last step, so the
+    // backward pass reads that step's loss gradient. Scaled by the micro-batches per step.
+    log('wasm train: op-by-op breakdown');
+    const plan = model.plan(micro, H, W, 'train');
+    const byKernel = new Map<string, { dispatches: number; ms: number }>();
+    const stageRuns: Array<{ forward: number; backward: number }> = [];
+    for (let r = 0; r < runs; r++) {
+      const t = { forward: 0, backward: 0 };
+      for (const [stage, steps] of [['forward', plan.forward], ['backward', plan.backward]] as const) {
+        for (const s of steps) {
+          const t0 = performance.now();
+          s.run();
+          const ms = (performance.now() - t0) * (B / micro);
+          t[stage] += ms;
+          if (r === 0) {
+            const name = s.label.replace(/\(.*$/, '');
+            const e = byKernel.get(name) ?? { dispatches: 0, ms: 0 };
+            e.dispatches += 1;
+            e.ms += ms;
+            byKernel.set(name, e);
+          }
+        }
+      }
+      stageRuns.push(t);
+    }
+    const fwd = pick(stageRuns.map((t) => t.forward)), bwd = pick(stageRuns.map((t) => t.backward));
+    const rest = Math.max(0, fusedMs - fwd - bwd);
+    const kernelTotal = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
+    const kernels: KernelTime[] = [...byKernel.entries()]
+      .map(([kernel, e]) => ({ kernel, dispatches: e.dispatches, ms: e.ms, share: e.ms / kernelTotal }))
+      .sort((a, b) => b.ms - a.ms);
+    const trainStages: WasmStage[] = [
+      { name: 'forward', ms: fwd, share: fwd / fusedMs, note: 'train-mode network, op by op' },
+      { name: 'backward', ms: bwd, share: bwd / fusedMs, note: 'op by op' },
+      { name: 'rest', ms: rest, share: rest / fusedMs, note: 'fused step - forward - backward: loss, argmax + confusion, zero grads + SGD, copies' },
+    ];
+    await trainer.dispose();
+    trainer = null;
+
+    // ---- inference ------------------------------------------------------------------------
+    const IB = o.inferBatch;
+    const [IH, IW] = o.inferSize;
+    const frames = syntheticFrames(IB, IH, IW);
+    const pass = async (): Promise<number> => {
+      const t0 = performance.now();
+      await predictFrames(model, frames, IB, IH, IW);
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < WASM_WARMUP; i++) {
+      log(`wasm infer: ${IB}x${IH}x${IW} frames, warm-up ${i + 1}/${WASM_WARMUP}`);
+      await pass();
+    }
+    const iFused: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      log(`wasm infer: pass ${i + 1}/${runs}`);
+      iFused.push(await pass());
+    }
+    const iFusedMs = pick(iFused);
+    // The eval plan predictFrames ran (sides already multiples of 32 here), op by op.
+    const evalPlan = model.plan(IB, Math.ceil(IH / 32) * 32, Math.ceil(IW / 32) * 32, 'eval');
+    const iFwd: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      for (const s of evalPlan.forward) s.run();
+      iFwd.push(performance.now() - t0);
+    }
+    const inferFwd = Math.min(pick(iFwd), iFusedMs);
+    const inferRest = iFusedMs - inferFwd;
+    return {
+      runtime: { threads: rt.threads, simd: rt.simd, sharedMemory: rt.shared, summary: rt.describe() },
+      warmup: WASM_WARMUP,
+      train: {
+        batch: B, size: [H, W], micro, fusedMs, stepsPerSec: 1000 / fusedMs, imagesPerSec: (1000 * B) / fusedMs,
+        stages: trainStages, kernels,
+      },
+      infer: {
+        batch: IB, size: [IH, IW], fusedMs: iFusedMs, imagesPerSec: (1000 * IB) / iFusedMs,
+        stages: [
+          { name: 'forward', ms: inferFwd, share: inferFwd / iFusedMs, note: 'eval-mode network' },
+          { name: 'rest', ms: inferRest, share: inferRest / iFusedMs, note: 'RGBA copy in + normalise, argmax, u8 ids out' },
+        ],
+      },
+      peak,
+    };
+  } finally {
+    if (trainer) await trainer.dispose().catch(() => null);
+    await model.dispose();
+  }
+}
