@@ -1,14 +1,27 @@
 // Smoke run of `webfcn bench` at a tiny size: every stage and comparison field is present and a
-// positive finite number, the peers that are quick at this size (tfjs-wasm inference, PyTorch)
-// run and report, and tfjs-wasm's missing weight-gradient kernel is reported as n/a after a real
-// attempt. No timing assertions.
+// positive finite number, on both backends (WebGPU and wasm rows in one run) and on wasm alone,
+// the peers that are quick at this size (tfjs-wasm inference, PyTorch) run and report, and
+// tfjs-wasm's missing weight-gradient kernel is reported as n/a after a real attempt. No timing
+// assertions.
 import { afterAll, describe, expect, it } from 'vitest';
+import { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { benchSvg, formatBench, runBench, type BenchResult } from '../../src/bench/index.js';
 import { fcnFlops } from '../../src/bench/flops.js';
 import { parsePeers } from '../../src/bench/peers.js';
+import { WASM_WARMUP } from '../../src/bench/wasm.js';
 import { releaseGpu, withGpu } from '../helpers/gpu.js';
 
 afterAll(releaseGpu);
+
+let runtime: WasmRuntime | null = null;
+afterAll(async () => {
+  await runtime?.dispose();
+});
+/** The file's wasm runtime: two threads, so the pool's path is the one timed. */
+async function testRuntime(): Promise<WasmRuntime> {
+  runtime ??= await WasmRuntime.create({ threads: 2 });
+  return runtime;
+}
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
 
@@ -36,9 +49,10 @@ describe('parsePeers', () => {
 });
 
 describe('webfcn bench', () => {
-  it('reports every stage, the peers and the ratios at 1 x 64 x 64', async () => {
+  it('reports every stage on both backends, the peers and the ratios at 1 x 64 x 64', async () => {
+    const rt = await testRuntime();
     const r: BenchResult = await withGpu((gpu) =>
-      runBench(gpu, {
+      runBench({ gpu, wasm: rt }, {
         batch: 1, size: [64, 64], inferBatch: 1, inferSize: [64, 64],
         // The chapter's 21 classes: the head's 21 -> 21 transposed convolution is checked against
         // PyTorch at the chapter's size in test/ops/registry.test.ts (head21).
@@ -50,7 +64,8 @@ describe('webfcn bench', () => {
     // A requested peer that errors fails the run loudly.
     expect(r.failures).toEqual([]);
     const json = JSON.parse(JSON.stringify(r)) as BenchResult;
-    const w = json.webfcn;
+    const w = json.webgpu!;
+    const m = json.wasm!;
 
     const trainStages = w.train.stages.map((s) => s.name);
     expect(trainStages).toEqual(['decode', 'prep (wasm)', 'prep (ts)', 'upload', 'forward', 'loss', 'backward', 'metrics', 'optimiser', 'readback']);
@@ -73,35 +88,118 @@ describe('webfcn bench', () => {
     expect(w.data.keepsUp).toBe(w.data.prepWasmMs < w.train.fusedMs);
     expect(json.flops.trainStep).toBe(fcnFlops({ classes: 21, head: 'fcn32s' }, 64, 64).trainPerImage);
 
-    expect(json.comparisons.map((c) => c.name)).toEqual(['webfcn', 'tfjs-wasm', 'tfjs-wasm (pixels)', 'torch']);
+    // The wasm row: the trainer's step and the frame pass, on the runtime it was given.
+    checkWasm(json, rt, 1, [64, 64]);
+    expect(m.peak.gflops).toBeGreaterThan(0);
+
+    expect(json.comparisons.map((c) => c.name)).toEqual(['webfcn (webgpu)', 'webfcn (wasm)', 'tfjs-wasm', 'tfjs-wasm (pixels)', 'torch']);
     type Row = BenchResult['comparisons'][0];
-    const [web, wasm, wasmPixels, torch] = json.comparisons as [Row, Row, Row, Row];
+    const [web, own, wasm, wasmPixels, torch] = json.comparisons as [Row, Row, Row, Row, Row];
+    // Each row's peak: the adapter's matmul for webfcn on WebGPU, the wasm GEMM for the CPU rows.
+    expect(json.comparisons.map((c) => c.peak)).toEqual(['webgpu', 'wasm', 'wasm', 'wasm', 'wasm']);
+    expect(web.trainPeakFraction).toBeCloseTo(web.trainGflops! / w.peak.gflops, 9);
+    expect(own.trainPeakFraction).toBeCloseTo(own.trainGflops! / m.peak.gflops, 9);
+    expect(own.inferPeakFraction).toBeCloseTo(own.inferGflops! / m.peak.gflops, 9);
+    expect(torch.trainPeakFraction).toBeCloseTo(torch.trainGflops! / m.peak.gflops, 9);
+    expect(own.trainStepsPerSec).toBe(m.train.stepsPerSec);
+    expect(own.inferImagesPerSec).toBe(m.infer.imagesPerSec);
+    expect(own.trainGflops).toBeCloseTo(json.flops.trainStep * m.train.stepsPerSec / 1e9, 9);
+    // Every row carries webfcn's ratio on both backends; the rows of webfcn itself are 1 to their own backend.
+    expect(web.ratios.webgpu).toEqual({ train: 1, infer: 1 });
+    expect(own.ratios.wasm).toEqual({ train: 1, infer: 1 });
+    expect(own.ratios.webgpu!.train).toBeCloseTo(w.train.stepsPerSec / m.train.stepsPerSec, 9);
+    expect(web.ratios.wasm!.infer).toBeCloseTo(m.infer.imagesPerSec / w.infer.imagesPerSec, 9);
     // The like-for-like inference row: from host pixels, no training column.
     expect(wasmPixels.trainStepsPerSec).toBeNull();
-    for (const v of [wasmPixels.inferImagesPerSec, wasmPixels.inferRatio]) expect(positive(v)).toBe(true);
-    expect(wasmPixels.inferRatio).toBeCloseTo(w.infer.imagesPerSec / wasmPixels.inferImagesPerSec!, 9);
-    expect(web.trainRatio).toBe(1);
-    expect(web.inferRatio).toBe(1);
+    for (const v of [wasmPixels.inferImagesPerSec, wasmPixels.ratios.webgpu!.infer, wasmPixels.ratios.wasm!.infer]) expect(positive(v)).toBe(true);
+    expect(wasmPixels.ratios.webgpu!.infer).toBeCloseTo(w.infer.imagesPerSec / wasmPixels.inferImagesPerSec!, 9);
+    expect(wasmPixels.ratios.wasm!.infer).toBeCloseTo(m.infer.imagesPerSec / wasmPixels.inferImagesPerSec!, 9);
     // tfjs-wasm: inference measured; training attempted and reported as not applicable.
     expect(wasm.trainStepsPerSec).toBeNull();
-    expect(wasm.trainRatio).toBeNull();
+    expect(wasm.ratios.wasm!.train).toBeNull();
+    expect(wasm.ratios.webgpu!.train).toBeNull();
     expect(wasm.trainNote).toBe('n/a: no Conv2DBackpropFilter kernel');
-    for (const v of [wasm.inferImagesPerSec, wasm.inferGflops, wasm.inferPeakFraction, wasm.inferRatio]) expect(positive(v)).toBe(true);
-    for (const v of [torch.trainStepsPerSec, torch.trainGflops, torch.trainPeakFraction, torch.trainRatio,
-      torch.inferImagesPerSec, torch.inferGflops, torch.inferPeakFraction, torch.inferRatio]) {
+    for (const v of [wasm.inferImagesPerSec, wasm.inferGflops, wasm.inferPeakFraction, wasm.ratios.webgpu!.infer, wasm.ratios.wasm!.infer]) {
       expect(positive(v)).toBe(true);
     }
-    expect(torch.trainRatio).toBeCloseTo(w.train.stepsPerSec / torch.trainStepsPerSec!, 9);
-    expect(wasm.inferRatio).toBeCloseTo(w.infer.imagesPerSec / wasm.inferImagesPerSec!, 9);
+    for (const v of [torch.trainStepsPerSec, torch.trainGflops, torch.trainPeakFraction, torch.ratios.webgpu!.train, torch.ratios.wasm!.train,
+      torch.inferImagesPerSec, torch.inferGflops, torch.inferPeakFraction, torch.ratios.webgpu!.infer, torch.ratios.wasm!.infer]) {
+      expect(positive(v)).toBe(true);
+    }
+    expect(torch.ratios.webgpu!.train).toBeCloseTo(w.train.stepsPerSec / torch.trainStepsPerSec!, 9);
+    expect(torch.ratios.wasm!.train).toBeCloseTo(m.train.stepsPerSec / torch.trainStepsPerSec!, 9);
+    expect(wasm.ratios.wasm!.infer).toBeCloseTo(m.infer.imagesPerSec / wasm.inferImagesPerSec!, 9);
     expect(json.peers.find((p) => p.peer === 'torch')!.detail).toMatch(/threads/);
+    expect(Object.keys(json.bottleneck).sort()).toEqual(['wasm', 'webgpu']);
+    expect(json.skipped).toEqual([]);
 
     const text = formatBench(r);
-    for (const name of ['webfcn', 'tfjs-wasm', 'torch', 'forward', 'backward', 'optimiser', 'fused step']) expect(text).toContain(name);
+    for (const name of ['webfcn (webgpu)', 'webfcn (wasm)', 'tfjs-wasm', 'torch', 'forward', 'backward', 'optimiser', 'fused step',
+      'wasm/row', 'webgpu/row', 'Peak "webgpu"', 'Peak "wasm"', 'Bottleneck (wasm)', 'Bottleneck (webgpu)', '2 threads']) {
+      expect(text).toContain(name);
+    }
     expect(text).toContain('n/a: no Conv2DBackpropFilter kernel');
     const svg = benchSvg(r);
     expect(svg.startsWith('<svg')).toBe(true);
-    // One bar per measured value: train stages + fused, infer stages + fused, and the throughputs that exist.
+    // One bar per measured value: per backend train stages + fused and infer stages + fused, and the throughputs that exist.
     const bars = (svg.match(/<rect x=/g) ?? []).length;
-    expect(bars).toBe(w.train.stages.length + 1 + w.infer.stages.length + 1 + 4 + 2);
+    expect(bars).toBe(w.train.stages.length + 1 + w.infer.stages.length + 1 + m.train.stages.length + 1 + m.infer.stages.length + 1 + 5 + 3);
+  }, 600_000);
+
+  it('runs the wasm row alone (no WebGPU device), against the wasm GEMM peak', async () => {
+    const rt = await testRuntime();
+    const r = await runBench({ wasm: rt }, {
+      batch: 2, size: [32, 64], inferBatch: 1, inferSize: [64, 32], classes: 5, steps: 2, peers: [],
+    });
+    const json = JSON.parse(JSON.stringify(r)) as BenchResult;
+    expect(json.webgpu).toBeNull();
+    checkWasm(json, rt, 2, [32, 64]);
+    expect(json.comparisons.map((c) => c.name)).toEqual(['webfcn (wasm)']);
+    const [own] = json.comparisons as [BenchResult['comparisons'][0]];
+    expect(own.ratios).toEqual({ wasm: { train: 1, infer: 1 } });
+    expect(own.trainGflops).toBeCloseTo(2 * fcnFlops({ classes: 5, head: 'fcn32s' }, 32, 64).trainPerImage * json.wasm!.train.stepsPerSec / 1e9, 6);
+    expect(own.inferGflops).toBeCloseTo(fcnFlops({ classes: 5, head: 'fcn32s' }, 64, 32).forwardPerImage * json.wasm!.infer.imagesPerSec / 1e9, 6);
+    expect(Object.keys(json.bottleneck)).toEqual(['wasm']);
+    const text = formatBench(r);
+    expect(text).toContain('webfcn (wasm)');
+    expect(text).not.toContain('webgpu/row');
+    expect(text).not.toContain('Peak "webgpu"');
+    const bars = (benchSvg(r).match(/<rect x=/g) ?? []).length;
+    expect(bars).toBe(json.wasm!.train.stages.length + 1 + json.wasm!.infer.stages.length + 1 + 2);
+    await expect(runBench({}, { batch: 1, size: [32, 32], inferBatch: 1, inferSize: [32, 32], classes: 5, steps: 1, peers: [] }))
+      .rejects.toThrow(/neither a WebGPU device nor a wasm runtime/);
   }, 600_000);
 });
+
+/** The wasm row's structure: the runtime it ran on, the shapes, positive finite stage times adding up to the fused ones. */
+function checkWasm(json: BenchResult, rt: WasmRuntime, B: number, size: [number, number]): void {
+  const m = json.wasm!;
+  expect(m.runtime).toEqual({ threads: rt.threads, simd: rt.simd, sharedMemory: rt.shared, summary: rt.describe() });
+  expect(m.warmup).toBe(WASM_WARMUP);
+  expect(m.peak.threads).toBe(rt.threads);
+  expect(m.peak.kernel).toMatch(/^packed gemm \d+x\d+x\d+$/);
+  expect(m.train.batch).toBe(B);
+  expect(m.train.size).toEqual(size);
+  expect(m.train.stages.map((s) => s.name)).toEqual(['forward', 'backward', 'rest']);
+  expect(m.infer.stages.map((s) => s.name)).toEqual(['forward', 'rest']);
+  for (const v of [m.peak.gflops, m.train.fusedMs, m.train.stepsPerSec, m.train.imagesPerSec, m.infer.fusedMs, m.infer.imagesPerSec,
+    ...m.train.stages.slice(0, 2).map((s) => s.ms), m.infer.stages[0]!.ms]) {
+    expect(positive(v), String(v)).toBe(true);
+  }
+  // 'rest' is what the fused time leaves after the op-by-op stages: never negative, and the stages add up.
+  for (const p of [m.train, m.infer]) {
+    expect(p.stages.at(-1)!.ms).toBeGreaterThanOrEqual(0);
+    expect(p.stages.reduce((a, s) => a + s.ms, 0)).toBeGreaterThanOrEqual(p.fusedMs - 1e-9);
+    for (const s of p.stages) expect(s.share).toBeCloseTo(s.ms / p.fusedMs, 9);
+  }
+  expect(m.train.stepsPerSec).toBeCloseTo(1000 / m.train.fusedMs, 9);
+  expect(m.train.imagesPerSec).toBeCloseTo(1000 * B / m.train.fusedMs, 9);
+  // Kernel families: every conv pass of the network is among them, and the shares add up to 1.
+  const families = m.train.kernels.map((k) => k.kernel);
+  for (const k of ['conv2d.forward', 'conv2d.backward_input', 'conv2d.backward_weight', 'conv_transpose2d.forward', 'batch_norm.train', 'batch_norm.backward']) {
+    expect(families).toContain(k);
+  }
+  expect(m.train.kernels.find((k) => k.kernel === 'conv2d.forward')!.dispatches).toBe(21);
+  expect(m.train.kernels.reduce((a, k) => a + k.share, 0)).toBeCloseTo(1, 6);
+  expect(json.bottleneck.wasm!.kernel).toBe(m.train.kernels[0]!.kernel);
+}
