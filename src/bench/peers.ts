@@ -154,7 +154,8 @@ export async function runPeer(peer: PeerName, o: PeerRunOptions): Promise<PeerRe
       const detail = [
         parsed.version ? `v${parsed.version}` : '',
         parsed.backend ? `backend ${parsed.backend}` : '',
-        parsed.threads ? `${parsed.threads} threads` : '',
+        parsed.threads ? `${parsed.threads} thread${parsed.threads === 1 ? '' : 's'}` : '',
+        typeof parsed.simd === 'string' ? parsed.simd : '',
       ].filter(Boolean).join(', ');
       const r: PeerResult = {
         peer, detail, train: timing(parsed.train), infer: timing(parsed.infer), wallSec: (performance.now() - t0) / 1000,

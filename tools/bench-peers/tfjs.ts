@@ -164,11 +164,12 @@ async function timeInference(run: () => Promise<number>): Promise<Record<string,
 }
 
 async function main(): Promise<void> {
+  let wasmBackend: { getThreadsCount(): number } | null = null;
   if (backend === 'webgpu') {
     await installDawn();
     await import('@tensorflow/tfjs-backend-webgpu');
   } else if (backend === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
+    wasmBackend = await import('@tensorflow/tfjs-backend-wasm');
   } else {
     throw new Error(`unknown --backend ${backend} (webgpu or wasm)`);
   }
@@ -176,6 +177,11 @@ async function main(): Promise<void> {
   await tf.ready();
   const model = makeModel();
   const out: Record<string, unknown> = { peer: `tfjs-${backend}`, backend: tf.getBackend(), version: tf.version_core, notes };
+  if (wasmBackend) {
+    // The build tfjs-wasm chose (threaded and/or SIMD), so the row says what limits it.
+    out.threads = wasmBackend.getThreadsCount();
+    out.simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'simd128' : 'no SIMD';
+  }
 
   // Inference: forward in eval mode, then read the class map back (argmax), as webfcn's pass does.
   {
