@@ -2,6 +2,7 @@
 // errors go to stderr with a non-zero exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { configureAutotune } from '../gpu/autotune.js';
+import { enableRelaxedSimd } from '../backends/wasm/runtime.js';
 import { UsageError } from './args.js';
 import { info, infoHelp } from './info.js';
 import { computeHelp, computeOptions } from './compute.js';
@@ -73,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    // The wasm backend's fastest SIMD level (Node 20 has relaxed SIMD behind a flag).
+    enableRelaxedSimd();
     // Kernel choices measured on hardware adapters persist across runs when this names a file.
     if (process.env.WEBFCN_AUTOTUNE_FILE) configureAutotune({ file: process.env.WEBFCN_AUTOTUNE_FILE });
     const flags = cmd.computes ? { ...computeOptions, ...cmd.options } : cmd.options;
