@@ -6,8 +6,9 @@ torch.set_num_threads set to the machine's cores.
   /usr/bin/python3 tools/bench-peers/torch_peer.py --batch B --size HxW --infer-batch B
       --infer-size HxW --classes K --steps N [--stat median|min]
 
-Prints one JSON line (the last line of stdout): {peer, version, threads, train, infer}, where
-train / infer are {ms, perSec} or {error}.
+Prints one JSON line (the last line of stdout): {peer, version, threads, train, infer,
+matmulGflops}, where train / infer are {ms, perSec} or {error} and matmulGflops is the best
+torch.mm rate (512^3, 1024^3; CPU only).
 """
 import argparse
 import json
@@ -95,6 +96,19 @@ def main():
         out['train'] = {'ms': ms, 'perSec': 1e3 / ms, 'batch': a.batch, 'size': [h, w]}
     except Exception as e:
         out['train'] = {'error': str(e).split('\n')[0]}
+
+    # Native FP32 matmul rate on the same threads (oneDNN / MKL with the CPU's widest vectors): the
+    # machine's practical peak, against which the wasm backend's 128-bit SIMD GEMM is measured.
+    if a.device == 'cpu':
+        best = 0.0
+        for n in (512, 1024):
+            p, q = torch.randn(n, n), torch.randn(n, n)
+            torch.mm(p, q)
+            for _ in range(5):
+                t0 = time.perf_counter()
+                torch.mm(p, q)
+                best = max(best, 2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+        out['matmulGflops'] = best
     print(json.dumps(out))
     return 0
 
