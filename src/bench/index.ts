@@ -246,9 +246,10 @@ export function formatBench(r: BenchResult): string {
     L.push(`wasm training step, batch ${m.train.batch} x 3 x ${H} x ${W}${m.train.micro < m.train.batch ? ` (micro-batches of ${m.train.micro})` : ''}, ` +
       `${m.runtime.threads} thread${m.runtime.threads === 1 ? '' : 's'}, ${m.runtime.simd}:`);
     for (const s of m.train.stages) L.push(stageLine(s.name, s.ms, pct(s.share), 'wall', s.note ?? ''));
+    L.push(stageLine('sum of stages', m.train.stagedMs, '', 'op by op'));
     L.push(stageLine('fused step', m.train.fusedMs, '', 'wall', 'WasmTrainer.step + flush (what fit() runs)'));
     L.push('');
-    L.push('wasm training step by kernel (each op timed on its own, forward + backward):');
+    L.push('wasm training step by kernel (each op of the forward and backward stages timed on its own):');
     for (const k of m.train.kernels.slice(0, 10)) {
       L.push(`  ${k.kernel.padEnd(34)} ${String(k.dispatches).padStart(4)} calls      ${k.ms.toFixed(2).padStart(11)} ms  ${pct(k.share).padStart(6)}`);
     }
@@ -295,7 +296,7 @@ export function formatBench(r: BenchResult): string {
   for (const b of backends) {
     const k = r.bottleneck[b];
     if (!k) continue;
-    L.push(`Bottleneck (${b}): ${k.stage} stage (${pct(k.stageShare)} of the ${b === 'webgpu' ? 'staged' : 'fused'} step); largest kernel ${k.kernel} (${pct(k.kernelShare)}).`);
+    L.push(`Bottleneck (${b}): ${k.stage} stage (${pct(k.stageShare)} of the staged step); largest kernel ${k.kernel} (${pct(k.kernelShare)}).`);
   }
   L.push(`Per-shape rates: npm run bench:kernels (WebGPU), npm run bench:wasm (wasm).`);
   if (r.failures.length) L.push(`FAILED peers: ${r.failures.join('; ')}`);

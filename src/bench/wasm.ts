@@ -4,15 +4,17 @@
 // network, argmax, u8 class ids out). Kernel calls block until every thread is done, so wall
 // time around a call is the op's time; each is timed with performance.now.
 //
-// Where the time goes: after the timed steps, one more step's forward and backward passes are
-// replayed op by op (the trainer's cached plan, each step's run() timed on its own) and summed per
-// stage and per kernel family; the rest of the step (cross-entropy, argmax, confusion matrix,
-// zeroing gradients, SGD, copies in and out) is the fused step minus those two.
+// Where the time goes: after the timed steps, the trainer's step is replayed stage by stage on its
+// own cached plan (the stages of the WebGPU bench: upload, forward, loss, backward, metrics,
+// optimiser, readback), every op timed on its own and summed per stage and per kernel family; the
+// sum of the stages is shown beside the fused step. Inference: the eval plan's forward op by op,
+// the rest of the frame pass (RGBA copy, normalise, argmax, ids out) is the pass minus that.
 //
 // Peak: the best rate of the backend's packed GEMM (assembly/kernels/gemm.ts, operands packed
 // once, the micro-kernel alone) on the same runtime and thread count, over a few shapes of the
 // size convolutions hand it: the most this build reaches on this machine.
-import { gemm, packA, packB, packedABytes, packedBBytes } from '../backends/wasm/gemm.js';
+import { fill, gemm, packA, packB, packedABytes, packedBBytes } from '../backends/wasm/gemm.js';
+import * as ops from '../backends/wasm/ops.js';
 import type { SimdLevel, WasmRuntime } from '../backends/wasm/runtime.js';
 import { initialState } from '../fcn/model.js';
 import { predictFrames } from '../fcn/predict.js';
@@ -25,7 +27,7 @@ import { median, syntheticBatch, syntheticFrames, type KernelTime, type PeakResu
 export interface WasmStage {
   name: string;
   ms: number;
-  /** Share of the fused step or pass. */
+  /** Share of the staged step (training) or of the fused pass (inference). */
   share: number;
   note?: string;
 }
@@ -42,7 +44,10 @@ export interface WasmResult {
     fusedMs: number;
     stepsPerSec: number;
     imagesPerSec: number;
+    /** The trainer's step replayed stage by stage, every op timed on its own; shares are of their sum. */
     stages: WasmStage[];
+    stagedMs: number;
+    /** Per kernel family, forward and backward ops of the step (one replay). */
     kernels: KernelTime[];
   };
   infer: {
@@ -143,42 +148,78 @@ export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<W
       fused.push(await step());
     }
     const fusedMs = pick(fused);
-    // Op by op: the plan the trainer steps on (cached in the model), after its last step, so the
-    // backward pass reads that step's loss gradient. Scaled by the micro-batches per step.
-    log('wasm train: op-by-op breakdown');
+    // Stage by stage: WasmTrainer.step's work on the plan it steps on (cached in the model), every
+    // op timed on its own, with regions of our own for labels, losses and metrics.
+    log('wasm train: stage-by-stage breakdown');
     const plan = model.plan(micro, H, W, 'train');
+    const px = micro * H * W;
+    const [labels, losses, pred, conf, ceScratch] = model.reserve([
+      { label: 'bench.labels', bytes: px * 4 },
+      { label: 'bench.losses', bytes: micro * 4 },
+      { label: 'bench.pred', bytes: px * 4 },
+      { label: 'bench.confusion', bytes: K * K * 4 },
+      { label: 'bench.cross-entropy partial sums', bytes: ops.crossEntropyScratchBytes({ N: micro, H, W }) },
+    ]) as [number, number, number, number, number];
+    const opt = trainer.opt;
+    const arenas = model.store.trainedArenas();
     const byKernel = new Map<string, { dispatches: number; ms: number }>();
-    const stageRuns: Array<{ forward: number; backward: number }> = [];
-    for (let r = 0; r < runs; r++) {
-      const t = { forward: 0, backward: 0 };
-      for (const [stage, steps] of [['forward', plan.forward], ['backward', plan.backward]] as const) {
-        for (const s of steps) {
-          const t0 = performance.now();
-          s.run();
-          const ms = (performance.now() - t0) * (B / micro);
-          t[stage] += ms;
-          if (r === 0) {
+    const timed = (fn: () => void): number => {
+      const t0 = performance.now();
+      fn();
+      return performance.now() - t0;
+    };
+    const stepStages = (first: boolean): Record<string, number> => {
+      const t: Record<string, number> = { upload: 0, forward: 0, loss: 0, backward: 0, metrics: 0, optimiser: 0, readback: 0 };
+      t.optimiser! += timed(() => { for (const a of arenas) fill(rt, a.grads, a.elements); });
+      for (let m = 0; m < B / micro; m++) {
+        t.upload! += timed(() => {
+          rt.write(plan.images.ptr, host.images.subarray(m * micro * 3 * H * W, (m + 1) * micro * 3 * H * W));
+          new Uint32Array(rt.memory.buffer, labels, px).set(host.labels.subarray(m * px, (m + 1) * px));
+        });
+        for (const [stage, steps] of [['forward', plan.forward], ['loss', null], ['backward', plan.backward]] as const) {
+          if (!steps) {
+            t.loss! += timed(() => ops.crossEntropy(rt, losses, plan.dlogits!.ptr, plan.logits.ptr, labels, {
+              N: micro, K, H, W, reduction: opt.reduction, ignoreIndex: 255, microBatches: B / micro,
+            }, ceScratch));
+            continue;
+          }
+          for (const s of steps) {
+            const ms = timed(() => s.run());
+            t[stage]! += ms;
+            if (!first) continue;
             const name = s.label.replace(/\(.*$/, '');
             const e = byKernel.get(name) ?? { dispatches: 0, ms: 0 };
-            e.dispatches += 1;
+            e.dispatches += m === 0 ? 1 : 0;
             e.ms += ms;
             byKernel.set(name, e);
           }
         }
+        t.metrics! += timed(() => {
+          ops.argmax(rt, pred, plan.logits.ptr, { N: micro, K, H, W });
+          ops.confusion(rt, conf, pred, labels, px, K);
+        });
+        t.readback! += timed(() => void rt.f32(losses, micro).slice());
       }
-      stageRuns.push(t);
-    }
-    const fwd = pick(stageRuns.map((t) => t.forward)), bwd = pick(stageRuns.map((t) => t.backward));
-    const rest = Math.max(0, fusedMs - fwd - bwd);
+      t.optimiser! += timed(() => {
+        for (const a of arenas) {
+          ops.sgdStep(rt, a.values, a.grads, a.momentum, a.elements, { lr: opt.lr, weightDecay: opt.weightDecay, momentum: opt.momentum, nesterov: opt.nesterov });
+        }
+      });
+      return t;
+    };
+    fill(rt, conf, K * K);
+    const stageRuns = Array.from({ length: runs }, (_, r) => stepStages(r === 0));
+    const notes: Record<string, string> = {
+      upload: 'images and labels into the plan', loss: 'cross-entropy forward + dlogits', metrics: 'argmax + confusion matrix',
+      optimiser: 'zero grads + SGD', readback: 'per-image losses',
+    };
+    const staged = Object.keys(stageRuns[0]!).map((name) => ({ name, ms: pick(stageRuns.map((t) => t[name]!)) }));
+    const stagedMs = staged.reduce((a, st) => a + st.ms, 0);
+    const trainStages: WasmStage[] = staged.map((st) => ({ ...st, share: st.ms / stagedMs, ...(notes[st.name] ? { note: notes[st.name] } : {}) }));
     const kernelTotal = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
     const kernels: KernelTime[] = [...byKernel.entries()]
       .map(([kernel, e]) => ({ kernel, dispatches: e.dispatches, ms: e.ms, share: e.ms / kernelTotal }))
       .sort((a, b) => b.ms - a.ms);
-    const trainStages: WasmStage[] = [
-      { name: 'forward', ms: fwd, share: fwd / fusedMs, note: 'train-mode network, op by op' },
-      { name: 'backward', ms: bwd, share: bwd / fusedMs, note: 'op by op' },
-      { name: 'rest', ms: rest, share: rest / fusedMs, note: 'fused step - forward - backward: loss, argmax + confusion, zero grads + SGD, copies' },
-    ];
     await trainer.dispose();
     trainer = null;
 
@@ -216,7 +257,7 @@ export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<W
       warmup: WASM_WARMUP,
       train: {
         batch: B, size: [H, W], micro, fusedMs, stepsPerSec: 1000 / fusedMs, imagesPerSec: (1000 * B) / fusedMs,
-        stages: trainStages, kernels,
+        stages: trainStages, stagedMs, kernels,
       },
       infer: {
         batch: IB, size: [IH, IW], fusedMs: iFusedMs, imagesPerSec: (1000 * IB) / iFusedMs,
