@@ -3,7 +3,8 @@
 // op by op) — then the same model in TensorFlow.js (WebGPU, WebAssembly) and PyTorch (CPU) on the
 // same machine, ratios, GFLOP/s (analytic, see flops.ts) and the fraction of a peak: the WebGPU
 // rows against the adapter's best plain matmul, the CPU rows (webfcn on wasm, tfjs-wasm, PyTorch)
-// against the wasm backend's best packed GEMM on the same threads.
+// against the wasm backend's best packed GEMM on the same threads. PyTorch runs on the wasm row's
+// thread count when there is one (so --threads 1 compares one core with one core).
 import { cpus, loadavg } from 'node:os';
 import type { WasmRuntime } from '../backends/wasm/runtime.js';
 import type { BackendName } from '../fcn/backend.js';
@@ -114,7 +115,7 @@ export async function runBench(engines: BenchEngines, o: BenchOptions): Promise<
   for (const p of o.peers) {
     const r = await runPeer(p, {
       batch: o.batch, size: o.size, inferBatch: o.inferBatch, inferSize: o.inferSize, classes: o.classes,
-      steps: o.steps, stat: o.stat ?? 'median',
+      steps: o.steps, stat: o.stat ?? 'median', threads: engines.wasm?.threads,
       dawnBackend: !gpuReport || gpuReport.backend === 'browser' ? 'default' : gpuReport.backend,
       timeoutSec: o.peerTimeoutSec, log,
     });

@@ -39,6 +39,8 @@ export interface PeerRunOptions {
   stat: 'median' | 'min';
   /** webfcn's Dawn backend ('opengles', 'default', 'swiftshader'): tfjs-webgpu uses the same. */
   dawnBackend: string;
+  /** CPU threads for PyTorch (default: the machine's cores); tfjs-wasm runs one thread in Node whatever this says. */
+  threads?: number;
   /** Seconds before a runner is killed. */
   timeoutSec?: number;
   log?: (s: string) => void;
@@ -92,7 +94,9 @@ function command(peer: PeerName, o: PeerRunOptions): { cmd: string; args: string
     '--infer-batch', String(o.inferBatch), '--infer-size', `${o.inferSize[0]}x${o.inferSize[1]}`,
     '--classes', String(o.classes), '--steps', String(o.steps), '--stat', o.stat,
   ];
-  if (peer === 'torch') return { cmd: PYTHON, args: [join(ROOT, 'tools', 'bench-peers', 'torch_peer.py'), ...shape] };
+  if (peer === 'torch') {
+    return { cmd: PYTHON, args: [join(ROOT, 'tools', 'bench-peers', 'torch_peer.py'), ...shape, ...(o.threads ? ['--threads', String(o.threads)] : [])] };
+  }
   const backend = peer === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
   const runner = FROM_SOURCE
     ? ['--import', join(ROOT, 'tools', 'register.js'), join(ROOT, 'tools', 'bench-peers', 'tfjs.ts')]

@@ -17,7 +17,8 @@ same model in peers.
                         on any WebGPU adapter (software ones included) and webfcn (wasm), each where
                         it can start; webgpu or wasm: that row only
   --adapter A           WebGPU in Node: default, opengles or swiftshader (WEBFCN_ADAPTER)
-  --threads N           wasm threads, default: the machine's cores (WEBFCN_THREADS)
+  --threads N           wasm threads, default: the machine's cores (WEBFCN_THREADS); PyTorch runs on
+                        as many (tfjs-wasm has one thread in Node)
 
   --batch-size B        training batch (default 2)
   --size HxW            training crop, multiples of 32 (default 160x256)

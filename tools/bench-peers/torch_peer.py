@@ -4,7 +4,7 @@ per-image mean cross-entropies) and one inference pass (eval mode, no_grad, argm
 torch.set_num_threads set to the machine's cores.
 
   /usr/bin/python3 tools/bench-peers/torch_peer.py --batch B --size HxW --infer-batch B
-      --infer-size HxW --classes K --steps N [--stat median|min]
+      --infer-size HxW --classes K --steps N [--stat median|min] [--threads N]
 
 Prints one JSON line (the last line of stdout): {peer, version, threads, train, infer,
 matmulGflops}, where train / infer are {ms, perSec} or {error} and matmulGflops is the best
@@ -34,6 +34,7 @@ def main():
     ap.add_argument('--classes', type=int, default=21)
     ap.add_argument('--steps', type=int, default=1)
     ap.add_argument('--stat', choices=['median', 'min'], default='median')
+    ap.add_argument('--threads', type=int, default=None, help="CPU threads (default: the machine's cores)")
     ap.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda' (data already on the GPU; PyTorch's defaults, so convolutions use TF32 on Ampere and later)")
     a = ap.parse_args()
     out = {'peer': 'torch'}
@@ -44,7 +45,7 @@ def main():
         out['error'] = f'torch unavailable: {e}'
         print(json.dumps(out))
         return 1
-    threads = os.cpu_count() or 1  # CPU peer: all cores
+    threads = a.threads or os.cpu_count() or 1  # CPU peer: all cores unless told
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     out.update(version=torch.__version__, threads=threads)
