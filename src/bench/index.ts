@@ -265,10 +265,10 @@ export function formatBench(r: BenchResult): string {
     L.push(`Peak "wasm": ${m.peak.gflops.toFixed(2)} GFLOP/s, the wasm backend's best packed GEMM (${m.peak.kernel}, ${m.peak.threads} thread${m.peak.threads === 1 ? '' : 's'}, ` +
       `${m.runtime.simd}); the % peak of the CPU rows (webfcn wasm, tfjs-wasm, PyTorch: native code may pass it).`);
   }
-  const native = r.peers.find((p) => p.matmulGflops !== undefined);
+  const native = r.peers.find((p) => p.peakGflops !== undefined);
   if (native) {
-    L.push(`Native CPU matmul (PyTorch torch.mm, ${native.detail}): ${native.matmulGflops!.toFixed(2)} GFLOP/s` +
-      `${m ? `; the wasm GEMM peak is ${pct(m.peak.gflops / native.matmulGflops!)} of it` : ''}.`);
+    L.push(`Native CPU peak (PyTorch, ${native.detail}): ${native.peakGflops!.toFixed(2)} GFLOP/s, ${native.peakKernel}` +
+      `${m ? `; the wasm GEMM peak is ${pct(m.peak.gflops / native.peakGflops!)} of it` : ''}.`);
   }
   L.push(`Model: ${(r.flops.forwardPerImage / 1e9).toFixed(2)} GFLOP forward per ${H}x${W} image, ` +
     `${(r.flops.trainStep / 1e9).toFixed(2)} GFLOP per training step, ${(r.flops.inferPass / 1e9).toFixed(2)} GFLOP per inference pass (2·MACs of convs; backward = 2x forward).`);

@@ -22,8 +22,9 @@ export interface PeerResult {
   infer: PeerTiming;
   /** Inference from host pixels, upload and normalisation included (tfjs peers; webfcn's pass is timed this way). */
   inferPixels?: PeerTiming;
-  /** PyTorch CPU: its best FP32 matmul (torch.mm) on the same threads, the machine's native peak. */
-  matmulGflops?: number;
+  /** PyTorch CPU: its best native FP32 rate on the same threads (torch.mm or a oneDNN convolution, named by peakKernel), the machine's practical peak. */
+  peakGflops?: number;
+  peakKernel?: string;
   /** Set when the runner itself failed (could not start, crashed, unavailable). */
   error?: string;
   wallSec: number;
@@ -167,7 +168,10 @@ export async function runPeer(peer: PeerName, o: PeerRunOptions): Promise<PeerRe
         peer, detail, train: timing(parsed.train), infer: timing(parsed.infer), wallSec: (performance.now() - t0) / 1000,
       };
       if (parsed.inferPixels) r.inferPixels = timing(parsed.inferPixels);
-      if (typeof parsed.matmulGflops === 'number') r.matmulGflops = parsed.matmulGflops;
+      if (typeof parsed.peakGflops === 'number') {
+        r.peakGflops = parsed.peakGflops;
+        r.peakKernel = String(parsed.peakKernel ?? '');
+      }
       if (typeof parsed.error === 'string') r.error = parsed.error;
       else if (code !== 0) r.error = `exit code ${code}`;
       resolve(r);
