@@ -11,14 +11,10 @@ import { parseIntFlag, parseSize, UsageError } from './args.js';
 export const benchHelp = `webfcn bench [options]
 
 Times one training step and one inference pass of FCN-ResNet18 by stage on each backend, and the
-same model in peers.
-
-  --backend B           which webfcn rows run: auto (default; WEBFCN_BACKEND): both, webfcn (webgpu)
-                        on any WebGPU adapter (software ones included) and webfcn (wasm), each where
-                        it can start; webgpu or wasm: that row only
-  --adapter A           WebGPU in Node: default, opengles or swiftshader (WEBFCN_ADAPTER)
-  --threads N           wasm threads, default: the machine's cores (WEBFCN_THREADS); PyTorch runs on
-                        as many (tfjs-wasm has one thread in Node)
+same model in peers. In bench, --backend (below) chooses the webfcn rows: auto (the default) runs
+both, webfcn (webgpu) on any WebGPU adapter (software ones included) and webfcn (wasm), each where
+it starts; webgpu or wasm runs that row only. --threads also sets PyTorch's threads (tfjs-wasm has
+one thread in Node).
 
   --batch-size B        training batch (default 2)
   --size HxW            training crop, multiples of 32 (default 160x256)
@@ -38,10 +34,8 @@ same model in peers.
 
 Exits non-zero when a requested peer fails (an expected 'n/a', e.g. tfjs-wasm training, is not a failure).`;
 
+/** --backend, --adapter and --threads come with every computing command (compute.ts). */
 export const benchOptions = {
-  backend: { type: 'string' },
-  adapter: { type: 'string' },
-  threads: { type: 'string' },
   'batch-size': { type: 'string' },
   size: { type: 'string' },
   'infer-batch-size': { type: 'string' },
