@@ -173,8 +173,12 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
   it('bench finds and runs its peers (the built tfjs runner and the PyTorch script)', () => {
     const r = webfcn(['bench', '--batch-size', '1', '--size', '64x64', '--classes', '5', '--peers', 'tfjs-wasm,torch', '--json', '--quiet']);
     expect(r.code, r.err).toBe(0);
-    const b = JSON.parse(r.out) as { failures: string[]; peers: Array<{ peer: string; error?: string; infer: { perSec?: number } }> };
+    const b = JSON.parse(r.out) as {
+      failures: string[]; comparisons: Array<{ name: string }>; peers: Array<{ peer: string; error?: string; infer: { perSec?: number } }>;
+    };
     expect(b.failures).toEqual([]);
+    // --backend auto: webfcn on WebGPU (a software adapter here) and on the bundled wasm kernels.
+    expect(b.comparisons.map((c) => c.name).slice(0, 2)).toEqual(['webfcn (webgpu)', 'webfcn (wasm)']);
     expect(b.peers.map((p) => p.peer)).toEqual(['tfjs-wasm', 'torch']);
     for (const p of b.peers) {
       expect(p.error, p.peer).toBeUndefined();
