@@ -102,7 +102,8 @@ function micro4x8(kc: i32, a: usize, b: usize, c: usize, ldc: usize, mr: i32, nr
  *       aStride (bytes between packed A_i; 0: one A shared by the batch),
  *       kLen (split K: 0 none; else part s sums k in [s·kLen, (s+1)·kLen) into its own C),
  *       partStride (split K: bytes between the parts' C; they overwrite, without bias)
- * Tiles: (K part, batch, MC rows, NC columns), from counter 0. Splitting K gives products with
+ * Tiles: (K part, batch, MC rows, NC columns), from counter 0 (with one A for the batch: (K part,
+ * MC rows, batch, NC columns)). Splitting K gives products with
  * few row/column tiles and a long K (a 21-channel head's backward-input, the stem's weight
  * gradient) enough tiles for every thread; reduceParts then sums the parts.
  */
@@ -119,8 +120,16 @@ export function gemm(ctl: usize): void {
   const aPanel = <usize>K * MR << 2, bPanel = <usize>K * NR << 2;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const part = t / perPart, tb = t % perPart;
-    const bi = tb / (mTiles * nTiles), r = tb % (mTiles * nTiles);
-    const m0 = (r / nTiles) * MC, n0 = (r % nTiles) * NC;
+    // With one A for the batch, tiles go (row tile, image, column tile): a thread's consecutive
+    // tiles reuse the A rows it just read (≤ MC·K floats, L2-resident) across the images, instead
+    // of streaming all of A once per image (layer4's 512×4608 weights for 40-column images).
+    let bi: i32, mi: i32, ni: i32;
+    if (aStride == 0) {
+      mi = tb / (batch * nTiles); const r = tb % (batch * nTiles); bi = r / nTiles; ni = r % nTiles;
+    } else {
+      bi = tb / (mTiles * nTiles); const r = tb % (mTiles * nTiles); mi = r / nTiles; ni = r % nTiles;
+    }
+    const m0 = mi * MC, n0 = ni * NC;
     const m1 = min(M, m0 + MC), n1 = min(N, n0 + NC);
     const bBase = pb + <usize>bi * bStride, aBase = pa + <usize>bi * aStride;
     const cBase = C + <usize>bi * cStride + <usize>part * partStride;
