@@ -210,18 +210,21 @@ export function packA(ctl: usize): void {
 /**
  * Packs `batch` matrices B_i (K, N), b(k, n) = src_i[(k / P)·ks + (k % P)·sk + n·sn], into
  * ⌈N/8⌉ panels of (K, 8) each. args: src, K, N, sk, sn, P, ks, dst, batch, srcStride, dstStride
- * (strides in elements; batch strides in bytes). Tiles: (batch, panel) (counter 0).
+ * (strides in elements; batch strides in bytes), panelPitch (bytes between panels; 0: K·8·4 —
+ * larger to fill rows k0.. of the panels of a longer K from several sources).
+ * Tiles: (batch, panel) (counter 0).
  */
 export function packB(ctl: usize): void {
   const src = argU(ctl, 0), K = argI(ctl, 1), N = argI(ctl, 2);
   const sk = <usize>(argI(ctl, 3) << 2), sn = <usize>(argI(ctl, 4) << 2), P = argI(ctl, 5), ks = <usize>(argI(ctl, 6) << 2);
   const dst = argU(ctl, 7), batch = argI(ctl, 8), srcStride = argU(ctl, 9), dstStride = argU(ctl, 10);
+  const pitch = argU(ctl, 11), panelBytes = pitch != 0 ? pitch : <usize>K * NR << 2;
   const panels = (N + NR - 1) / NR;
   const tiles = batch * panels;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const bi = t / panels, j = t % panels;
     const n0 = j * NR, nr = min(NR, N - n0);
-    let o = dst + <usize>bi * dstStride + (<usize>j * K * NR << 2);
+    let o = dst + <usize>bi * dstStride + <usize>j * panelBytes;
     let base = src + <usize>bi * srcStride + <usize>n0 * sn;
     let kk = 0;
     if (nr == NR && sn == 4) {

@@ -7,7 +7,7 @@ import { fill, gemm, packA, packB, reduceParts } from './gemm';
 import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
-import { tconvGather, tconvPhaseWeights, tconvScatter } from './tconv';
+import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -39,6 +39,8 @@ export const OP_REDUCE_PARTS = 25;
 export const OP_TCONV_PHASE_WEIGHTS = 26;
 export const OP_TCONV_SCATTER = 27;
 export const OP_TCONV_GATHER = 28;
+export const OP_TCONV_INPUT_WEIGHTS = 29;
+export const OP_CROP_COLUMNS = 30;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -82,6 +84,8 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_PHASE_WEIGHTS: tconvPhaseWeights(ctl); break;
     case OP_TCONV_SCATTER: tconvScatter(ctl); break;
     case OP_TCONV_GATHER: tconvGather(ctl); break;
+    case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
+    case OP_CROP_COLUMNS: cropColumns(ctl); break;
     default: unreachable();
   }
 }

@@ -131,3 +131,62 @@ export function tconvGather(ctl: usize): void {
     }
   }
 }
+
+/**
+ * The backward-input by phases: dx(n, ci, iy, ix) = Σ_{a, m = (co, ry, rx), b} Wd(ci, (a, m, b)) ·
+ * D_n(m, (iy + a, ix + b)), Wd(ci, (a, m, b)) = w(ci, co, a·sh + ry, b·sw + rx). Packs Wd (Cin,
+ * Th·M·Tw) as GEMM A panels at dst. args: w, Cin, Cout, kh, kw, sh, sw, dst. Tiles: panels.
+ */
+export function tconvInputWeights(ctl: usize): void {
+  const w = argU(ctl, 0), Cin = argI(ctl, 1), Cout = argI(ctl, 2), kh = argI(ctl, 3), kw = argI(ctl, 4);
+  const sh = argI(ctl, 5), sw = argI(ctl, 6), dst = argU(ctl, 7);
+  const Th = kh / sh, Tw = kw / sw, K = Th * Cout * sh * sw * Tw;
+  const panels = (Cin + MR - 1) / MR;
+  const plane = <usize>Cout * kh * kw << 2; // MR = 4: the four rows of a panel make one v128 per k
+  for (let t = nextTile(ctl, 0); t < panels; t = nextTile(ctl, 0)) {
+    // The panel's rows ci (missing ones read row 0 and are zeroed by the mask) are MR planes of
+    // w read side by side: each k gathers one float of each and stores one vector.
+    const ci0 = t * MR, rows = min(MR, Cin - ci0);
+    const w0 = w + <usize>ci0 * plane;
+    const p1: usize = rows > 1 ? plane : 0, p2: usize = rows > 2 ? 2 * plane : 0, p3: usize = rows > 3 ? 3 * plane : 0;
+    const mask = i32x4(-1, rows > 1 ? -1 : 0, rows > 2 ? -1 : 0, rows > 3 ? -1 : 0);
+    let o = dst + (<usize>t * K * MR << 2);
+    for (let a = 0; a < Th; a++) {
+      for (let co = 0; co < Cout; co++) {
+        for (let ry = 0; ry < sh; ry++) {
+          const row = w0 + (<usize>((co * kh + a * sh + ry) * kw) << 2);
+          for (let rx = 0; rx < sw; rx++) {
+            for (let b = 0; b < Tw; b++, o += MR << 2) {
+              const q = row + (<usize>(b * sw + rx) << 2);
+              let v = f32x4.splat(load<f32>(q));
+              v = f32x4.replace_lane(v, 1, load<f32>(q + p1));
+              v = f32x4.replace_lane(v, 2, load<f32>(q + p2));
+              v = f32x4.replace_lane(v, 3, load<f32>(q + p3));
+              v128.store(o, v128.and(v, mask));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dst(r, iy, ix) [+]= src(r, iy·QW + ix) for ix < W: drops the columns past W of a product computed
+ * on a QW-wide grid. args: src, dst, rows, H, QW, W, accumulate. Tiles: rows (counter 0).
+ */
+export function cropColumns(ctl: usize): void {
+  const src = argU(ctl, 0), dst = argU(ctl, 1), rows = argI(ctl, 2), H = argI(ctl, 3), QW = argI(ctl, 4), W = argI(ctl, 5);
+  const accumulate = argI(ctl, 6) != 0;
+  for (let t = nextTile(ctl, 0); t < rows; t = nextTile(ctl, 0)) {
+    let s = src + (<usize>t * H * QW << 2), d = dst + (<usize>t * H * W << 2);
+    for (let iy = 0; iy < H; iy++) {
+      for (let ix = 0; ix < W; ix++) {
+        const o = d + (<usize>ix << 2), v = load<f32>(s + (<usize>ix << 2));
+        store<f32>(o, accumulate ? load<f32>(o) + v : v);
+      }
+      s += <usize>QW << 2;
+      d += <usize>W << 2;
+    }
+  }
+}

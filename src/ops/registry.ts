@@ -94,7 +94,8 @@ const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { na
  * and ≥ 32 tiles: conv2d.ts useWinograd), where both the forward and the stride-1 backward-input
  * take it; split K on two threads, on shapes whose GEMMs have a long K and few tiles (gemm.ts
  * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
- * usePhases: forward and weight gradient), with split K on the backward-input.
+ * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
+ * two with the backward-input's K split.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
@@ -119,10 +120,16 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
   } else {
     const phases = [/^conv_transpose2d\.forward\(.*\):phases$/, /^conv_transpose2d\.backward_weight\(.*\):phases$/];
     variants.push(
-      { name: 'phases, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhases', uses: phases },
+      // Strides 2 or 4: the forward takes phases from stride 2 (4 phases) ...
+      { name: 'phases forward, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhases', uses: [phases[0]!] },
+      // ... every pass from stride 4 both ways (16 phases).
+      {
+        name: 'phases, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhasesSplitK',
+        uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases$/],
+      },
       {
         name: 'phases + split K, 2 threads', threads: 2, winograd: false, splitK: true, tconvPhases: true, shapes: 'wasmPhasesSplitK',
-        uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):split-k$/],
+        uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases\+split-k$/],
       },
     );
   }
@@ -333,7 +340,7 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
     if (v.shapes === 'wasmPhases' || v.shapes === 'wasmPhasesSplitK') {
       // k = 2·stride (FCN's heads), stride 2 or 4 per axis, padding up to stride/2; 8..10 output
       // channels so that the backward-input (a conv with K = Cout·kh·kw ≥ 512 when both strides are 4) has a long K.
-      // The split-K variant takes stride 4 both ways (its backward-input needs that long K).
+      // wasmPhasesSplitK: stride 4 both ways (every pass by phases; the split-K variant's backward-input needs that long K).
       const s4 = v.shapes === 'wasmPhasesSplitK';
       const sh = s4 || pick(0, 0, 1) ? 4 : 2, sw = s4 || pick(1, 0, 1) ? 4 : 2;
       return {

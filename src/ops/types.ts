@@ -93,7 +93,8 @@ export interface WasmVariant {
    * Shapes the variant needs (wasmWinograd: 3×3 stride 1 with channels and tiles enough for
    * Winograd; wasmSplitK: a long K and few tiles, so the forward and weight-gradient GEMMs split
    * their K on two threads; wasmPhases: transposed convolutions with k = 2·stride, stride 2 or 4;
-   * wasmPhasesSplitK: the same with stride 4, so that the backward-input's K is long enough to split).
+   * wasmPhasesSplitK: the same with stride 4, where every pass takes phases and the backward-input's
+   * K is long enough to split).
    */
   shapes?: 'wasmWinograd' | 'wasmSplitK' | 'wasmPhases' | 'wasmPhasesSplitK';
 }

@@ -36,9 +36,9 @@ export interface Step {
   /**
    * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
    * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
-   * with k = T·stride as one GEMM over its stride² output phases).
+   * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split).
    */
-  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases';
+  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k';
   run(): void;
 }
 
@@ -302,12 +302,16 @@ function checkTranspose(p: ConvTranspose2dParams): Conv2dParams {
 
 /**
  * Transposed convolutions whose kernel is a whole number of strides in both directions (FCN's
- * upsampling heads: k = 2s) with a stride above 1 run their forward and weight gradient by output
- * phases (assembly/kernels/tconv.ts): one GEMM with K = Cin·(kh/sh)·(kw/sw) and M = sh·sw·Cout
- * instead of a K = Cin product followed by a col2im that sums four overlapping taps per pixel.
+ * upsampling heads: k = 2s) run by output phases — the forward from 4 phases (stride 2), the
+ * backward passes from 16 (stride 4; measured on the k4/s2 upsampler of FCN-8s they lost to the
+ * plain GEMMs, 0.6 against 0.4 ms, while on the k16/s8 and k64/s32 heads they won) —
+ * (assembly/kernels/tconv.ts): the forward as one GEMM with K = Cin·(kh/sh)·(kw/sw) and
+ * M = sh·sw·Cout instead of a K = Cin product followed by a col2im that sums four overlapping taps
+ * per pixel; the backward-input and weight gradient from a phase gather of dy (a permutation)
+ * instead of an im2col that copies each dy value (kh/sh)·(kw/sw) times with strided reads.
  */
-function usePhases(p: ConvTranspose2dParams): boolean {
-  return wasmConvOptions.tconvPhases && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideH * p.strideW > 1;
+function usePhases(p: ConvTranspose2dParams, pass: 'forward' | 'backward'): boolean {
+  return wasmConvOptions.tconvPhases && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideH * p.strideW >= (pass === 'forward' ? 4 : 16);
 }
 
 /** Sizes of the phase formulation: M rows (phase, co), K = (ci, tap), and the Q grid per image. */
@@ -389,12 +393,54 @@ function planTransposeWeightPhases(
   }];
 }
 
+/**
+ * dx by phases: with D the phase gather of dy (M = Cout·sh·sw rows of QH×QW), dx is D convolved
+ * with a Th×Tw kernel, stride 1, no padding: dx_n (Cin, H·QW) = Σ_a Wd_a (Cin, M·Tw) · B_a, where
+ * B_a((m, b), j) = D_n(m, a·QW + b + j) reads D in place (columns j = iy·QW + ix, the ones with
+ * ix ≥ W dropped after). So no im2col: the packed B is assembled from Th strided reads of D.
+ */
+function planTransposeInputPhases(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
+): Step[] {
+  const g = phaseGeometry(p);
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const Ka = g.M * g.Tw, K = g.Th * Ka, NQ = p.H * g.QW;
+  const perImage = g.M * g.QP * 4 + packedBBytes(K, NQ) + p.Cin * NQ * 4;
+  const chunk = chunkOf(p.N, perImage);
+  const kLen = planSplit(rt, p.Cin, NQ, K, chunk);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.backward_input(${label}) phase weights`, bytes: packedABytes(p.Cin, K) },
+    // (Tw floats past the last row: B_a's junk columns may read that far.)
+    { label: `conv_transpose2d.backward_input(${label}) phase dy`, bytes: (chunk * g.M * g.QP + g.Tw) * 4 },
+    { label: `conv_transpose2d.backward_input(${label}) packed phase dy`, bytes: chunk * packedBBytes(K, NQ) },
+    { label: `conv_transpose2d.backward_input(${label}) products`, bytes: chunk * p.Cin * NQ * 4 },
+    { label: `conv_transpose2d.backward_input(${label}) split-K parts`, bytes: splitKBytes(p.Cin, NQ, K, chunk, kLen) },
+  ], scratch);
+  return [{
+    label: `conv_transpose2d.backward_input(${label})`,
+    variant: kLen > 0 ? 'phases+split-k' : 'phases',
+    run() {
+      const [pa, d, pb, c, parts] = regions() as [number, number, number, number, number];
+      rt.run('tconvInputWeights', [w, p.Cin, p.Cout, p.kh, p.kw, p.strideH, p.strideW, pa]);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        rt.run('tconvGather', [dy + n0 * p.Cout * OH * OW * 4, d, nb, ...phaseArgs(p, g)]);
+        for (let a = 0; a < g.Th; a++) {
+          packB(rt, { ptr: d + a * g.QW * 4, sr: 1, sk: 1, period: g.Tw, kStride: g.QP }, Ka, NQ, pb, nb, g.M * g.QP * 4, { k0: a * Ka, K });
+        }
+        gemm(rt, { M: p.Cin, N: NQ, K, a: pa, b: pb, c, ldc: NQ, cStride: p.Cin * NQ * 4, batch: nb, split: kLen > 0 ? { kLen, partials: parts } : undefined });
+        rt.run('cropColumns', [c, dx + n0 * p.Cin * p.H * p.W * 4, nb * p.Cin, p.H, g.QW, p.W, accumulate ? 1 : 0]);
+      }
+    },
+  }];
+}
+
 /** Plans y (N,Cout,OH,OW) = conv_transpose2d(x (N,Cin,H,W), w (Cin,Cout,kh,kw)) + b; overwrites y. */
 export function convTranspose2dForward(
   rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
-  if (usePhases(p)) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
+  if (usePhases(p, 'forward')) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
   const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {
     const { OH, OW } = convTranspose2dOutSize(p);
@@ -408,6 +454,7 @@ export function convTranspose2dBackwardInput(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
+  if (usePhases(p, 'backward')) return planTransposeInputPhases(rt, dx, dy, w, p, accumulate, label, scratch);
   return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }
 
@@ -417,7 +464,7 @@ export function convTranspose2dBackwardWeight(
 ): Step[] {
   const c = checkTranspose(p);
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
-  const steps = usePhases(p) ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
+  const steps = usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);
     steps.push({ label: `conv_transpose2d.bias_grad(${label})`, run: () => rt.run('biasGrad', [dy, p.N, p.Cout, OH * OW, db]) });

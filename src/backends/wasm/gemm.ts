@@ -48,11 +48,15 @@ export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: nu
 
 /**
  * Packs `batch` matrices B_i (K, N) into panels of 8 columns at dst + i·packedBBytes(K, N);
- * B_i starts `srcStride` bytes after B_(i−1).
+ * B_i starts `srcStride` bytes after B_(i−1). With `rows` { k0, K }, they fill rows k0..k0+K of the
+ * panels of a (rows.K, N) packed B at dst instead (dst + i·packedBBytes(rows.K, N) for B_i): a
+ * longer K assembled from several sources.
  */
-export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0): void {
+export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0, rows?: { k0: number; K: number }): void {
   checkStrides('packB', b.sr, b.sk, b.kStride ?? 0);
-  rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst, batch, srcStride, packedBBytes(K, N)]);
+  if (rows && !(rows.k0 >= 0 && rows.k0 + K <= rows.K)) throw new Error(`packB: rows ${rows.k0}..${rows.k0 + K} do not fit a K of ${rows.K}`);
+  const full = rows ? rows.K : K;
+  rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst + (rows ? rows.k0 * NR * 4 : 0), batch, srcStride, packedBBytes(full, N), full * NR * 4]);
 }
 
 export interface GemmArgs {

@@ -60,6 +60,8 @@ export const Op = {
   tconvPhaseWeights: 26,
   tconvScatter: 27,
   tconvGather: 28,
+  tconvInputWeights: 29,
+  cropColumns: 30,
 } as const;
 export type OpName = keyof typeof Op;
 
