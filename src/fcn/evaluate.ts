@@ -9,6 +9,7 @@ import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { segMetrics, type SegMetrics } from './metrics.js';
 import { predictClasses, type TileOptions } from './predict.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
 
 /** Confusion-matrix metrics plus what was evaluated. */
 export interface EvalResult extends SegMetrics {
@@ -83,7 +84,7 @@ export function accumulateConfusion(conf: Float64Array, pred: ArrayLike<number>,
 
 /** Whole-image evaluation through the tiled predictor: every pixel of every image, no crop. */
 export async function evaluateWholeImages(
-  model: FcnModel,
+  model: Model,
   images: Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>,
   opts: TileOptions & { onImage?: (i: number) => void } = {},
 ): Promise<EvalResult> {
