@@ -157,8 +157,16 @@ export interface PredictOptions {
   /** Largest tile [H, W] (default [320, 480]) and tile overlap (default 64). */
   tile?: [number, number];
   overlap?: number;
-  /** Rejects with an AbortError when it fires (the result is dropped). */
+  /** Rejects with an AbortError when it fires; the worker stops before its next tile. */
   signal?: AbortSignal;
+  /** After each tile of the image: tiles done and in all. */
+  onProgress?: (p: WorkProgress) => void;
+}
+
+/** Progress of predict() (tiles of the image) and evaluate() (images of the dataset). */
+export interface WorkProgress {
+  done: number;
+  total: number;
 }
 
 /** `predict()`'s answer, all (height, width) row-major. */
@@ -211,8 +219,10 @@ export interface EvaluateResult extends SegMetrics {
 export interface EvaluateOptions {
   tile?: [number, number];
   overlap?: number;
-  /** Rejects with an AbortError when it fires (the result is dropped). */
+  /** Rejects with an AbortError when it fires; the worker stops before its next image or tile. */
   signal?: AbortSignal;
+  /** After each image: images done and in all. */
+  onProgress?: (p: WorkProgress) => void;
 }
 
 /** `export()`: the format, the `.pth` key layout, and whether ONNX folds BatchNorm into the convs. */
@@ -275,7 +285,7 @@ export interface SegmentOptions {
   outputs?: SegmentOutputKind[];
   /** Overlay opacity of the class colours (0..1, default 0.5). */
   alpha?: number;
-  /** Rejects the call with an AbortError (code 'ABORTED') when it fires; the result is dropped. */
+  /** Rejects the call with an AbortError (code 'ABORTED') when it fires; a call still queued in the worker never runs. */
   signal?: AbortSignal;
 }
 
@@ -334,7 +344,7 @@ export interface SaveOptions {
   dtype?: 'f32' | 'f16';
 }
 
-/** Cancels a call (train: after its current step; others: the result is dropped). */
+/** Cancels a call (train: after its current step; evaluate, predict: before the next image or tile). */
 export interface Abortable {
   signal?: AbortSignal;
 }

@@ -16,6 +16,18 @@ export interface TileOptions {
   tile?: [number, number];
   /** Minimum overlap between neighbouring tiles in pixels. Default 64. */
   overlap?: number;
+  /** Asked before each tile; true stops the prediction with a PredictionCancelled error. */
+  shouldStop?: () => boolean;
+  /** After each tile: tiles done, tiles in all. */
+  onTile?: (done: number, total: number) => void;
+}
+
+/** A prediction (or evaluation) stopped between tiles or images because its caller cancelled it. */
+export class PredictionCancelled extends Error {
+  constructor(readonly done: number, readonly total: number | undefined, what = 'tiles') {
+    super(`prediction cancelled after ${done}${total === undefined ? '' : ` of ${total}`} ${what}`);
+    this.name = 'PredictionCancelled';
+  }
 }
 
 /** Tile start offsets along one axis of length `len` for tiles of `tile` pixels. */
@@ -46,8 +58,13 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
   const sum = new Float32Array(K * H * W);
   const count = new Uint16Array(H * W);
   const tileData = new Float32Array(3 * th * tw);
-  for (const y0 of tileStarts(H, th, overlap)) {
-    for (const x0 of tileStarts(W, tw, overlap)) {
+  const ys = tileStarts(H, th, overlap);
+  const xs = tileStarts(W, tw, overlap);
+  const total = ys.length * xs.length;
+  let done = 0;
+  for (const y0 of ys) {
+    for (const x0 of xs) {
+      if (opts.shouldStop?.()) throw new PredictionCancelled(done, total);
       // Pixels outside the image (small images) stay 0: the dataset mean after normalisation.
       tileData.fill(0);
       const hh = Math.min(th, H - y0);
@@ -69,6 +86,7 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
         }
       }
       for (let y = 0; y < hh; y++) for (let x = 0; x < ww; x++) count[(y0 + y) * W + x0 + x]!++;
+      opts.onTile?.(++done, total);
     }
   }
   for (let k = 0; k < K; k++) for (let i = 0; i < H * W; i++) sum[k * H * W + i]! /= count[i]!;
@@ -123,6 +141,7 @@ export async function predictClasses(model: FcnModel, image: Float32Array, H: nu
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   if (th < H || tw < W) return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
+  if (opts.shouldStop?.()) throw new PredictionCancelled(0, 1);
   const plan = await model.plan(1, th, tw, 'eval');
   const { out, dispatch } = await planArgmax(model, plan);
   const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
@@ -132,6 +151,7 @@ export async function predictClasses(model: FcnModel, image: Float32Array, H: nu
   const ids = await out.readU32();
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
+  opts.onTile?.(1, 1);
   return classes;
 }
 
