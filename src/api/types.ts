@@ -1,12 +1,13 @@
 // Public types of the worker API: what crosses the boundary between the caller and the engine
 // worker. Everything here is structured-cloneable (typed arrays, plain objects, numbers, strings),
 // so it reads the same from TypeScript and plain JavaScript.
-import type { AdapterReport, MemoryStats } from '../gpu/device.js';
-import type { EpochMetrics, Schedule, StepProgress } from '../fcn/fit.js';
+//
+// The declarations this file becomes are the public API's, in Node too: it imports only modules
+// whose declarations name no WebGPU or DOM types (gpu/report.ts, fcn/run-types.ts, ...), and DOM
+// classes appear only through Dom<>, so a Node project type-checks without DOM or WebGPU types.
+import type { AdapterReport, MemoryStats } from '../gpu/report.js';
+import type { EpochMetrics, ExportOptions, HeadKind, LossReduction, Schedule, StepProgress } from '../fcn/run-types.js';
 import type { SegMetrics } from '../fcn/metrics.js';
-import type { HeadKind } from '../fcn/spec.js';
-import type { LossReduction } from '../fcn/trainer.js';
-import type { ExportOptions } from '../fcn/export.js';
 
 export type { AdapterReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
 
@@ -275,7 +276,15 @@ export interface Engine extends WebEngine {
  * caller's buffer is never detached).
  */
 export type ImageSource =
-  | ImageBitmap | ImageData | VideoFrame | OffscreenCanvas | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageInput;
+  | Dom<'ImageBitmap'> | Dom<'ImageData'> | Dom<'VideoFrame'> | Dom<'OffscreenCanvas'>
+  | Dom<'HTMLImageElement'> | Dom<'HTMLVideoElement'> | Dom<'HTMLCanvasElement'> | ImageInput;
+
+/**
+ * The instances of the DOM class named K where the DOM library is loaded (its global `K` has a
+ * `prototype`), else never: in pages ImageSource lists the real classes, and in Node projects
+ * (lib: ["ES2022"], no DOM types) the declarations still type-check.
+ */
+export type Dom<K extends string> = typeof globalThis extends Record<K, { prototype: infer T }> ? T : never;
 
 /** The outputs segment() can return. */
 export type SegmentOutputKind = 'category' | 'confidence' | 'overlay';

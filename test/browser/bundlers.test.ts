@@ -181,4 +181,15 @@ describe('webfcn from the packed tarball in bundled apps (headless Chromium, Web
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   }, 120_000);
+
+  it('a strict Node consumer without DOM types (lib ES2022, types node) type-checks against the Node entry, node16 and bundler resolution', () => {
+    const dir = app('types-node');
+    mkdirSync(join(dir, 'node_modules/@types'), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules/@types/node'), join(dir, 'node_modules/@types/node'), 'dir');
+    for (const config of ['tsconfig.json', 'tsconfig.bundler.json']) {
+      const r = spawnSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', config], { cwd: dir, encoding: 'utf8' });
+      expect(r.stdout + r.stderr, config).toBe('');
+      expect(r.status, config).toBe(0);
+    }
+  }, 120_000);
 });
