@@ -8,7 +8,7 @@
 // (skipLibCheck: false) type-check against the tarball's declarations, in a page and in Node
 // without DOM types. Prints the packed size and the gzipped size of what a page loads.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -66,8 +66,8 @@ async function buildPackage(stage: string): Promise<void> {
  * out: the unpacked package, and its dependencies (linked from this repository's node_modules,
  * which holds the same versions) next to it.
  */
-function app(name: string): string {
-  const dir = join(tmp, name);
+function app(name: string, into = name): string {
+  const dir = join(tmp, into);
   cpSync(join(ROOT, 'test/apps', name), dir, { recursive: true });
   mkdirSync(join(dir, 'node_modules'), { recursive: true });
   cpSync(pkgDir, join(dir, 'node_modules/webfcn'), { recursive: true });
@@ -245,7 +245,7 @@ describe('webfcn from the packed tarball in bundled apps (headless Chromium, Web
   }, 900_000);
 
   it('vite dev server (no optimizeDeps configuration): the same app runs with webfcn pre-bundled by Vite', async () => {
-    const dir = app('vite');
+    const dir = app('vite', 'vite-dev');
     writeFileSync(join(dir, 'model.safetensors'), model);
     const { createServer: viteServer } = await import('vite');
     // Vite pre-bundles webfcn into node_modules/.vite/deps and rewrites the literal worker URL to
@@ -255,6 +255,8 @@ describe('webfcn from the packed tarball in bundled apps (headless Chromium, Web
     try {
       const url = server.resolvedUrls!.local[0]!;
       checkResult(await openApp(`${url}index.html`, `${dir} (vite dev)`));
+      // It did run from Vite's pre-bundled copy (the case the CDN fallback's URL once broke).
+      expect(existsSync(join(dir, 'node_modules/.vite/deps/webfcn.js'))).toBe(true);
     } finally {
       await server.close();
     }
