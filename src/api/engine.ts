@@ -152,7 +152,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   };
 
   try {
-    await call('createEngine', () => remote.init({ backend: options.backend, requireCore: options.requireCore }));
+    await call('createEngine', () => remote.init({ backend: options.backend, adapter: options.adapter, threads: options.threads, requireCore: options.requireCore }));
     if (options.maxPlans !== undefined) await call('createEngine', () => remote.setMaxPlans(options.maxPlans!));
   } catch (e) {
     await handle.terminate();

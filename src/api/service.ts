@@ -14,13 +14,13 @@ import type { SegDataset } from '../data/dataset.js';
 import { colorize, defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
-import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
+import type { Model } from '../fcn/backend.js';
+import { acquireCompute, newModel, type Compute, type ComputeOptions } from '../fcn/compute.js';
 import { decodeModelFile, decodePretrainedBackbone, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { exportCheckpoint } from '../fcn/export.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
-import { FcnModel } from '../fcn/model.js';
 import { PredictionCancelled, predictClasses, predictFrames } from '../fcn/predict.js';
 import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
 import {
@@ -109,8 +109,8 @@ function prefixed<T>(op: string, fn: () => T): T {
 
 /** The worker-side engine; its methods are what the Comlink remote calls. */
 export class EngineService {
-  private gpu: Gpu | null = null;
-  private model: FcnModel | null = null;
+  private compute: Compute | null = null;
+  private model: Model | null = null;
   private meta: CheckpointMeta | null = null;
   /** How the model was made (recorded with each run's options). */
   private modelOptions: ModelOptions | null = null;
@@ -126,10 +126,10 @@ export class EngineService {
 
   constructor(private readonly host: ServiceHost = {}) {}
 
-  /** Acquires the GPU (createEngine calls this first, so a missing adapter fails there). */
-  init(options: AcquireOptions = {}): Promise<EngineInfo> {
+  /** Acquires the compute backend (createEngine calls this first, so a missing adapter fails there). */
+  init(options: ComputeOptions = {}): Promise<EngineInfo> {
     return this.serial(async () => {
-      this.gpu ??= await acquireGpu(options);
+      this.compute ??= await acquireCompute(options);
       return this.infoNow();
     });
   }
@@ -146,7 +146,7 @@ export class EngineService {
         throw new TypeError('build: backbone must be the weight file\'s bytes (a Uint8Array) here; createEngine().build fetches URLs');
       }
       const backbone = options.backbone ? decodePretrainedBackbone(options.backbone, 'backbone') : null;
-      const model = createModel(this.requireGpu(), o, backbone?.tensors);
+      const model = createModel(this.requireCompute(), o, backbone?.tensors);
       await this.replaceModel(model, runMeta(o, { classNames: options.classNames, colormap: options.colormap }), [], o);
       return this.modelInfo()!;
     });
@@ -159,7 +159,7 @@ export class EngineService {
       const K = ck.meta.config.classes;
       if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
       if (!ck.meta.classNames.length) ck.meta.classNames = defaultClassNames(K);
-      const model = new FcnModel(this.requireGpu(), ck.meta.config);
+      const model = newModel(this.requireCompute(), ck.meta.config);
       try {
         model.loadState(ck.state);
         if (ck.momentum) model.store.loadMomentum(ck.momentum);
@@ -257,7 +257,7 @@ export class EngineService {
 
   /** One image with the outputs asked for (src/api/segment-worker.ts). */
   segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}, callId?: number): Promise<SegmentReply> {
-    // One pass on the GPU: a cancelled call stops before it, not inside it.
+    // One pass through the network: a cancelled call stops before it, not inside it.
     return this.cancellable('segment', callId, async () => {
       const req = segmentRequest(options);
       const { model, meta } = this.requireModel('segment');
@@ -280,7 +280,7 @@ export class EngineService {
       const t0 = performance.now();
       let [started, done] = [0, 0];
       const pending: Promise<unknown>[] = [];
-      onCompile(model.gpu, (_name, finished) => {
+      if (model.backend === 'webgpu') onCompile(model.gpu, (_name, finished) => {
         started++;
         pending.push(finished.then(() => {
           done++;
@@ -290,7 +290,7 @@ export class EngineService {
       try {
         await segmentImage(model, { data: new Uint8Array(H * W * 4) }, H, W, { category: true, confidence: true }, meta);
       } finally {
-        onCompile(model.gpu, null);
+        if (model.backend === 'webgpu') onCompile(model.gpu, null);
         await Promise.all(pending).catch(() => undefined);
         (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
       }
@@ -358,10 +358,10 @@ export class EngineService {
    */
   upsample(image: ImageInput, scale = 2): Promise<RgbaImage> {
     return this.serial(async () => {
-      const gpu = this.requireGpu();
+      const compute = this.requireCompute();
       const C = imageChannels(image, 'upsample: image');
       const s = prefixed('upsample', () => checkUpsampleScale(scale));
-      const { data, width, height } = await upsampleImage(gpu, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
+      const { data, width, height } = await upsampleImage(compute, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
       return Comlink.transfer({ data, width, height }, [data.buffer]);
     });
   }
@@ -388,8 +388,8 @@ export class EngineService {
       this.disposed = true;
       await this.model?.dispose().catch(() => undefined);
       this.model = null;
-      this.gpu?.dispose();
-      this.gpu = null;
+      this.compute?.dispose();
+      this.compute = null;
       this.pre = null;
     });
     this.tail = done.catch(() => undefined);
@@ -439,17 +439,17 @@ export class EngineService {
     return p;
   }
 
-  private requireGpu(): Gpu {
-    if (!this.gpu) throw new Error('the engine has no GPU (init() was not called or failed)');
-    return this.gpu;
+  private requireCompute(): Compute {
+    if (!this.compute) throw new Error('the engine has no compute backend (init() was not called or failed)');
+    return this.compute;
   }
 
-  private requireModel(op: string): { model: FcnModel; meta: CheckpointMeta } {
+  private requireModel(op: string): { model: Model; meta: CheckpointMeta } {
     if (!this.model || !this.meta) throw new Error(`${op}: there is no model yet; call build() or load() first`);
     return { model: this.model, meta: this.meta };
   }
 
-  private async replaceModel(model: FcnModel, meta: CheckpointMeta, history: EpochMetrics[], options: ModelOptions): Promise<void> {
+  private async replaceModel(model: Model, meta: CheckpointMeta, history: EpochMetrics[], options: ModelOptions): Promise<void> {
     const old = this.model;
     this.model = model;
     this.meta = meta;
@@ -474,8 +474,9 @@ export class EngineService {
   }
 
   private infoNow(): EngineInfo {
-    const gpu = this.requireGpu();
-    return { adapter: gpu.report, model: this.modelInfo(), memory: gpu.stats() };
+    const c = this.requireCompute();
+    const memory = c.backend === 'webgpu' ? c.gpu.stats() : { liveBuffers: 0, liveBytes: c.rt.arena.top };
+    return { backend: c.backend, compute: c.report, adapter: c.report.adapter ?? null, model: this.modelInfo(), memory };
   }
 
   private async openPath(d: string | { path: string; split?: string }, defaultSplit: string,

@@ -6,10 +6,10 @@
 // whose declarations name no WebGPU or DOM types (gpu/report.ts, fcn/run-types.ts, ...), and DOM
 // classes appear only through Dom<>, so a Node project type-checks without DOM or WebGPU types.
 import type { AdapterReport, MemoryStats } from '../gpu/report.js';
-import type { EpochMetrics, ExportOptions, HeadKind, LossReduction, Schedule, StepProgress } from '../fcn/run-types.js';
+import type { ComputeReport, EpochMetrics, ExportOptions, HeadKind, LossReduction, Schedule, StepProgress } from '../fcn/run-types.js';
 import type { SegMetrics } from '../fcn/metrics.js';
 
-export type { AdapterReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
+export type { AdapterReport, ComputeReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
 
 /** 8-bit pixels, row-major (height, width, channels); channels 4 = RGBA (alpha ignored), 3 = RGB. */
 export interface ImageInput {
@@ -43,8 +43,18 @@ export type DatasetInput = string | { path: string; split?: string } | MemoryDat
 
 /** Engine start-up options. */
 export interface EngineOptions {
-  /** Node: force one Dawn backend ('vulkan', 'opengles', 'swiftshader', 'default'); env WEBFCN_BACKEND. */
-  backend?: string;
+  /**
+   * Where to compute: 'auto' (default: a hardware WebGPU adapter if there is one, else WebAssembly),
+   * 'webgpu' (a software adapter when there is no GPU) or 'wasm'. Node: env WEBFCN_BACKEND.
+   */
+  backend?: 'auto' | 'webgpu' | 'wasm';
+  /** Node: one Dawn adapter ('default', 'opengles', 'swiftshader'); implies 'webgpu'. Env WEBFCN_ADAPTER. */
+  adapter?: string;
+  /**
+   * wasm: threads (the engine worker included); default: the machine's cores. Pages need
+   * cross-origin isolation (COOP/COEP headers) for more than one.
+   */
+  threads?: number;
   /** Fail on compatibility-mode adapters. */
   requireCore?: boolean;
   /**
@@ -94,7 +104,12 @@ export interface ModelInfo {
 
 /** `info()`: the adapter, the model (null before build/load) and live GPU memory. */
 export interface EngineInfo {
-  adapter: AdapterReport;
+  /** Where the engine computes: 'webgpu' (WGSL kernels on a GPU adapter) or 'wasm' (WebAssembly SIMD on CPU threads). */
+  backend: 'webgpu' | 'wasm';
+  /** The backend in one line, why it was chosen, and (wasm) threads and SIMD level. */
+  compute: ComputeReport;
+  /** The WebGPU adapter; null on the wasm backend. */
+  adapter: AdapterReport | null;
   model: ModelInfo | null;
   memory: MemoryStats;
 }

@@ -9,6 +9,7 @@ import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { segMetrics, type SegMetrics } from './metrics.js';
 import { PredictionCancelled, predictClasses, type TileOptions } from './predict.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
 
 /** Confusion-matrix metrics plus what was evaluated. */
 export interface EvalResult extends SegMetrics {
@@ -87,7 +88,7 @@ export function accumulateConfusion(conf: Float64Array, pred: ArrayLike<number>,
  * (the number of images, when known) is only reported with the cancellation.
  */
 export async function evaluateWholeImages(
-  model: FcnModel,
+  model: Model,
   images: Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>,
   opts: TileOptions & { onImage?: (i: number) => void; total?: number } = {},
 ): Promise<EvalResult> {

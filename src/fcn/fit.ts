@@ -6,9 +6,9 @@
 import type { DataLoader } from '../data/loader.js';
 import { GpuError } from '../gpu/device.js';
 import { segMetrics } from './metrics.js';
-import { CropEvaluator } from './evaluate.js';
-import type { FcnModel } from './model.js';
-import { Trainer, type OptimizerOptions } from './trainer.js';
+import type { Model } from './backend.js';
+import { createCropEvaluator, createTrainer } from './compute.js';
+import type { OptimizerOptions } from './trainer.js';
 import type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
 
 export type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
@@ -45,13 +45,12 @@ export class TrainingCancelled extends Error {
 }
 
 /** Trains `model` on `train` (and evaluates on `test` after each epoch). Returns every epoch's metrics. */
-export async function fit(model: FcnModel, train: DataLoader, test: DataLoader | null, opts: FitOptions): Promise<EpochMetrics[]> {
-  const gpu = model.gpu;
+export async function fit(model: Model, train: DataLoader, test: DataLoader | null, opts: FitOptions): Promise<EpochMetrics[]> {
   const K = model.config.classes;
   const [H, W] = train.crop;
   const B = train.batchSize;
   const steps = train.batchesPerEpoch;
-  const trainer = new Trainer(gpu, model, { ...opts.optimizer }, opts.memoryBudget);
+  const trainer = createTrainer(model, { ...opts.optimizer }, opts.memoryBudget);
   const baseLr = opts.optimizer.lr;
   const totalSteps = steps * opts.epochs;
   const history: EpochMetrics[] = [];
@@ -93,7 +92,7 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
       let testMIoU: number | null = null;
       let testIoU: number[] | null = null;
       if (test) {
-        const ev = new CropEvaluator(model);
+        const ev = createCropEvaluator(model);
         try {
           // Fixed crops (epoch 0 of a seeded, unshuffled loader): the same pixels every epoch.
           for (let b = 0; b < test.batchesPerEpoch; b++) {
@@ -128,6 +127,6 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
     return history;
   } finally {
     await trainer.dispose().catch(() => undefined);
-    if (gpu.isLost) throw new GpuError('the GPU device was lost during training; the last checkpoint is intact', 'fit');
+    if (model.backend === 'webgpu' && model.gpu.isLost) throw new GpuError('the GPU device was lost during training; the last checkpoint is intact', 'fit');
   }
 }

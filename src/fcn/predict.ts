@@ -10,6 +10,8 @@ import { IMAGENET, type Normalisation } from '../io/normalisation.js';
 import type { GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
+import { wasmEvalClasses, wasmEvalFrames, wasmEvalLogits } from './wasm/infer.js';
 
 export interface TileOptions {
   /** Largest tile (H, W); sides are rounded to multiples of 32. Default 320 x 480, the chapter's crop. */
@@ -30,6 +32,16 @@ export class PredictionCancelled extends Error {
   }
 }
 
+/**
+ * Throws PredictionCancelled when opts.shouldStop says so. The wasm backend computes a tile
+ * synchronously, so first the event loop runs once: a cancel message waiting there gets in.
+ */
+async function checkStop(model: Model, opts: TileOptions, done: number, total: number): Promise<void> {
+  if (!opts.shouldStop) return;
+  if (model.backend === 'wasm') await new Promise((resolve) => setTimeout(resolve, 0));
+  if (opts.shouldStop()) throw new PredictionCancelled(done, total);
+}
+
 /** Tile start offsets along one axis of length `len` for tiles of `tile` pixels. */
 export function tileStarts(len: number, tile: number, overlap: number): number[] {
   if (len <= tile) return [0];
@@ -47,14 +59,14 @@ function roundUp(n: number, m: number): number {
 /**
  * Class scores (K, H, W) for one normalised image (3, H, W), averaged over overlapping tiles.
  */
-export async function predictLogits(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Float32Array> {
+export async function predictLogits(model: Model, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Float32Array> {
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
   const K = model.config.classes;
   const [maxTh, maxTw] = opts.tile ?? [320, 480];
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   const overlap = opts.overlap ?? 64;
-  const plan = await model.plan(1, th, tw, 'eval');
+  const plan = model.backend === 'webgpu' ? await model.plan(1, th, tw, 'eval') : null;
   const sum = new Float32Array(K * H * W);
   const count = new Uint16Array(H * W);
   const tileData = new Float32Array(3 * th * tw);
@@ -64,7 +76,7 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
   let done = 0;
   for (const y0 of ys) {
     for (const x0 of xs) {
-      if (opts.shouldStop?.()) throw new PredictionCancelled(done, total);
+      await checkStop(model, opts, done, total);
       // Pixels outside the image (small images) stay 0: the dataset mean after normalisation.
       tileData.fill(0);
       const hh = Math.min(th, H - y0);
@@ -75,9 +87,13 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
           tileData.set(image.subarray(src, src + ww), (c * th + y) * tw);
         }
       }
-      plan.images.write(tileData);
-      submit(model.gpu, plan.forward, 'predict.tile');
-      const logits = await plan.logits.read();
+      let logits: Float32Array;
+      if (model.backend === 'wasm') logits = wasmEvalLogits(model, tileData, 1, th, tw);
+      else {
+        plan!.images.write(tileData);
+        submit(model.gpu, plan!.forward, 'predict.tile');
+        logits = await plan!.logits.read();
+      }
       for (let k = 0; k < K; k++) {
         for (let y = 0; y < hh; y++) {
           const dst = (k * H + y0 + y) * W + x0;
@@ -135,20 +151,24 @@ function planArgmax(model: FcnModel, plan: GraphPlan): Promise<{ out: Tensor; di
  * Class map (H, W) for one normalised image (3, H, W) of any size. When one tile covers the
  * image, argmax runs on the GPU and only the class ids come back (not K·H·W logits).
  */
-export async function predictClasses(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
+export async function predictClasses(model: Model, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
   const [maxTh, maxTw] = opts.tile ?? [320, 480];
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   if (th < H || tw < W) return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
-  if (opts.shouldStop?.()) throw new PredictionCancelled(0, 1);
-  const plan = await model.plan(1, th, tw, 'eval');
-  const { out, dispatch } = await planArgmax(model, plan);
+  await checkStop(model, opts, 0, 1);
   const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
   for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) tile.set(image.subarray((c * H + y) * W, (c * H + y + 1) * W), (c * th + y) * tw);
-  plan.images.write(tile);
-  submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
-  const ids = await out.readU32();
+  let ids: Uint32Array;
+  if (model.backend === 'wasm') ids = wasmEvalClasses(model, tile, 1, th, tw);
+  else {
+    const plan = await model.plan(1, th, tw, 'eval');
+    const { out, dispatch } = await planArgmax(model, plan);
+    plan.images.write(tile);
+    submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
+    ids = await out.readU32();
+  }
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
   opts.onTile?.(1, 1);
@@ -198,13 +218,14 @@ export function planFrames(model: FcnModel, plan: GraphPlan, H: number, W: numbe
  * tiling: the frames are one batch of one plan. Needs at most 256 classes.
  */
 export async function predictFrames(
-  model: FcnModel, frames: Uint8Array, N: number, H: number, W: number, norm: Normalisation = IMAGENET,
+  model: Model, frames: Uint8Array, N: number, H: number, W: number, norm: Normalisation = IMAGENET,
 ): Promise<Uint8Array> {
   if (![N, H, W].every((v) => Number.isInteger(v) && v >= 1)) throw new GpuError(`bad frame batch ${N}x${H}x${W}`, 'predict.frames');
   if (frames.length !== N * H * W * 4) {
     throw new GpuError(`frames have ${frames.length} bytes, expected ${N}x${H}x${W}x4 (RGBA)`, 'predict.frames');
   }
   if (model.config.classes > 256) throw new GpuError(`${model.config.classes} classes do not fit u8 ids`, 'predict.frames');
+  if (model.backend === 'wasm') return wasmEvalFrames(model, frames, N, H, W, norm).classes;
   const plan = await model.plan(N, roundUp(H, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE), 'eval');
   const fp = await planFrames(model, plan, H, W, norm);
   model.gpu.device.queue.writeBuffer(fp.rgba.buffer, fp.rgba.offset, frames.buffer, frames.byteOffset, frames.byteLength);

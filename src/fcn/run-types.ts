@@ -1,9 +1,28 @@
 // The plain types of a run's options, progress and results (no GPU or model imports), so the
-// public declarations (api/types.ts, the Node entry) stay free of WebGPU types. fit.ts, trainer.ts
-// and export.ts re-export them.
+// public declarations (api/types.ts, the Node entry) stay free of WebGPU types. fit.ts, trainer.ts,
+// export.ts, spec.ts, backend.ts and compute.ts re-export them.
+import type { AdapterReport } from '../gpu/report.js';
 
 /** The FCN head: FCN-32s (the chapter's), or FCN-16s / FCN-8s with skips from layer3 / layer2. */
 export type HeadKind = 'fcn32s' | 'fcn16s' | 'fcn8s';
+
+/** Where a model computes: WGSL kernels on a WebGPU adapter, or WebAssembly on CPU threads. */
+export type BackendName = 'webgpu' | 'wasm';
+
+/** What `webfcn info` and the engine report about the backend in use. */
+export interface ComputeReport {
+  backend: BackendName;
+  /** One line: the adapter, or the wasm build and threads. */
+  summary: string;
+  /** Why this backend (and adapter) was chosen, and what was tried. */
+  reason: string;
+  /** WebGPU: the adapter. */
+  adapter?: AdapterReport;
+  /** wasm: threads working on each op, the SIMD level, whether memory is shared. */
+  threads?: number;
+  simd?: string;
+  sharedMemory?: boolean;
+}
 
 /** The learning-rate schedule. */
 export type Schedule = 'constant' | 'poly';

@@ -21,10 +21,12 @@ export interface AdapterReport {
 }
 
 export interface AcquireOptions {
-  /** Force one Node backend: 'vulkan' | 'opengles' | 'swiftshader' | 'default'. Env: WEBFCN_BACKEND. */
+  /** Force one Node (Dawn) adapter: 'default' | 'opengles' | 'swiftshader'. Env: WEBFCN_ADAPTER. */
   backend?: string;
   /** Ask for 'core' only (fails on compatibility-only adapters). */
   requireCore?: boolean;
+  /** Only a hardware adapter: fail (quickly, without probing software adapters) when there is none. */
+  hardwareOnly?: boolean;
 }
 
 /** A GPU error with the label of the kernel or buffer that caused it. */

@@ -27,7 +27,7 @@ let base: string;
 const files = new Map<string, Uint8Array>();
 
 beforeAll(async () => {
-  engine = await createEngine();
+  engine = await createEngine({ backend: 'webgpu' });
   await engine.build({ classes: K, seed: 3 });
   server = createServer((req, res) => {
     const body = files.get(req.url ?? '');
@@ -128,7 +128,7 @@ describe('errors across the worker', () => {
     expect(bad).toBeInstanceOf(CheckpointError);
     expect(bad.code).toBe('MODEL_FILE');
     expect(bad.message).toMatch(/^junk\.safetensors: /);
-    const other = await createEngine();
+    const other = await createEngine({ backend: 'webgpu' });
     try {
       const none = await other.segment(image(3)).catch((e) => e);
       expect(none).toBeInstanceOf(EngineError);
@@ -309,7 +309,7 @@ describe('releaseCaches()', () => {
   }, 120_000);
 
   it('keeps at most maxPlans plans between calls, dropping the least recently used', async () => {
-    const small = await createEngine({ maxPlans: 1 });
+    const small = await createEngine({ backend: 'webgpu', maxPlans: 1 });
     try {
       await small.build({ classes: K, seed: 3 });
       await small.segment(image(1, 32, 64));
