@@ -252,6 +252,32 @@ describe('AbortSignal', () => {
   }, 240_000);
 });
 
+describe('AbortSignal on the wasm backend', () => {
+  it('stops an aborted predict() between tiles although each tile runs synchronously in the worker', async () => {
+    const wasm = await createEngine({ backend: 'wasm', threads: 1 });
+    try {
+      await wasm.build({ classes: K, seed: 3 });
+      expect((await wasm.info()).backend).toBe('wasm');
+      const big = image(12, 64, 512); // 8 tiles of 64 x 64
+      const ac = new AbortController();
+      const tiles: number[] = [];
+      const aborted = wasm.predict(big, {
+        tile: [64, 64], overlap: 0, signal: ac.signal,
+        onProgress: (p) => {
+          tiles.push(p.done);
+          if (p.done === 1) ac.abort();
+        },
+      });
+      await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
+      await wasm.releaseCaches(); // after the aborted call has ended in the worker
+      // Without a turn of the worker's event loop between tiles the cancel would wait for all 8.
+      expect(tiles.length).toBeLessThanOrEqual(4);
+    } finally {
+      await wasm.dispose();
+    }
+  }, 240_000);
+});
+
 describe('models: save options, loadModel from URLs, build({ backbone })', () => {
   it('saves weights only in f16 (half the bytes, no momentum, no progress) and loads it back from a URL with progress', async () => {
     const full = await engine.save();
