@@ -66,7 +66,7 @@ export async function predictLogits(model: Model, image: Float32Array, H: number
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   const overlap = opts.overlap ?? 64;
-  const plan = model.backend === 'webgpu' ? await model.plan(1, th, tw, 'eval') : null;
+  const plan = model.backend === 'wasm' ? null : await model.plan(1, th, tw, 'eval');
   const sum = new Float32Array(K * H * W);
   const count = new Uint16Array(H * W);
   const tileData = new Float32Array(3 * th * tw);
