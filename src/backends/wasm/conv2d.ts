@@ -302,19 +302,19 @@ function checkTranspose(p: ConvTranspose2dParams): Conv2dParams {
 
 /**
  * Transposed convolutions whose kernel is a whole number of strides in both directions (FCN's
- * upsampling heads: k = 2s) run by output phases — the forward from 4 phases (stride 2), the
- * backward passes from 16 (stride 4; measured on the k4/s2 upsampler of FCN-8s they lost to the
- * plain GEMMs, 0.6 against 0.4 ms, while on the k16/s8 and k64/s32 heads they won) —
- * (assembly/kernels/tconv.ts): the forward as one GEMM with K = Cin·(kh/sh)·(kw/sw) and
- * M = sh·sw·Cout instead of a K = Cin product followed by a col2im that sums four overlapping taps
- * per pixel; the backward-input and weight gradient from a phase gather of dy (a permutation)
- * instead of an im2col that copies each dy value (kh/sh)·(kw/sw) times with strided reads.
+ * upsampling heads: k = 2s) run by output phases (assembly/kernels/tconv.ts): the forward as one
+ * GEMM with K = Cin·(kh/sh)·(kw/sw) and M = sh·sw·Cout instead of a K = Cin product followed by a
+ * col2im that sums four overlapping taps per pixel; the backward-input and weight gradient from a
+ * phase gather of dy (a permutation) instead of an im2col that copies each dy value
+ * (kh/sh)·(kw/sw) times with strided reads. The forward takes phases from stride 2 (4 phases),
+ * the backward passes from 16 phases: on FCN-8s's k4/s2 upsampler they lost to the plain GEMMs
+ * (0.6 against 0.4 ms), on the k16/s8 and k64/s32 heads they won (BENCHMARKS.md).
  */
 function usePhases(p: ConvTranspose2dParams, pass: 'forward' | 'backward'): boolean {
   return wasmConvOptions.tconvPhases && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideH * p.strideW >= (pass === 'forward' ? 4 : 16);
 }
 
-/** Sizes of the phase formulation: M rows (phase, co), K = (ci, tap), and the Q grid per image. */
+/** Sizes of the phase formulation: M rows (co, ry, rx), K = (ci, tap), and the Q grid per image. */
 function phaseGeometry(p: ConvTranspose2dParams) {
   const Th = p.kh / p.strideH, Tw = p.kw / p.strideW;
   const QH = p.H + Th - 1, QW = p.W + Tw - 1;
@@ -383,7 +383,7 @@ function planTransposeWeightPhases(
         const nb = Math.min(chunk, p.N - n0);
         rt.run('tconvGather', [dy + n0 * p.Cout * OH * OW * 4, d, nb, ...phaseArgs(p, g)]);
         rt.run('im2col', colArgs(g.col, x + n0 * p.Cin * p.H * p.W * 4, col, nb));
-        // dWp ((phase, co), (ci, tap)) [+]= Σ_(n, Q) D((phase, co), (n, Q)) · col((ci, tap), (n, Q))
+        // dWp ((co, phase), (ci, tap)) [+]= Σ_(n, Q) D((co, phase), (n, Q)) · col((ci, tap), (n, Q))
         packA(rt, { ptr: d, sr: g.QP, sk: 1, period: g.QP, kStride: g.M * g.QP }, g.M, nb * g.QP, pa);
         packB(rt, { ptr: col, sr: g.QP, sk: 1, period: g.QP, kStride: g.K * g.QP }, nb * g.QP, g.K, pb);
         gemm(rt, { M: g.M, N: g.K, K: nb * g.QP, a: pa, b: pb, c: dwp, ldc: g.K, accumulate: n0 > 0 });
