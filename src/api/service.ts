@@ -2,6 +2,11 @@
 // serves the calls of the Engine API (src/api/types.ts) one at a time, in arrival order, so a
 // predict() sent during train() runs after it (cancel() and info() answer at once).
 //
+// Cancelling: cancel() with no id stops a running train() (the public engine.cancel()). A call
+// made with an AbortSignal also carries an id of its own (the caller numbers them), and cancel(id)
+// stops that call only: not started yet, it never starts; running, it stops at its next check
+// (between tiles, images or training steps). Other calls, queued or running, are not touched.
+//
 // Nothing here depends on the platform: dataset paths are opened by the `openPath` the worker
 // entry passes in (openVOC in Node; absent in browsers).
 import * as Comlink from 'comlink';
@@ -16,17 +21,18 @@ import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { exportCheckpoint } from '../fcn/export.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
-import { predictClasses, predictFrames } from '../fcn/predict.js';
+import { PredictionCancelled, predictClasses, predictFrames } from '../fcn/predict.js';
 import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
 import {
   createModel, memoryBudget, modelOptions, resumeOptions, RUN_OPTIONS, runMeta, runProgress, trainingOptions,
   type ModelOptions, type RunOptions,
 } from '../fcn/recipe.js';
+import { EngineError } from './errors.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import { runSegment, segmentRequest, type SegmentInput, type SegmentReply } from './segment-worker.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
-  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
+  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult, WorkProgress,
 } from './types.js';
 import { segmentImage } from '../fcn/segment.js';
 import { onCompile } from '../gpu/kernel.js';
@@ -68,6 +74,29 @@ function checkInt(what: string, v: number, lo: number, hi: number): number {
   return v;
 }
 
+/** A flag per cancellable call (cancel(id) sets it; the call reads it between units of work). */
+interface CallToken {
+  cancelled: boolean;
+}
+
+/**
+ * Progress events for a Comlink callback, not awaited one by one (the work goes on while an event
+ * travels; an error in the callback does not stop it); `flush()` waits for those sent and releases
+ * the callback's proxy.
+ */
+function progressSink<E>(onProgress: ((e: E) => unknown) | undefined): { emit: (e: E) => void; flush: () => Promise<void> } {
+  const pending: Promise<unknown>[] = [];
+  return {
+    emit: (e) => {
+      if (onProgress) pending.push(Promise.resolve().then(() => onProgress(e)).catch(() => undefined));
+    },
+    flush: async () => {
+      await Promise.all(pending);
+      (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
+    },
+  };
+}
+
 /** Runs an option check, prefixing its error with the call (`train: batchSize must be ...`). */
 function prefixed<T>(op: string, fn: () => T): T {
   try {
@@ -89,6 +118,8 @@ export class EngineService {
   private pre: Preprocessor | null = null;
   private tail: Promise<unknown> = Promise.resolve();
   private cancelRequested = false;
+  /** The cancellable calls sent and not yet finished, by the id their caller gave them. */
+  private readonly calls = new Map<number, CallToken>();
   private disposed = false;
   /** Plans kept between calls (EngineOptions.maxPlans). */
   private maxPlans = 4;
@@ -164,9 +195,9 @@ export class EngineService {
     });
   }
 
-  train(dataset: DatasetInput, options: TrainOptions = {}, onProgress?: (e: TrainEvent) => unknown): Promise<TrainResult> {
+  train(dataset: DatasetInput, options: TrainOptions = {}, onProgress?: (e: TrainEvent) => unknown, callId?: number): Promise<TrainResult> {
     // A cancel() sent before this call is queued behind nothing it could stop: start clean.
-    return this.serial(async () => {
+    return this.cancellable('train', callId, async (token) => {
       this.cancelRequested = false;
       const pending: Promise<unknown>[] = [];
       const emit = (e: TrainEvent) => {
@@ -175,7 +206,7 @@ export class EngineService {
         pending.push(Promise.resolve().then(() => onProgress(e)).catch(() => undefined));
       };
       try {
-        return await this.trainNow(dataset, options, emit);
+        return await this.trainNow(dataset, options, emit, token);
       } finally {
         await Promise.all(pending);
         (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
@@ -183,8 +214,9 @@ export class EngineService {
     });
   }
 
-  predict(image: { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels?: 3 | 4 }, options: PredictOptions = {}): Promise<Prediction> {
-    return this.serial(async () => {
+  predict(image: { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels?: 3 | 4 }, options: PredictOptions = {},
+    callId?: number, onProgress?: (p: WorkProgress) => unknown): Promise<Prediction> {
+    return this.cancellable('predict', callId, async (token) => {
       const { model, meta } = this.requireModel('predict');
       const channels = imageChannels(image, 'predict: image');
       const alpha = options.alpha ?? 0.5;
@@ -192,7 +224,15 @@ export class EngineService {
       const { width: W, height: H } = image;
       const pixels = bytesOf(image.data);
       this.pre ??= await Preprocessor.create();
-      const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, { tile: options.tile, overlap: options.overlap });
+      const progress = progressSink(onProgress);
+      let classes: Uint8Array;
+      try {
+        classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, {
+          tile: options.tile, overlap: options.overlap, shouldStop: () => token.cancelled, onTile: (done, total) => progress.emit({ done, total }),
+        });
+      } finally {
+        await progress.flush();
+      }
       const colors = colorize(classes, meta.colormap, 4);
       const overlay = this.pre.overlay(pixels, channels, colors, alpha);
       const out: Prediction = { width: W, height: H, classes, colors, overlay };
@@ -216,8 +256,9 @@ export class EngineService {
   }
 
   /** One image with the outputs asked for (src/api/segment-worker.ts). */
-  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}): Promise<SegmentReply> {
-    return this.serial(async () => {
+  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}, callId?: number): Promise<SegmentReply> {
+    // One pass through the network: a cancelled call stops before it, not inside it.
+    return this.cancellable('segment', callId, async () => {
       const req = segmentRequest(options);
       const { model, meta } = this.requireModel('segment');
       const reply = await runSegment(model, meta, async () => (this.pre ??= await Preprocessor.create()), input, req);
@@ -270,15 +311,17 @@ export class EngineService {
     return Promise.resolve();
   }
 
-  evaluate(dataset: DatasetInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
-    return this.serial(async () => {
+  evaluate(dataset: DatasetInput, options: EvaluateOptions = {}, callId?: number, onProgress?: (p: WorkProgress) => unknown): Promise<EvaluateResult> {
+    return this.cancellable('evaluate', callId, async (token) => {
       const { model, meta } = this.requireModel('evaluate');
       const K = model.config.classes;
       const t0 = performance.now();
       let samples: () => Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>;
+      let total: number;
       if (isMemoryDataset(dataset)) {
         // Validates sizes and class ids; the copy into WebAssembly memory is not needed here.
         new MemoryDataset(await Preprocessor.create(), dataset, K);
+        total = dataset.images.length;
         samples = function* () {
           for (let i = 0; i < dataset.images.length; i++) {
             const img = dataset.images[i]!;
@@ -288,6 +331,7 @@ export class EngineService {
         };
       } else {
         const ds = await this.openPath(dataset, 'val', { classes: K, preprocessor: await Preprocessor.create() });
+        total = ds.length;
         samples = function* () {
           for (let i = 0; i < ds.length; i++) {
             const s = ds.sample(i);
@@ -295,8 +339,15 @@ export class EngineService {
           }
         };
       }
-      // onImage given: evaluateWholeImages counts images inside `onImage?.(++n)`, skipped without it.
-      const r = await evaluateWholeImages(model, samples(), { tile: options.tile, overlap: options.overlap, onImage: () => undefined });
+      const progress = progressSink(onProgress);
+      let r: Awaited<ReturnType<typeof evaluateWholeImages>>;
+      try {
+        r = await evaluateWholeImages(model, samples(), {
+          tile: options.tile, overlap: options.overlap, total, shouldStop: () => token.cancelled, onImage: (done) => progress.emit({ done, total }),
+        });
+      } finally {
+        await progress.flush();
+      }
       return { ...r, classNames: meta.classNames.slice(), seconds: (performance.now() - t0) / 1000 };
     });
   }
@@ -315,9 +366,17 @@ export class EngineService {
     });
   }
 
-  /** Asks a running train() to stop before its next step. */
-  cancel(): Promise<void> {
-    this.cancelRequested = true;
+  /**
+   * Without an id: asks a running train() to stop before its next step. With the id a call was
+   * sent with: stops that call (before it starts, or at its next check); unknown ids (calls that
+   * have finished) are ignored.
+   */
+  cancel(callId?: number): Promise<void> {
+    if (callId === undefined) this.cancelRequested = true;
+    else {
+      const token = this.calls.get(callId);
+      if (token) token.cancelled = true;
+    }
     return Promise.resolve();
   }
 
@@ -338,6 +397,32 @@ export class EngineService {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * serial() for a call its caller may cancel on its own: `callId` (undefined: not cancellable
+   * this way) is known from the moment the call arrives, so a cancel(callId) sent after the call
+   * finds it however long it waits in the queue (messages from one caller arrive in order). A call
+   * cancelled before it starts rejects without running; `fn` reads `token.cancelled` between its
+   * units of work, and a PredictionCancelled it throws becomes the same AbortError.
+   */
+  private cancellable<T>(op: string, callId: number | undefined, fn: (token: CallToken) => Promise<T>): Promise<T> {
+    const token: CallToken = { cancelled: false };
+    const id = Number.isSafeInteger(callId) ? callId! : undefined;
+    if (id !== undefined) this.calls.set(id, token);
+    const run = this.serial(async () => {
+      if (token.cancelled) throw new EngineError('ABORTED', `${op}: aborted before it started`);
+      try {
+        return await fn(token);
+      } catch (e) {
+        if (e instanceof PredictionCancelled) throw new EngineError('ABORTED', `${op}: aborted (${e.message})`);
+        throw e;
+      }
+    });
+    if (id === undefined) return run;
+    return run.finally(() => {
+      if (this.calls.get(id) === token) this.calls.delete(id);
+    });
+  }
 
   /** Runs fn after every earlier call has finished. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -414,7 +499,7 @@ export class EngineService {
     return { source: ds, classNames: ds.classNames };
   }
 
-  private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
+  private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void, token: CallToken): Promise<TrainResult> {
     const { model, meta } = this.requireModel('train');
     const K = model.config.classes;
     if (!o || typeof o !== 'object') throw new TypeError('train: options must be an object');
@@ -441,7 +526,7 @@ export class EngineService {
         optimizer,
         schedule,
         memoryBudget: memoryBudget(t),
-        shouldStop: () => this.cancelRequested,
+        shouldStop: () => this.cancelRequested || token.cancelled,
         onProgress: (p) => {
           steps++;
           emit({ type: 'step', ...p });

@@ -4,8 +4,9 @@
 // `model.backend` where the two differ (planning and running), and nowhere else.
 import type { FcnModel } from './model.js';
 import type { WasmFcnModel } from './wasm/model.js';
+import type { BackendName } from './run-types.js';
 
-export type BackendName = 'webgpu' | 'wasm';
+export type { BackendName } from './run-types.js';
 
 /** An FCN on either backend. */
 export type Model = FcnModel | WasmFcnModel;

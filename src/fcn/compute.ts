@@ -5,6 +5,7 @@
 import { defaultThreads, relaxedSimdSupported, sharedMemorySupported, WasmRuntime } from '../backends/wasm/runtime.js';
 import { acquireGpu, adapterFromEnv, DAWN_ADAPTERS, GpuError, type AdapterReport, type Gpu } from '../gpu/device.js';
 import type { BackendName, Model } from './backend.js';
+import type { ComputeReport } from './run-types.js';
 import { CropEvaluator } from './evaluate.js';
 import { FcnModel } from './model.js';
 import type { FcnConfig } from './spec.js';
@@ -12,6 +13,8 @@ import { Trainer, type HostBatch, type OptimizerOptions, type StepResult } from 
 import { WasmCropEvaluator } from './wasm/infer.js';
 import { WasmFcnModel } from './wasm/model.js';
 import { WasmTrainer } from './wasm/trainer.js';
+
+export type { ComputeReport } from './run-types.js';
 
 export type BackendChoice = 'auto' | BackendName;
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm'];
@@ -25,21 +28,6 @@ export interface ComputeOptions {
   threads?: number;
   /** WebGPU: fail on compatibility-mode adapters. */
   requireCore?: boolean;
-}
-
-/** What `webfcn info` and the engine report about the backend in use. */
-export interface ComputeReport {
-  backend: BackendName;
-  /** One line: the adapter, or the wasm build and threads. */
-  summary: string;
-  /** Why this backend (and adapter) was chosen, and what was tried. */
-  reason: string;
-  /** WebGPU: the adapter. */
-  adapter?: AdapterReport;
-  /** wasm: threads working on each op, the SIMD level, whether memory is shared. */
-  threads?: number;
-  simd?: string;
-  sharedMemory?: boolean;
 }
 
 /** A compute backend: a GPU device or a wasm runtime. */

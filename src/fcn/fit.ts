@@ -9,8 +9,9 @@ import { segMetrics } from './metrics.js';
 import type { Model } from './backend.js';
 import { createCropEvaluator, createTrainer } from './compute.js';
 import type { OptimizerOptions } from './trainer.js';
+import type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
 
-export type Schedule = 'constant' | 'poly';
+export type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
 
 export interface FitOptions {
   epochs: number;
@@ -27,33 +28,6 @@ export interface FitOptions {
   onEpoch?: (m: EpochMetrics) => Promise<void> | void;
   /** Checked between steps; true cancels the run (the last checkpoint stays). */
   shouldStop?: () => boolean;
-}
-
-export interface StepProgress {
-  epoch: number;
-  step: number;
-  stepsPerEpoch: number;
-  /** Mean per-image loss of the latest step whose loss has been read (one step behind). */
-  loss: number;
-  /** Pixel accuracy over this epoch's batches so far (refreshed every 10 steps and at the end). */
-  accuracy: number;
-  imagesPerSec: number;
-  /** Seconds left in this epoch at the current rate. */
-  etaSec: number;
-}
-
-export interface EpochMetrics {
-  epoch: number;
-  /** Mean per-image loss over the epoch (the chapter's metric[0] / metric[2]). */
-  loss: number;
-  trainAccuracy: number;
-  trainMIoU: number;
-  testAccuracy: number | null;
-  testMIoU: number | null;
-  testIoU: number[] | null;
-  examplesPerSec: number;
-  seconds: number;
-  lr: number;
 }
 
 export class TrainingDiverged extends Error {

@@ -18,6 +18,28 @@ export interface TileOptions {
   tile?: [number, number];
   /** Minimum overlap between neighbouring tiles in pixels. Default 64. */
   overlap?: number;
+  /** Asked before each tile; true stops the prediction with a PredictionCancelled error. */
+  shouldStop?: () => boolean;
+  /** After each tile: tiles done, tiles in all. */
+  onTile?: (done: number, total: number) => void;
+}
+
+/** A prediction (or evaluation) stopped between tiles or images because its caller cancelled it. */
+export class PredictionCancelled extends Error {
+  constructor(readonly done: number, readonly total: number | undefined, what = 'tiles') {
+    super(`prediction cancelled after ${done}${total === undefined ? '' : ` of ${total}`} ${what}`);
+    this.name = 'PredictionCancelled';
+  }
+}
+
+/**
+ * Throws PredictionCancelled when opts.shouldStop says so. The wasm backend computes a tile
+ * synchronously, so first the event loop runs once: a cancel message waiting there gets in.
+ */
+async function checkStop(model: Model, opts: TileOptions, done: number, total: number): Promise<void> {
+  if (!opts.shouldStop) return;
+  if (model.backend === 'wasm') await new Promise((resolve) => setTimeout(resolve, 0));
+  if (opts.shouldStop()) throw new PredictionCancelled(done, total);
 }
 
 /** Tile start offsets along one axis of length `len` for tiles of `tile` pixels. */
@@ -44,12 +66,17 @@ export async function predictLogits(model: Model, image: Float32Array, H: number
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   const overlap = opts.overlap ?? 64;
-  const plan = model.backend === 'webgpu' ? await model.plan(1, th, tw, 'eval') : null;
+  const plan = model.backend === 'wasm' ? null : await model.plan(1, th, tw, 'eval');
   const sum = new Float32Array(K * H * W);
   const count = new Uint16Array(H * W);
   const tileData = new Float32Array(3 * th * tw);
-  for (const y0 of tileStarts(H, th, overlap)) {
-    for (const x0 of tileStarts(W, tw, overlap)) {
+  const ys = tileStarts(H, th, overlap);
+  const xs = tileStarts(W, tw, overlap);
+  const total = ys.length * xs.length;
+  let done = 0;
+  for (const y0 of ys) {
+    for (const x0 of xs) {
+      await checkStop(model, opts, done, total);
       // Pixels outside the image (small images) stay 0: the dataset mean after normalisation.
       tileData.fill(0);
       const hh = Math.min(th, H - y0);
@@ -75,6 +102,7 @@ export async function predictLogits(model: Model, image: Float32Array, H: number
         }
       }
       for (let y = 0; y < hh; y++) for (let x = 0; x < ww; x++) count[(y0 + y) * W + x0 + x]!++;
+      opts.onTile?.(++done, total);
     }
   }
   for (let k = 0; k < K; k++) for (let i = 0; i < H * W; i++) sum[k * H * W + i]! /= count[i]!;
@@ -129,6 +157,7 @@ export async function predictClasses(model: Model, image: Float32Array, H: numbe
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   if (th < H || tw < W) return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
+  await checkStop(model, opts, 0, 1);
   const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
   for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) tile.set(image.subarray((c * H + y) * W, (c * H + y + 1) * W), (c * th + y) * tw);
   let ids: Uint32Array;
@@ -142,6 +171,7 @@ export async function predictClasses(model: Model, image: Float32Array, H: numbe
   }
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
+  opts.onTile?.(1, 1);
   return classes;
 }
 

@@ -15,8 +15,9 @@ import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { perImageFootprint, type GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
+import type { LossReduction } from './run-types.js';
 
-export type LossReduction = 'sum' | 'mean';
+export type { LossReduction } from './run-types.js';
 
 export interface OptimizerOptions {
   /** Learning rate (the chapter: 0.001). */

@@ -3,33 +3,9 @@
 // counts live buffers, and turns validation errors and device loss into errors that name
 // the kernel or buffer label that caused them.
 import { policyFromEnv, type KernelPolicy } from './policy.js';
+import { GpuError, type AcquireOptions, type AdapterReport, type MemoryStats } from './report.js';
 
-/** What `webfcn info` prints: the adapter in use and why it was chosen. */
-export interface AdapterReport {
-  /** Dawn backend in Node ('vulkan', 'opengles', ...), or 'browser'. */
-  backend: string;
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** 'core' or 'compatibility' (OpenGL ES class devices, and every software adapter here). */
-  featureLevel: 'core' | 'compatibility';
-  /** True for CPU-emulated adapters (llvmpipe, SwiftShader). */
-  software: boolean;
-  features: string[];
-  limits: Record<string, number>;
-  /** Why this adapter was chosen, and what was tried before it. */
-  reason: string;
-}
-
-export interface AcquireOptions {
-  /** Force one Node (Dawn) adapter: 'default' | 'opengles' | 'swiftshader'. Env: WEBFCN_ADAPTER. */
-  backend?: string;
-  /** Ask for 'core' only (fails on compatibility-only adapters). */
-  requireCore?: boolean;
-  /** Only a hardware adapter: fail (quickly, without probing software adapters) when there is none. */
-  hardwareOnly?: boolean;
-}
+export { GpuError, type AcquireOptions, type AdapterReport, type MemoryStats } from './report.js';
 
 /** Optional features the engine uses when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
@@ -56,20 +32,6 @@ export const INSTALL_HINT =
   'libegl-mesa0 libgl1-mesa-dri for Mesa llvmpipe through OpenGL ES, and chromium libvulkan1 for ' +
   'SwiftShader), or set WEBFCN_ADAPTER to an adapter this machine has. In a browser, use one with ' +
   'WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
-
-/** A GPU error with the label of the kernel or buffer that caused it. */
-export class GpuError extends Error {
-  constructor(message: string, readonly label?: string) {
-    super(label ? `${label}: ${message}` : message);
-    this.name = 'GpuError';
-  }
-}
-
-/** Live GPU memory owned by one Gpu, for leak tests and `info`. */
-export interface MemoryStats {
-  liveBuffers: number;
-  liveBytes: number;
-}
 
 /**
  * A GPUDevice plus what the engine keeps per device: the adapter report, live-buffer

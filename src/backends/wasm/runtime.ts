@@ -56,6 +56,12 @@ export const Op = {
   winogradWeights: 22,
   winogradInput: 23,
   winogradOutput: 24,
+  reduceParts: 25,
+  tconvPhaseWeights: 26,
+  tconvScatter: 27,
+  tconvGather: 28,
+  tconvInputWeights: 29,
+  cropColumns: 30,
 } as const;
 export type OpName = keyof typeof Op;
 
