@@ -361,7 +361,7 @@ export function benchSvg(r: BenchResult): string {
   const width = 800, labelW = 150, barMax = 470, rowH = 20, pad = 14;
   let y = 36;
   const parts: string[] = [];
-  parts.push(`<text x="${pad}" y="22" font-size="14" font-weight="bold">${esc(`webfcn bench — ${[w && `${w.adapter.backend} ${w.adapter.description}`, m?.runtime.summary].filter(Boolean).join('; ')}`)}</text>`);
+  parts.push(`<text x="${pad}" y="22" font-size="14" font-weight="bold">${esc(`webfcn bench — ${[w && `WebGPU ${w.adapter.backend}${w.adapter.software ? ' (software)' : ''}`, m && `wasm ${m.runtime.simd}, ${m.runtime.threads} thread${m.runtime.threads === 1 ? '' : 's'}`].filter(Boolean).join('; ')}`)}</text>`);
   for (const p of panels) {
     parts.push(`<text x="${pad}" y="${y + 14}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
     y += 22;
