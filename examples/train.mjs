@@ -19,8 +19,8 @@ console.log(`dataset: ${synth.train.length} train + ${synth.val.length} val imag
 
 const engine = await createEngine();
 try {
-  const { adapter } = await engine.info();
-  console.log(`device: ${adapter.backend} ${adapter.description || adapter.device} (${adapter.featureLevel})`);
+  const { compute } = await engine.info();
+  console.log(`device: ${compute.summary}`);
   const model = await engine.build({ classes, seed: 0 });
   console.log(`model: FCN-ResNet18 ${model.head}, ${model.classes} classes, ${(model.parameters / 1e6).toFixed(2)}M parameters`);
 

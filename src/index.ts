@@ -1,7 +1,8 @@
-/// <reference types="@webgpu/types" preserve="true" />
-// webfcn's library entry point for Node (browsers: index.browser.ts).
-export { acquireGpu, Gpu, GpuError, type AdapterReport, type AcquireOptions } from './gpu/device.js';
-export { Tensor } from './gpu/tensor.js';
+// webfcn's library entry point for Node (browsers: index.browser.ts). Its declarations name no
+// WebGPU or DOM types, so a Node project type-checks with lib: ["ES2022"] and types: ["node"]
+// (skipLibCheck off): the GPU classes (Gpu, Tensor, acquireGpu), whose declarations need
+// @webgpu/types and with it the DOM's, are in the browser entry only.
+export { GpuError, type AdapterReport, type AcquireOptions } from './gpu/report.js';
 
 // The engine in a worker thread, behind Comlink (src/api/engine.ts).
 export { createEngine } from './api/engine.js';

@@ -9,6 +9,11 @@
 // Timing: GPU timestamp queries around the compute pass when the adapter has 'timestamp-query',
 // otherwise wall time fenced by queue.onSubmittedWorkDone; the median (or with --min the best) of
 // --reps runs after a warm-up.
+//
+// --backend wasm times the same passes (and FCN-16s/8s's head layers) on the WebAssembly backend
+// instead, against its best packed matmul, on 1 and 2 threads (tools/bench-wasm.ts, which takes
+// the remaining options: --batch/--batches, --size, --threads, --reps, --only, --winograd auto|off,
+// --split-k auto|off, --phases auto|off, --json; the size defaults to 160x256 there).
 import { acquireGpu, type Gpu } from '../src/gpu/device.js';
 import { disposeDispatch, encode, submit, type Dispatch } from '../src/gpu/kernel.js';
 import {
@@ -31,6 +36,9 @@ import { matmul, type MatmulVariant } from '../src/gpu/ops/matmul.js';
 import { Tensor } from '../src/gpu/tensor.js';
 
 const args = process.argv.slice(2);
+const backendAt = args.indexOf('--backend');
+const backend = backendAt >= 0 ? args[backendAt + 1] : 'webgpu';
+if (backend !== 'webgpu' && backend !== 'wasm') throw new Error(`--backend ${backend}: expected webgpu or wasm`);
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
@@ -269,4 +277,9 @@ async function main(): Promise<void> {
   gpu.dispose();
 }
 
-await main();
+if (backend === 'wasm') {
+  const wasm = await import('./bench-wasm.js');
+  await wasm.main(args.filter((_, i) => i !== backendAt && i !== backendAt + 1));
+} else {
+  await main();
+}

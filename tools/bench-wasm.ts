@@ -1,11 +1,15 @@
 // WebAssembly kernel benchmark: the packed GEMM and every distinct convolution pass of ResNet-18
-// (and FCN's k64/s32/p16 transposed-conv head) on the wasm runtime, at batch 1 and 2, on 1 and 2
-// threads: time, GFLOP/s (2·MACs), GFLOP per CPU-second (all threads' CPU time: what the kernel
-// would reach with the cores to itself), and each pass as a fraction of the best matmul on the
-// same thread count. The issue's aims: matmul ≥ 60 GFLOP/s on two threads, every conv pass ≥ 60%.
+// and of the FCN-32s/16s/8s heads (1×1 score convs, the k4/s2 upsamplers, the k64/s32, k32/s16 and
+// k16/s8 transposed convs) on the wasm runtime, at batch 1 and 2, on 1 and 2 threads: time,
+// GFLOP/s (2·MACs), GFLOP per CPU-second (all threads' CPU time: what the kernel would reach with
+// the cores to itself), and each pass as a fraction of the best matmul on the same thread count.
+// The issue's aims: matmul ≥ 60 GFLOP/s on two threads, every conv pass ≥ 60%.
+// `npm run bench:kernels -- --backend wasm` runs this too (tools/bench-kernels.ts).
 //
-//   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME] [--winograd auto|off] [--json]
-//   (with --experimental-wasm-relaxed-simd before --import, Node 20 runs the relaxed-SIMD build)
+//   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME]
+//     [--winograd auto|off] [--split-k auto|off] [--phases auto|off] [--json]
+//   (with --experimental-wasm-relaxed-simd before --import, Node 20 runs the relaxed-SIMD build;
+//   --split-k off / --phases off plan every GEMM unsplit / every transposed conv without output phases)
 //
 // Timing: the best of --reps runs after one warm-up (the machine is shared; the best run is the
 // one least disturbed), wall clock and process CPU time.
@@ -16,22 +20,34 @@ import {
 } from '../src/backends/wasm/conv2d.js';
 import { gemm, packA, packB, packedABytes, packedBBytes } from '../src/backends/wasm/gemm.js';
 import { WasmRuntime } from '../src/backends/wasm/runtime.js';
+import { pathToFileURL } from 'node:url';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const [IH, IW] = opt('size', '160x256').split('x').map(Number) as [number, number];
-const batches = opt('batches', '1,2').split(',').map(Number);
-const threadCounts = opt('threads', '1,2').split(',').map(Number);
-const reps = Number(opt('reps', '3'));
-const only = opt('only', '');
-const asJson = args.includes('--json');
-// 'auto': Winograd F(2x2, 3x3) where the planner takes it; 'off': every convolution as im2col + GEMM.
-const winograd = opt('winograd', 'auto');
-if (winograd === 'off') wasmConvOptions.winograd = false;
-else if (winograd !== 'auto') throw new Error(`--winograd ${winograd}: expected auto or off`);
+let IH = 160, IW = 256, reps = 3, only = '';
+
+/** Options of one run, from the command line (bench-kernels passes its own after --backend wasm). */
+function parseArgs(args: string[]) {
+  const opt = (name: string, dflt: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+  };
+  [IH, IW] = opt('size', '160x256').split('x').map(Number) as [number, number];
+  reps = Number(opt('reps', '3'));
+  only = opt('only', '');
+  // --batch N (bench-kernels' spelling) is --batches N.
+  const batches = opt('batches', opt('batch', '1,2')).split(',').map(Number);
+  const threadCounts = opt('threads', '1,2').split(',').map(Number);
+  // 'auto': as the planner decides; 'off': every convolution as im2col + GEMM, unsplit, no output phases.
+  const onOff = (name: string) => {
+    const v = opt(name, 'auto');
+    if (v !== 'auto' && v !== 'off') throw new Error(`--${name} ${v}: expected auto or off`);
+    return v;
+  };
+  const choice = { winograd: onOff('winograd'), splitK: onOff('split-k'), phases: onOff('phases') };
+  wasmConvOptions.winograd = choice.winograd === 'auto';
+  wasmConvOptions.splitK = choice.splitK === 'auto';
+  wasmConvOptions.tconvPhases = choice.phases === 'auto';
+  return { batches, threadCounts, asJson: args.includes('--json'), choice };
+}
 
 interface Shape {
   name: string;
@@ -39,7 +55,7 @@ interface Shape {
   convT?: ConvTranspose2dParams;
 }
 
-/** The distinct convolutions of ResNet-18 at this input size, and the FCN head (as tools/bench-kernels.ts). */
+/** The distinct convolutions of ResNet-18 at this input size, and of the FCN heads. */
 function shapes(N: number): Shape[] {
   const out: Shape[] = [];
   const conv = (name: string, C: number, H: number, W: number, K: number, k: number, s: number, p: number) =>
@@ -50,14 +66,28 @@ function shapes(N: number): Shape[] {
   conv('stem 7x7/2 3->64', 3, IH, IW, 64, 7, 2, 3);
   conv('layer1 3x3 64', 64, h2, w2, 64, 3, 1, 1);
   let [h, w, c] = [h2, w2, 64];
+  const grid: Record<number, [number, number]> = {};
   for (const [i, k] of [[2, 128], [3, 256], [4, 512]] as const) {
     const hh = half(h), ww = half(w);
     conv(`layer${i} 3x3/2 ${c}->${k}`, c, h, w, k, 3, 2, 1);
     conv(`layer${i} 3x3 ${k}`, k, hh, ww, k, 3, 1, 1);
     conv(`layer${i} 1x1/2 ${c}->${k}`, c, h, w, k, 1, 2, 0);
     [h, w, c] = [hh, ww, k];
+    grid[i] = [hh, ww];
   }
   out.push({ name: 'fcn head T64/32/16 21->21', convT: { N, Cin: 21, H: h, W: w, Cout: 21, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 } });
+  // FCN-16s/8s: 1×1 scores of layer3/layer2 (layer4's is conv 'score 1x1 512->21'), the ×2
+  // upsamplers (k4/s2/p1) onto layer3's and layer2's grids, and the final k32/s16 and k16/s8.
+  conv('score 1x1 512->21', 512, h, w, 21, 1, 1, 0);
+  const [h3, w3] = grid[3]!, [h2s, w2s] = grid[2]!;
+  conv('score 1x1 256->21', 256, h3, w3, 21, 1, 1, 0);
+  conv('score 1x1 128->21', 128, h2s, w2s, 21, 1, 1, 0);
+  const up = (name: string, H: number, W: number, k: number, s: number, p: number) =>
+    out.push({ name, convT: { N, Cin: 21, H, W, Cout: 21, kh: k, kw: k, strideH: s, strideW: s, padH: p, padW: p } });
+  up('fcn upscore T4/2/1 21->21 (16s/8s)', h, w, 4, 2, 1);
+  up('fcn upscore T4/2/1 21->21 (8s pool4)', h3, w3, 4, 2, 1);
+  up('fcn16s head T32/16/8 21->21', h3, w3, 32, 16, 8);
+  up('fcn8s head T16/8/4 21->21', h2s, w2s, 16, 8, 4);
   return out.filter((s) => s.name.includes(only));
 }
 
@@ -159,20 +189,24 @@ function benchShape(rt: WasmRuntime, s: Shape, batch: number, best: number, rows
   rt.arena.release(m);
 }
 
-const rows: Row[] = [];
-const meta: string[] = [];
-for (const threads of threadCounts) {
-  const rt = await WasmRuntime.create({ threads });
-  meta.push(rt.describe());
-  const best = bestMatmul(rt, rows);
-  for (const batch of batches) for (const s of shapes(batch)) benchShape(rt, s, batch, best, rows);
-  await rt.dispose();
-}
+/** Runs the benchmark with these command-line arguments; prints a table (or JSON). */
+export async function main(argv: string[]): Promise<void> {
+  const { batches, threadCounts, asJson, choice } = parseArgs(argv);
+  const rows: Row[] = [];
+  const meta: string[] = [];
+  for (const threads of threadCounts) {
+    const rt = await WasmRuntime.create({ threads });
+    meta.push(rt.describe());
+    const best = bestMatmul(rt, rows);
+    for (const batch of batches) for (const s of shapes(batch)) benchShape(rt, s, batch, best, rows);
+    await rt.dispose();
+  }
 
-if (asJson) {
-  console.log(JSON.stringify({ size: [IH, IW], runtimes: meta, rows }, null, 2));
-} else {
-  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${winograd}; best of ${reps} after a warm-up`);
+  if (asJson) {
+    console.log(JSON.stringify({ size: [IH, IW], runtimes: meta, choice, rows }, null, 2));
+    return;
+  }
+  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${choice.winograd}, split K ${choice.splitK}, output phases ${choice.phases}; best of ${reps} after a warm-up`);
   console.log('| threads | batch | shape | pass | ms | GFLOP/s | GFLOP/CPU-s | of best matmul |');
   console.log('|---:|---:|---|---|---:|---:|---:|---:|');
   for (const r of rows) {
@@ -189,3 +223,5 @@ if (asJson) {
       `conv passes under 60% of it: ${low} of ${conv.length} by wall clock, ${lowCpu} by CPU time`);
   }
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2));

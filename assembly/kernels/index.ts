@@ -3,10 +3,11 @@
 // byte offset in that memory above `heapBase()` and passes offsets through the control block
 // (args.ts). `run` is the single entry: the op ids below are mirrored in src/backends/wasm/ops.ts.
 import { addBias, biasGrad, col2im, im2col } from './conv';
-import { fill, gemm, packA, packB } from './gemm';
+import { fill, gemm, packA, packB, reduceParts } from './gemm';
 import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
+import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -34,6 +35,12 @@ export const OP_NORMALIZE_RGBA = 21;
 export const OP_WINOGRAD_WEIGHTS = 22;
 export const OP_WINOGRAD_INPUT = 23;
 export const OP_WINOGRAD_OUTPUT = 24;
+export const OP_REDUCE_PARTS = 25;
+export const OP_TCONV_PHASE_WEIGHTS = 26;
+export const OP_TCONV_SCATTER = 27;
+export const OP_TCONV_GATHER = 28;
+export const OP_TCONV_INPUT_WEIGHTS = 29;
+export const OP_CROP_COLUMNS = 30;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -73,6 +80,12 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_WINOGRAD_WEIGHTS: winogradWeights(ctl); break;
     case OP_WINOGRAD_INPUT: winogradInput(ctl); break;
     case OP_WINOGRAD_OUTPUT: winogradOutput(ctl); break;
+    case OP_REDUCE_PARTS: reduceParts(ctl); break;
+    case OP_TCONV_PHASE_WEIGHTS: tconvPhaseWeights(ctl); break;
+    case OP_TCONV_SCATTER: tconvScatter(ctl); break;
+    case OP_TCONV_GATHER: tconvGather(ctl); break;
+    case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
+    case OP_CROP_COLUMNS: cropColumns(ctl); break;
     default: unreachable();
   }
 }

@@ -8,7 +8,7 @@ import { argI, argU, nextTile } from './args';
 import { MR, NR } from './gemm';
 
 /**
- * U_ξ = G g Gᵀ for every (k, c), packed as 16 A matrices (K, C) of ⌈K/6⌉ panels each, U_ξ at
+ * U_ξ = G g Gᵀ for every (k, c), packed as 16 A matrices (K, C) of ⌈K/MR⌉ panels each, U_ξ at
  * dst + ξ·aBytes. g(k, c, r) (r = ky·3 + kx) = src[(j / P)·ks + (j % P)·sk + k·sr] with j = c·9 + r
  * (element strides, signed: the flipped kernels of backward-input walk r backwards).
  * args: src, K, C, sr, sk, P, ks, dst, aBytes. Tiles: k (counter 0).

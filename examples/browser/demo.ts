@@ -141,17 +141,25 @@ function lock(on: boolean): void {
 
 function showAdapter(info: EngineInfo): void {
   const a = info.adapter;
-  const rows: [string, string][] = [
-    ['backend', a.backend],
-    ['vendor', a.vendor || '(not reported)'],
-    ['architecture', a.architecture || '(not reported)'],
-    ['device', a.device || '(not reported)'],
-    ['description', a.description || '(not reported)'],
-    ['feature level', a.featureLevel],
-    ['software', a.software ? 'yes (CPU emulation: expect slow training)' : 'no'],
-    ['max storage binding', `${(a.limits.maxStorageBufferBindingSize! / 2 ** 20).toFixed(0)} MiB`],
-    ['workgroup storage', `${(a.limits.maxComputeWorkgroupStorageSize! / 1024).toFixed(0)} KiB, ${a.limits.maxComputeInvocationsPerWorkgroup} invocations`],
-  ];
+  const c = info.compute;
+  const rows: [string, string][] = a
+    ? [
+        ['backend', `WebGPU (${a.backend})`],
+        ['vendor', a.vendor || '(not reported)'],
+        ['architecture', a.architecture || '(not reported)'],
+        ['device', a.device || '(not reported)'],
+        ['description', a.description || '(not reported)'],
+        ['feature level', a.featureLevel],
+        ['software', a.software ? 'yes (CPU emulation: expect slow training)' : 'no'],
+        ['max storage binding', `${(a.limits.maxStorageBufferBindingSize! / 2 ** 20).toFixed(0)} MiB`],
+        ['workgroup storage', `${(a.limits.maxComputeWorkgroupStorageSize! / 1024).toFixed(0)} KiB, ${a.limits.maxComputeInvocationsPerWorkgroup} invocations`],
+      ]
+    : [
+        ['backend', 'WebAssembly (CPU)'],
+        ['threads', `${c.threads}${c.sharedMemory ? '' : ' (the page is not cross-origin isolated: no shared memory)'}`],
+        ['SIMD', c.simd ?? '-'],
+      ];
+  rows.push(['why', c.reason]);
   $('adapter').innerHTML = '';
   for (const [k, v] of rows) {
     const dt = document.createElement('dt');
@@ -161,6 +169,7 @@ function showAdapter(info: EngineInfo): void {
     dd.dataset.key = k;
     $('adapter').append(dt, dd);
   }
+  if (!a) return; // WebAssembly: no adapter limits to show
   $('limits').innerHTML = '';
   for (const [k, v] of Object.entries(a.limits).sort()) {
     const dt = document.createElement('dt');
@@ -177,7 +186,7 @@ function noWebGpu(text: string): void {
   const el = $('no-webgpu');
   el.hidden = false;
   el.textContent = text;
-  setStatus('no-webgpu', 'No WebGPU: this page cannot train or predict here.');
+  setStatus('no-webgpu', 'The engine did not start: this page cannot train or predict here.');
 }
 
 // ---- data ------------------------------------------------------------------------------------
@@ -579,19 +588,16 @@ async function main(): Promise<void> {
   generate();
   drawChart();
   lock(false);
-  if (!('gpu' in navigator) || !navigator.gpu) {
-    noWebGpu('This browser has no WebGPU (navigator.gpu is missing). Use Chrome or Edge 113+, Safari 26+ or Firefox 141+ (Windows) ' +
-      'over https or localhost, or start Chromium with --enable-unsafe-webgpu.');
-    return;
-  }
+  // backend=webgpu|wasm in the query string forces one; the default takes a hardware GPU, else WebAssembly.
+  const backend = (params.get('backend') ?? 'auto') as 'auto' | 'webgpu' | 'wasm';
   try {
-    setStatus('starting', 'Starting the engine worker and acquiring the GPU…');
+    setStatus('starting', 'Starting the engine worker…');
     stall.start();
-    engine = await createEngine();
+    engine = await createEngine({ backend });
     state.info = await engine.info();
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    noWebGpu(`WebGPU is present but the engine could not get an adapter: ${msg}`);
+    noWebGpu(`The engine could not start (${backend}): ${msg}`);
     state.error = msg;
     return;
   } finally {
@@ -600,7 +606,7 @@ async function main(): Promise<void> {
   showAdapter(state.info);
   await busy('busy', 'Building FCN-ResNet18…', buildModel);
   if (state.phase === 'error') return;
-  setStatus('ready', `Ready: ${state.model!.parameters.toLocaleString('en')} parameters on ${state.info.adapter.description || state.info.adapter.backend}. Press Train.`);
+  setStatus('ready', `Ready: ${state.model!.parameters.toLocaleString('en')} parameters on ${state.info.compute.summary}. Press Train.`);
   if (params.get('autotrain') === '1') await doTrain();
 }
 

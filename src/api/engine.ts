@@ -24,12 +24,12 @@ import { dropSegmentInput, toSegmentInput } from './sources.js';
 import type {
   BuildOptions, DatasetInput, Engine, EngineInfo, EngineOptions, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, ImageSource, LoadModelOptions,
   LoadResult, MemoryDatasetInput, ModelInfo, FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, SegmentOptions,
-  SegmentResult, TrainEvent, TrainOptions, TrainResult, WarmupOptions,
+  SegmentResult, TrainEvent, TrainOptions, TrainResult, WarmupOptions, WorkProgress,
 } from './types.js';
 
-/** The options without `signal` (an AbortSignal cannot cross to the worker). */
-function withoutSignal<T extends { signal?: AbortSignal }>(o: T): Omit<T, 'signal'> {
-  const { signal: _signal, ...rest } = o;
+/** The options without `signal` and `onProgress` (an AbortSignal or a function cannot be cloned to the worker). */
+function withoutSignal<T extends { signal?: AbortSignal; onProgress?: unknown }>(o: T): Omit<T, 'signal' | 'onProgress'> {
+  const { signal: _signal, onProgress: _onProgress, ...rest } = o;
   return rest;
 }
 
@@ -137,8 +137,22 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     return Promise.race([f(), failed]);
   };
 
+  /**
+   * A call that `signal` can cancel: it gets an id of its own, sent with it, and an abort tells
+   * the worker cancel(id), which stops that call only (before it starts, or at its next check)
+   * and leaves the others, a running train() included, alone. Without a signal: `run()`.
+   */
+  let lastCallId = 0;
+  const cancellable = <T>(what: string, signal: AbortSignal | undefined, run: (callId?: number) => Promise<T>): Promise<T> => {
+    if (!signal) return run();
+    const id = ++lastCallId;
+    return abortable(what, signal, () => run(id), () => {
+      if (!disposed && !failure) void remote.cancel(id).catch(() => undefined);
+    });
+  };
+
   try {
-    await call('createEngine', () => remote.init({ backend: options.backend, requireCore: options.requireCore }));
+    await call('createEngine', () => remote.init({ backend: options.backend, adapter: options.adapter, threads: options.threads, requireCore: options.requireCore }));
     if (options.maxPlans !== undefined) await call('createEngine', () => remote.setMaxPlans(options.maxPlans!));
   } catch (e) {
     await handle.terminate();
@@ -190,12 +204,12 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
       const cb = onProgress ? Comlink.proxy((e: TrainEvent) => onProgress(e)) : undefined;
       // Transfer lists attach to an object argument; the options object is always one.
       const transfers = [...new Set([...bufs, ...vbufs])];
-      return abortable('train', o.signal, () => call<TrainResult>('train', () => remote.train(d!, Comlink.transfer(opts, transfers), cb)),
-        () => void remote.cancel().catch(() => undefined));
+      return cancellable('train', o.signal, (id) => call<TrainResult>('train', () => remote.train(d!, Comlink.transfer(opts, transfers), cb, id)));
     },
     predict: (image: ImageInput, o: PredictOptions = {}) => {
       const [img, bufs] = movableImage(image);
-      return abortable('predict', o.signal, () => call<Prediction>('predict', () => remote.predict(Comlink.transfer(img, bufs), withoutSignal(o))));
+      const cb = o.onProgress ? Comlink.proxy((p: WorkProgress) => o.onProgress!(p)) : undefined;
+      return cancellable('predict', o.signal, (id) => call<Prediction>('predict', () => remote.predict(Comlink.transfer(img, bufs), withoutSignal(o), id, cb)));
     },
     segmentFrames: (frames: RgbaFrames) => {
       const ok = frames && typeof frames === 'object' && frames.data && typeof frames.data.byteLength === 'number';
@@ -205,16 +219,22 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     },
     evaluate: (dataset: DatasetInput, o: EvaluateOptions = {}) => {
       const [d, bufs] = movableDataset(dataset);
-      return abortable('evaluate', o.signal, () => call<EvaluateResult>('evaluate', () => remote.evaluate(d!, Comlink.transfer(withoutSignal(o), bufs))));
+      const cb = o.onProgress ? Comlink.proxy((p: WorkProgress) => o.onProgress!(p)) : undefined;
+      return cancellable('evaluate', o.signal, (id) => call<EvaluateResult>('evaluate', () => remote.evaluate(d!, Comlink.transfer(withoutSignal(o), bufs), id, cb)));
     },
     upsample: (image: ImageInput, scale = 2) => {
       const [img, bufs] = movableImage(image);
       return call<RgbaImage>('upsample', () => remote.upsample(Comlink.transfer(img, bufs), scale));
     },
     segment: (source: ImageSource, o: SegmentOptions = {}) =>
-      abortable('segment', o.signal, async () => {
+      cancellable('segment', o.signal, async (id) => {
         const [input, transfers] = await toSegmentInput(source);
-        const reply = await call<SegmentReply>('segment', () => remote.segment(Comlink.transfer(input, transfers), withoutSignal(o)));
+        // Aborted while the source was read: the worker never hears of this call (its cancel went first).
+        if (o.signal?.aborted) {
+          dropSegmentInput(input);
+          throw abortError('segment', o.signal);
+        }
+        const reply = await call<SegmentReply>('segment', () => remote.segment(Comlink.transfer(input, transfers), withoutSignal(o), id));
         return segmentResult(reply);
       }),
     segmentForVideo: (source: ImageSource, timestampMs: number, o: Omit<SegmentOptions, 'signal'> = {}) => {

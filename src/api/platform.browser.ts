@@ -32,9 +32,12 @@ function defaultWorker(): Worker {
   } catch (e) {
     if ((e as DOMException)?.name !== 'SecurityError') throw e;
     // The library came from another origin (a CDN) and no bundler rewrote the URL above. The
-    // file name is built so that bundlers do not copy worker.js a second time for this line.
+    // file name is built, and joined with `+` rather than a template literal, so that bundlers
+    // leave this line alone: a literal would copy worker.js a second time, and Vite's dev server
+    // turns a template literal into a glob import of every file next to its pre-bundled copy of
+    // this library (its JSON metadata included, which then fails to load as a module).
     const file = ['worker', 'js'].join('.');
-    return new Worker(sameOriginWorkerUrl(new URL(`./${file}`, import.meta.url)), { type: 'module' });
+    return new Worker(sameOriginWorkerUrl(new URL('./' + file, import.meta.url)), { type: 'module' });
   }
 }
 

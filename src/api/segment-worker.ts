@@ -2,7 +2,7 @@
 // directly where the device can), the outputs asked for back. Kept apart from service.ts so the
 // service only dispatches to it.
 import type { CheckpointMeta } from '../fcn/checkpoint.js';
-import type { FcnModel } from '../fcn/model.js';
+import type { Model } from '../fcn/backend.js';
 import { canCopyExternal, segmentImage, type SegmentSource } from '../fcn/segment.js';
 import { colorize } from '../data/colormap.js';
 import { Preprocessor } from '../data/preprocess.js';
@@ -67,7 +67,7 @@ function bitmapPixels(b: ImageBitmap): Uint8Array {
 
 /** Runs segment() in the worker; `pre` gives the overlay kernel. */
 export async function runSegment(
-  model: FcnModel, meta: CheckpointMeta, pre: () => Promise<Preprocessor>, input: SegmentInput, req: SegmentRequest,
+  model: Model, meta: CheckpointMeta, pre: () => Promise<Preprocessor>, input: SegmentInput, req: SegmentRequest,
 ): Promise<SegmentReply> {
   if (!input || typeof input !== 'object' || !('pixels' in input || 'bitmap' in input)) {
     throw new TypeError('segment: expected an image source');
@@ -78,7 +78,7 @@ export async function runSegment(
   if ('bitmap' in input) {
     const b = input.bitmap;
     [W, H] = [b.width, b.height];
-    source = canCopyExternal(model.gpu) ? { external: b } : { data: bitmapPixels(b) };
+    source = model.backend === 'webgpu' && canCopyExternal(model.gpu) ? { external: b } : { data: bitmapPixels(b) };
   } else {
     const img = input.pixels;
     [W, H] = [img?.width, img?.height];

@@ -2,6 +2,11 @@
 // serves the calls of the Engine API (src/api/types.ts) one at a time, in arrival order, so a
 // predict() sent during train() runs after it (cancel() and info() answer at once).
 //
+// Cancelling: cancel() with no id stops a running train() (the public engine.cancel()). A call
+// made with an AbortSignal also carries an id of its own (the caller numbers them), and cancel(id)
+// stops that call only: not started yet, it never starts; running, it stops at its next check
+// (between tiles, images or training steps). Other calls, queued or running, are not touched.
+//
 // Nothing here depends on the platform: dataset paths are opened by the `openPath` the worker
 // entry passes in (openVOC in Node; absent in browsers).
 import * as Comlink from 'comlink';
@@ -9,24 +14,25 @@ import type { SegDataset } from '../data/dataset.js';
 import { colorize, defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { DataLoader } from '../data/loader.js';
 import { Preprocessor } from '../data/preprocess.js';
-import { acquireGpu, type AcquireOptions, type Gpu } from '../gpu/device.js';
+import type { Model } from '../fcn/backend.js';
+import { acquireCompute, newModel, type Compute, type ComputeOptions } from '../fcn/compute.js';
 import { decodeModelFile, decodePretrainedBackbone, encodeCheckpoint, isZip, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { exportCheckpoint } from '../fcn/export.js';
 import { fit, TrainingCancelled, type EpochMetrics } from '../fcn/fit.js';
 import { normalizeImage } from '../fcn/image.js';
-import { FcnModel } from '../fcn/model.js';
-import { predictClasses, predictFrames } from '../fcn/predict.js';
+import { PredictionCancelled, predictClasses, predictFrames } from '../fcn/predict.js';
 import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
 import {
   createModel, memoryBudget, modelOptions, resumeOptions, RUN_OPTIONS, runMeta, runProgress, trainingOptions,
   type ModelOptions, type RunOptions,
 } from '../fcn/recipe.js';
+import { EngineError } from './errors.js';
 import { bytesOf, imageChannels, MemoryDataset } from './memory-dataset.js';
 import { runSegment, segmentRequest, type SegmentInput, type SegmentReply } from './segment-worker.js';
 import type {
   BuildOptions, DatasetInput, EngineInfo, EvaluateOptions, EvaluateResult, ExportOptions, ImageInput, LoadResult, MemoryDatasetInput, ModelInfo,
-  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult,
+  FrameClasses, Prediction, PredictOptions, RgbaFrames, RgbaImage, SaveOptions, TrainEvent, TrainOptions, TrainResult, WorkProgress,
 } from './types.js';
 import { segmentImage } from '../fcn/segment.js';
 import { onCompile } from '../gpu/kernel.js';
@@ -68,6 +74,29 @@ function checkInt(what: string, v: number, lo: number, hi: number): number {
   return v;
 }
 
+/** A flag per cancellable call (cancel(id) sets it; the call reads it between units of work). */
+interface CallToken {
+  cancelled: boolean;
+}
+
+/**
+ * Progress events for a Comlink callback, not awaited one by one (the work goes on while an event
+ * travels; an error in the callback does not stop it); `flush()` waits for those sent and releases
+ * the callback's proxy.
+ */
+function progressSink<E>(onProgress: ((e: E) => unknown) | undefined): { emit: (e: E) => void; flush: () => Promise<void> } {
+  const pending: Promise<unknown>[] = [];
+  return {
+    emit: (e) => {
+      if (onProgress) pending.push(Promise.resolve().then(() => onProgress(e)).catch(() => undefined));
+    },
+    flush: async () => {
+      await Promise.all(pending);
+      (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
+    },
+  };
+}
+
 /** Runs an option check, prefixing its error with the call (`train: batchSize must be ...`). */
 function prefixed<T>(op: string, fn: () => T): T {
   try {
@@ -80,8 +109,8 @@ function prefixed<T>(op: string, fn: () => T): T {
 
 /** The worker-side engine; its methods are what the Comlink remote calls. */
 export class EngineService {
-  private gpu: Gpu | null = null;
-  private model: FcnModel | null = null;
+  private compute: Compute | null = null;
+  private model: Model | null = null;
   private meta: CheckpointMeta | null = null;
   /** How the model was made (recorded with each run's options). */
   private modelOptions: ModelOptions | null = null;
@@ -89,16 +118,18 @@ export class EngineService {
   private pre: Preprocessor | null = null;
   private tail: Promise<unknown> = Promise.resolve();
   private cancelRequested = false;
+  /** The cancellable calls sent and not yet finished, by the id their caller gave them. */
+  private readonly calls = new Map<number, CallToken>();
   private disposed = false;
   /** Plans kept between calls (EngineOptions.maxPlans). */
   private maxPlans = 4;
 
   constructor(private readonly host: ServiceHost = {}) {}
 
-  /** Acquires the GPU (createEngine calls this first, so a missing adapter fails there). */
-  init(options: AcquireOptions = {}): Promise<EngineInfo> {
+  /** Acquires the compute backend (createEngine calls this first, so a missing adapter fails there). */
+  init(options: ComputeOptions = {}): Promise<EngineInfo> {
     return this.serial(async () => {
-      this.gpu ??= await acquireGpu(options);
+      this.compute ??= await acquireCompute(options);
       return this.infoNow();
     });
   }
@@ -115,7 +146,7 @@ export class EngineService {
         throw new TypeError('build: backbone must be the weight file\'s bytes (a Uint8Array) here; createEngine().build fetches URLs');
       }
       const backbone = options.backbone ? decodePretrainedBackbone(options.backbone, 'backbone') : null;
-      const model = createModel(this.requireGpu(), o, backbone?.tensors);
+      const model = createModel(this.requireCompute(), o, backbone?.tensors);
       await this.replaceModel(model, runMeta(o, { classNames: options.classNames, colormap: options.colormap }), [], o);
       return this.modelInfo()!;
     });
@@ -128,7 +159,7 @@ export class EngineService {
       const K = ck.meta.config.classes;
       if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
       if (!ck.meta.classNames.length) ck.meta.classNames = defaultClassNames(K);
-      const model = new FcnModel(this.requireGpu(), ck.meta.config);
+      const model = newModel(this.requireCompute(), ck.meta.config);
       try {
         model.loadState(ck.state);
         if (ck.momentum) model.store.loadMomentum(ck.momentum);
@@ -164,9 +195,9 @@ export class EngineService {
     });
   }
 
-  train(dataset: DatasetInput, options: TrainOptions = {}, onProgress?: (e: TrainEvent) => unknown): Promise<TrainResult> {
+  train(dataset: DatasetInput, options: TrainOptions = {}, onProgress?: (e: TrainEvent) => unknown, callId?: number): Promise<TrainResult> {
     // A cancel() sent before this call is queued behind nothing it could stop: start clean.
-    return this.serial(async () => {
+    return this.cancellable('train', callId, async (token) => {
       this.cancelRequested = false;
       const pending: Promise<unknown>[] = [];
       const emit = (e: TrainEvent) => {
@@ -175,7 +206,7 @@ export class EngineService {
         pending.push(Promise.resolve().then(() => onProgress(e)).catch(() => undefined));
       };
       try {
-        return await this.trainNow(dataset, options, emit);
+        return await this.trainNow(dataset, options, emit, token);
       } finally {
         await Promise.all(pending);
         (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
@@ -183,8 +214,9 @@ export class EngineService {
     });
   }
 
-  predict(image: { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels?: 3 | 4 }, options: PredictOptions = {}): Promise<Prediction> {
-    return this.serial(async () => {
+  predict(image: { data: Uint8Array | Uint8ClampedArray; width: number; height: number; channels?: 3 | 4 }, options: PredictOptions = {},
+    callId?: number, onProgress?: (p: WorkProgress) => unknown): Promise<Prediction> {
+    return this.cancellable('predict', callId, async (token) => {
       const { model, meta } = this.requireModel('predict');
       const channels = imageChannels(image, 'predict: image');
       const alpha = options.alpha ?? 0.5;
@@ -192,7 +224,15 @@ export class EngineService {
       const { width: W, height: H } = image;
       const pixels = bytesOf(image.data);
       this.pre ??= await Preprocessor.create();
-      const classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, { tile: options.tile, overlap: options.overlap });
+      const progress = progressSink(onProgress);
+      let classes: Uint8Array;
+      try {
+        classes = await predictClasses(model, normalizeImage(pixels, H, W, channels, meta, this.pre), H, W, {
+          tile: options.tile, overlap: options.overlap, shouldStop: () => token.cancelled, onTile: (done, total) => progress.emit({ done, total }),
+        });
+      } finally {
+        await progress.flush();
+      }
       const colors = colorize(classes, meta.colormap, 4);
       const overlay = this.pre.overlay(pixels, channels, colors, alpha);
       const out: Prediction = { width: W, height: H, classes, colors, overlay };
@@ -216,8 +256,9 @@ export class EngineService {
   }
 
   /** One image with the outputs asked for (src/api/segment-worker.ts). */
-  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}): Promise<SegmentReply> {
-    return this.serial(async () => {
+  segment(input: SegmentInput, options: { outputs?: unknown; alpha?: unknown } = {}, callId?: number): Promise<SegmentReply> {
+    // One pass through the network: a cancelled call stops before it, not inside it.
+    return this.cancellable('segment', callId, async () => {
       const req = segmentRequest(options);
       const { model, meta } = this.requireModel('segment');
       const reply = await runSegment(model, meta, async () => (this.pre ??= await Preprocessor.create()), input, req);
@@ -239,7 +280,7 @@ export class EngineService {
       const t0 = performance.now();
       let [started, done] = [0, 0];
       const pending: Promise<unknown>[] = [];
-      onCompile(model.gpu, (_name, finished) => {
+      if (model.backend === 'webgpu') onCompile(model.gpu, (_name, finished) => {
         started++;
         pending.push(finished.then(() => {
           done++;
@@ -249,7 +290,7 @@ export class EngineService {
       try {
         await segmentImage(model, { data: new Uint8Array(H * W * 4) }, H, W, { category: true, confidence: true }, meta);
       } finally {
-        onCompile(model.gpu, null);
+        if (model.backend === 'webgpu') onCompile(model.gpu, null);
         await Promise.all(pending).catch(() => undefined);
         (onProgress as Partial<Comlink.Remote<unknown>> | undefined)?.[Comlink.releaseProxy]?.();
       }
@@ -270,15 +311,17 @@ export class EngineService {
     return Promise.resolve();
   }
 
-  evaluate(dataset: DatasetInput, options: EvaluateOptions = {}): Promise<EvaluateResult> {
-    return this.serial(async () => {
+  evaluate(dataset: DatasetInput, options: EvaluateOptions = {}, callId?: number, onProgress?: (p: WorkProgress) => unknown): Promise<EvaluateResult> {
+    return this.cancellable('evaluate', callId, async (token) => {
       const { model, meta } = this.requireModel('evaluate');
       const K = model.config.classes;
       const t0 = performance.now();
       let samples: () => Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>;
+      let total: number;
       if (isMemoryDataset(dataset)) {
         // Validates sizes and class ids; the copy into WebAssembly memory is not needed here.
         new MemoryDataset(await Preprocessor.create(), dataset, K);
+        total = dataset.images.length;
         samples = function* () {
           for (let i = 0; i < dataset.images.length; i++) {
             const img = dataset.images[i]!;
@@ -288,6 +331,7 @@ export class EngineService {
         };
       } else {
         const ds = await this.openPath(dataset, 'val', { classes: K, preprocessor: await Preprocessor.create() });
+        total = ds.length;
         samples = function* () {
           for (let i = 0; i < ds.length; i++) {
             const s = ds.sample(i);
@@ -295,8 +339,15 @@ export class EngineService {
           }
         };
       }
-      // onImage given: evaluateWholeImages counts images inside `onImage?.(++n)`, skipped without it.
-      const r = await evaluateWholeImages(model, samples(), { tile: options.tile, overlap: options.overlap, onImage: () => undefined });
+      const progress = progressSink(onProgress);
+      let r: Awaited<ReturnType<typeof evaluateWholeImages>>;
+      try {
+        r = await evaluateWholeImages(model, samples(), {
+          tile: options.tile, overlap: options.overlap, total, shouldStop: () => token.cancelled, onImage: (done) => progress.emit({ done, total }),
+        });
+      } finally {
+        await progress.flush();
+      }
       return { ...r, classNames: meta.classNames.slice(), seconds: (performance.now() - t0) / 1000 };
     });
   }
@@ -307,17 +358,25 @@ export class EngineService {
    */
   upsample(image: ImageInput, scale = 2): Promise<RgbaImage> {
     return this.serial(async () => {
-      const gpu = this.requireGpu();
+      const compute = this.requireCompute();
       const C = imageChannels(image, 'upsample: image');
       const s = prefixed('upsample', () => checkUpsampleScale(scale));
-      const { data, width, height } = await upsampleImage(gpu, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
+      const { data, width, height } = await upsampleImage(compute, { data: bytesOf(image.data), height: image.height, width: image.width, channels: C }, s);
       return Comlink.transfer({ data, width, height }, [data.buffer]);
     });
   }
 
-  /** Asks a running train() to stop before its next step. */
-  cancel(): Promise<void> {
-    this.cancelRequested = true;
+  /**
+   * Without an id: asks a running train() to stop before its next step. With the id a call was
+   * sent with: stops that call (before it starts, or at its next check); unknown ids (calls that
+   * have finished) are ignored.
+   */
+  cancel(callId?: number): Promise<void> {
+    if (callId === undefined) this.cancelRequested = true;
+    else {
+      const token = this.calls.get(callId);
+      if (token) token.cancelled = true;
+    }
     return Promise.resolve();
   }
 
@@ -329,8 +388,8 @@ export class EngineService {
       this.disposed = true;
       await this.model?.dispose().catch(() => undefined);
       this.model = null;
-      this.gpu?.dispose();
-      this.gpu = null;
+      this.compute?.dispose();
+      this.compute = null;
       this.pre = null;
     });
     this.tail = done.catch(() => undefined);
@@ -338,6 +397,32 @@ export class EngineService {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * serial() for a call its caller may cancel on its own: `callId` (undefined: not cancellable
+   * this way) is known from the moment the call arrives, so a cancel(callId) sent after the call
+   * finds it however long it waits in the queue (messages from one caller arrive in order). A call
+   * cancelled before it starts rejects without running; `fn` reads `token.cancelled` between its
+   * units of work, and a PredictionCancelled it throws becomes the same AbortError.
+   */
+  private cancellable<T>(op: string, callId: number | undefined, fn: (token: CallToken) => Promise<T>): Promise<T> {
+    const token: CallToken = { cancelled: false };
+    const id = Number.isSafeInteger(callId) ? callId! : undefined;
+    if (id !== undefined) this.calls.set(id, token);
+    const run = this.serial(async () => {
+      if (token.cancelled) throw new EngineError('ABORTED', `${op}: aborted before it started`);
+      try {
+        return await fn(token);
+      } catch (e) {
+        if (e instanceof PredictionCancelled) throw new EngineError('ABORTED', `${op}: aborted (${e.message})`);
+        throw e;
+      }
+    });
+    if (id === undefined) return run;
+    return run.finally(() => {
+      if (this.calls.get(id) === token) this.calls.delete(id);
+    });
+  }
 
   /** Runs fn after every earlier call has finished. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -354,17 +439,17 @@ export class EngineService {
     return p;
   }
 
-  private requireGpu(): Gpu {
-    if (!this.gpu) throw new Error('the engine has no GPU (init() was not called or failed)');
-    return this.gpu;
+  private requireCompute(): Compute {
+    if (!this.compute) throw new Error('the engine has no compute backend (init() was not called or failed)');
+    return this.compute;
   }
 
-  private requireModel(op: string): { model: FcnModel; meta: CheckpointMeta } {
+  private requireModel(op: string): { model: Model; meta: CheckpointMeta } {
     if (!this.model || !this.meta) throw new Error(`${op}: there is no model yet; call build() or load() first`);
     return { model: this.model, meta: this.meta };
   }
 
-  private async replaceModel(model: FcnModel, meta: CheckpointMeta, history: EpochMetrics[], options: ModelOptions): Promise<void> {
+  private async replaceModel(model: Model, meta: CheckpointMeta, history: EpochMetrics[], options: ModelOptions): Promise<void> {
     const old = this.model;
     this.model = model;
     this.meta = meta;
@@ -389,8 +474,9 @@ export class EngineService {
   }
 
   private infoNow(): EngineInfo {
-    const gpu = this.requireGpu();
-    return { adapter: gpu.report, model: this.modelInfo(), memory: gpu.stats() };
+    const c = this.requireCompute();
+    const memory = c.backend === 'webgpu' ? c.gpu.stats() : { liveBuffers: 0, liveBytes: c.rt.arena.top };
+    return { backend: c.backend, compute: c.report, adapter: c.report.adapter ?? null, model: this.modelInfo(), memory };
   }
 
   private async openPath(d: string | { path: string; split?: string }, defaultSplit: string,
@@ -413,7 +499,7 @@ export class EngineService {
     return { source: ds, classNames: ds.classNames };
   }
 
-  private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
+  private async trainNow(dataset: DatasetInput, o: TrainOptions, emit: (e: TrainEvent) => void, token: CallToken): Promise<TrainResult> {
     const { model, meta } = this.requireModel('train');
     const K = model.config.classes;
     if (!o || typeof o !== 'object') throw new TypeError('train: options must be an object');
@@ -440,7 +526,7 @@ export class EngineService {
         optimizer,
         schedule,
         memoryBudget: memoryBudget(t),
-        shouldStop: () => this.cancelRequested,
+        shouldStop: () => this.cancelRequested || token.cancelled,
         onProgress: (p) => {
           steps++;
           emit({ type: 'step', ...p });

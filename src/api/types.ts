@@ -1,14 +1,15 @@
 // Public types of the worker API: what crosses the boundary between the caller and the engine
 // worker. Everything here is structured-cloneable (typed arrays, plain objects, numbers, strings),
 // so it reads the same from TypeScript and plain JavaScript.
-import type { AdapterReport, MemoryStats } from '../gpu/device.js';
-import type { EpochMetrics, Schedule, StepProgress } from '../fcn/fit.js';
+//
+// The declarations this file becomes are the public API's, in Node too: it imports only modules
+// whose declarations name no WebGPU or DOM types (gpu/report.ts, fcn/run-types.ts, ...), and DOM
+// classes appear only through Dom<>, so a Node project type-checks without DOM or WebGPU types.
+import type { AdapterReport, MemoryStats } from '../gpu/report.js';
+import type { ComputeReport, EpochMetrics, ExportOptions, HeadKind, LossReduction, Schedule, StepProgress } from '../fcn/run-types.js';
 import type { SegMetrics } from '../fcn/metrics.js';
-import type { HeadKind } from '../fcn/spec.js';
-import type { LossReduction } from '../fcn/trainer.js';
-import type { ExportOptions } from '../fcn/export.js';
 
-export type { AdapterReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
+export type { AdapterReport, ComputeReport, EpochMetrics, HeadKind, LossReduction, MemoryStats, Schedule, SegMetrics, StepProgress };
 
 /** 8-bit pixels, row-major (height, width, channels); channels 4 = RGBA (alpha ignored), 3 = RGB. */
 export interface ImageInput {
@@ -42,8 +43,18 @@ export type DatasetInput = string | { path: string; split?: string } | MemoryDat
 
 /** Engine start-up options. */
 export interface EngineOptions {
-  /** Node: force one Dawn backend ('vulkan', 'opengles', 'swiftshader', 'default'); env WEBFCN_BACKEND. */
-  backend?: string;
+  /**
+   * Where to compute: 'auto' (default: a hardware WebGPU adapter if there is one, else WebAssembly),
+   * 'webgpu' (a software adapter when there is no GPU) or 'wasm'. Node: env WEBFCN_BACKEND.
+   */
+  backend?: 'auto' | 'webgpu' | 'wasm';
+  /** Node: one Dawn adapter ('default', 'opengles', 'swiftshader'); implies 'webgpu'. Env WEBFCN_ADAPTER. */
+  adapter?: string;
+  /**
+   * wasm: threads (the engine worker included); default: the machine's cores. Pages need
+   * cross-origin isolation (COOP/COEP headers) for more than one.
+   */
+  threads?: number;
   /** Fail on compatibility-mode adapters. */
   requireCore?: boolean;
   /**
@@ -93,7 +104,12 @@ export interface ModelInfo {
 
 /** `info()`: the adapter, the model (null before build/load) and live GPU memory. */
 export interface EngineInfo {
-  adapter: AdapterReport;
+  /** Where the engine computes: 'webgpu' (WGSL kernels on a GPU adapter) or 'wasm' (WebAssembly SIMD on CPU threads). */
+  backend: 'webgpu' | 'wasm';
+  /** The backend in one line, why it was chosen, and (wasm) threads and SIMD level. */
+  compute: ComputeReport;
+  /** The WebGPU adapter; null on the wasm backend. */
+  adapter: AdapterReport | null;
   model: ModelInfo | null;
   memory: MemoryStats;
 }
@@ -157,8 +173,16 @@ export interface PredictOptions {
   /** Largest tile [H, W] (default [320, 480]) and tile overlap (default 64). */
   tile?: [number, number];
   overlap?: number;
-  /** Rejects with an AbortError when it fires (the result is dropped). */
+  /** Rejects with an AbortError when it fires; the worker stops before its next tile. */
   signal?: AbortSignal;
+  /** After each tile of the image: tiles done and in all. */
+  onProgress?: (p: WorkProgress) => void;
+}
+
+/** Progress of predict() (tiles of the image) and evaluate() (images of the dataset). */
+export interface WorkProgress {
+  done: number;
+  total: number;
 }
 
 /** `predict()`'s answer, all (height, width) row-major. */
@@ -211,8 +235,10 @@ export interface EvaluateResult extends SegMetrics {
 export interface EvaluateOptions {
   tile?: [number, number];
   overlap?: number;
-  /** Rejects with an AbortError when it fires (the result is dropped). */
+  /** Rejects with an AbortError when it fires; the worker stops before its next image or tile. */
   signal?: AbortSignal;
+  /** After each image: images done and in all. */
+  onProgress?: (p: WorkProgress) => void;
 }
 
 /** `export()`: the format, the `.pth` key layout, and whether ONNX folds BatchNorm into the convs. */
@@ -265,7 +291,15 @@ export interface Engine extends WebEngine {
  * caller's buffer is never detached).
  */
 export type ImageSource =
-  | ImageBitmap | ImageData | VideoFrame | OffscreenCanvas | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageInput;
+  | Dom<'ImageBitmap'> | Dom<'ImageData'> | Dom<'VideoFrame'> | Dom<'OffscreenCanvas'>
+  | Dom<'HTMLImageElement'> | Dom<'HTMLVideoElement'> | Dom<'HTMLCanvasElement'> | ImageInput;
+
+/**
+ * The instances of the DOM class named K where the DOM library is loaded (its global `K` has a
+ * `prototype`), else never: in pages ImageSource lists the real classes, and in Node projects
+ * (lib: ["ES2022"], no DOM types) the declarations still type-check.
+ */
+export type Dom<K extends string> = typeof globalThis extends Record<K, { prototype: infer T }> ? T : never;
 
 /** The outputs segment() can return. */
 export type SegmentOutputKind = 'category' | 'confidence' | 'overlay';
@@ -275,7 +309,7 @@ export interface SegmentOptions {
   outputs?: SegmentOutputKind[];
   /** Overlay opacity of the class colours (0..1, default 0.5). */
   alpha?: number;
-  /** Rejects the call with an AbortError (code 'ABORTED') when it fires; the result is dropped. */
+  /** Rejects the call with an AbortError (code 'ABORTED') when it fires; a call still queued in the worker never runs. */
   signal?: AbortSignal;
 }
 
@@ -334,7 +368,7 @@ export interface SaveOptions {
   dtype?: 'f32' | 'f16';
 }
 
-/** Cancels a call (train: after its current step; others: the result is dropped). */
+/** Cancels a call (train: after its current step; evaluate, predict: before the next image or tile). */
 export interface Abortable {
   signal?: AbortSignal;
 }

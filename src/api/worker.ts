@@ -5,7 +5,10 @@ import * as Comlink from 'comlink';
 import { installErrorHandler } from './errors.js';
 import { installTransferHandlers, openPath, workerEndpoint } from './platform.js';
 import { EngineService } from './service.js';
+import { enableRelaxedSimd } from '../backends/wasm/runtime.js';
 
 installTransferHandlers();
 installErrorHandler();
+// The wasm backend's fastest SIMD level (Node 20 has relaxed SIMD behind a flag; a no-op in browsers).
+enableRelaxedSimd();
 Comlink.expose(new EngineService({ openPath }), workerEndpoint());

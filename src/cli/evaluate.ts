@@ -1,6 +1,6 @@
 // `webfcn evaluate`: whole-split evaluation of a model on whole images (tiled, no crop).
 import { openVOC } from '../data/dataset.js';
-import { acquireGpu } from '../gpu/device.js';
+import { openCompute } from './compute.js';
 import { evaluateWholeImages } from '../fcn/evaluate.js';
 import { normalizeImage } from '../fcn/image.js';
 import { UsageError, parseIntFlag } from './args.js';
@@ -30,9 +30,9 @@ export async function evaluate(v: Record<string, string | boolean | undefined>):
   if (!v.model) throw new UsageError('--model CKPT is required');
   if (!v.data) throw new UsageError('--data DIR is required');
   const classes = v.classes ? parseIntFlag('classes', v.classes as string, 2, 255) : undefined;
-  const gpu = await acquireGpu();
+  const compute = await openCompute(v);
   try {
-    const { model, checkpoint } = loadModelFile(gpu, v.model as string, classes);
+    const { model, checkpoint } = loadModelFile(compute, v.model as string, classes);
     const K = model.config.classes;
     const split = (v.split as string) ?? 'val';
     const ds = await openVOC(v.data as string, split, { classes: K });
@@ -61,6 +61,6 @@ export async function evaluate(v: Record<string, string | boolean | undefined>):
     }
     await model.dispose();
   } finally {
-    gpu.dispose();
+    compute.dispose();
   }
 }

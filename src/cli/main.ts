@@ -2,8 +2,10 @@
 // errors go to stderr with a non-zero exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { configureAutotune } from '../gpu/autotune.js';
+import { enableRelaxedSimd } from '../backends/wasm/runtime.js';
 import { UsageError } from './args.js';
 import { info, infoHelp } from './info.js';
+import { computeHelp, computeOptions } from './compute.js';
 import { synth, synthHelp, synthOptions } from './synth.js';
 import { train, trainHelp, trainOptions } from './train.js';
 import { evaluate, evaluateHelp, evaluateOptions } from './evaluate.js';
@@ -14,24 +16,27 @@ import { exportHelp, exportModel, exportOptions } from './export.js';
 
 interface Command {
   help: string;
+  /** Takes --backend/--adapter/--threads (and lists them in its help). */
+  computes?: boolean;
   options: NonNullable<ParseArgsConfig['options']>;
   run(values: Record<string, string | boolean | undefined>): Promise<void>;
 }
 
 const commands: Record<string, Command> = {
-  info: {
-    help: infoHelp,
-    options: { json: { type: 'boolean' }, backend: { type: 'string' } },
-    run: (v) => info({ json: !!v.json, backend: v.backend as string | undefined }),
-  },
+  info: { help: infoHelp, computes: true, options: { json: { type: 'boolean' } }, run: info },
   synth: { help: synthHelp, options: synthOptions, run: synth },
-  train: { help: trainHelp, options: trainOptions, run: train },
-  evaluate: { help: evaluateHelp, options: evaluateOptions, run: evaluate },
-  predict: { help: predictHelp, options: predictOptions, run: predict },
-  upsample: { help: upsampleHelp, options: upsampleOptions, run: upsample },
-  bench: { help: benchHelp, options: benchOptions, run: bench },
+  train: { help: trainHelp, computes: true, options: trainOptions, run: train },
+  evaluate: { help: evaluateHelp, computes: true, options: evaluateOptions, run: evaluate },
+  predict: { help: predictHelp, computes: true, options: predictOptions, run: predict },
+  upsample: { help: upsampleHelp, computes: true, options: upsampleOptions, run: upsample },
+  bench: { help: benchHelp, computes: true, options: benchOptions, run: bench },
   export: { help: exportHelp, options: exportOptions, run: exportModel },
 };
+
+/** A command's help, with the backend flags for the commands that compute. */
+function helpOf(cmd: Command): string {
+  return cmd.computes ? `${cmd.help}\n\n${computeHelp}` : cmd.help;
+}
 
 /** The first sentence of a command's help paragraph (the text after its usage line). */
 function summary(help: string): string {
@@ -69,11 +74,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    // The wasm backend's fastest SIMD level (Node 20 has relaxed SIMD behind a flag).
+    enableRelaxedSimd();
     // Kernel choices measured on hardware adapters persist across runs when this names a file.
     if (process.env.WEBFCN_AUTOTUNE_FILE) configureAutotune({ file: process.env.WEBFCN_AUTOTUNE_FILE });
-    const { values } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, strict: true });
+    const flags = cmd.computes ? { ...computeOptions, ...cmd.options } : cmd.options;
+    const { values } = parseArgs({ args: rest, options: { ...flags, help: { type: 'boolean', short: 'h' } }, strict: true });
     if (values.help) {
-      console.log(cmd.help);
+      console.log(helpOf(cmd));
       return 0;
     }
     await cmd.run(values as Record<string, string | boolean | undefined>);
@@ -81,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`webfcn ${name}: ${err.message}\n\n${cmd.help}`);
+      console.error(`webfcn ${name}: ${err.message}\n\n${helpOf(cmd)}`);
       return 2;
     }
     console.error(`webfcn ${name}: ${err.message}`);

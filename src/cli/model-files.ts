@@ -1,14 +1,14 @@
 // Model files for the CLI: read any accepted format (webfcn safetensors, PyTorch .pth) into a
-// model on the GPU, and write checkpoints atomically.
+// model on either backend, and write checkpoints atomically.
 import { readFileSync } from 'node:fs';
-import type { Gpu } from '../gpu/device.js';
 import { defaultClassNames, defaultColormap } from '../data/colormap.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeModelFile, encodeCheckpoint, type Checkpoint, type CheckpointMeta } from '../fcn/checkpoint.js';
-import { FcnModel } from '../fcn/model.js';
+import type { Model } from '../fcn/backend.js';
+import { newModel, type Compute } from '../fcn/compute.js';
 
 /** Reads a model file (naming it in every error) and uploads it; returns the model and its metadata. */
-export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model: FcnModel; checkpoint: Checkpoint; notes: string[] } {
+export function loadModelFile(compute: Compute, path: string, classes?: number): { model: Model; checkpoint: Checkpoint; notes: string[] } {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -22,7 +22,7 @@ export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model
   const K = ck.meta.config.classes;
   if (!ck.meta.colormap.length) ck.meta.colormap = defaultColormap(K);
   if (!ck.meta.classNames.length) ck.meta.classNames = defaultClassNames(K);
-  const model = new FcnModel(gpu, ck.meta.config);
+  const model = newModel(compute, ck.meta.config);
   try {
     model.loadState(ck.state);
     if (ck.momentum) model.store.loadMomentum(ck.momentum);
@@ -34,7 +34,7 @@ export function loadModelFile(gpu: Gpu, path: string, classes?: number): { model
 }
 
 /** Writes the model (and optimiser state) as a webfcn checkpoint, atomically. */
-export async function saveCheckpoint(path: string, model: FcnModel, meta: CheckpointMeta): Promise<void> {
+export async function saveCheckpoint(path: string, model: Model, meta: CheckpointMeta): Promise<void> {
   const state = await model.readState();
   const momentum = model.store.hasMomentum() ? await model.store.readAll('momentum') : null;
   await writeFileAtomic(path, encodeCheckpoint({ meta, state, momentum }, model.shapes()));

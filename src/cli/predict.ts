@@ -5,7 +5,7 @@ import { decodeImage, encodePngRgb } from '../data/codec.js';
 import { colorize } from '../data/colormap.js';
 import { findVOCRoot, readList } from '../data/dataset.js';
 import { Preprocessor } from '../data/preprocess.js';
-import { acquireGpu } from '../gpu/device.js';
+import { openCompute } from './compute.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { predictClasses } from '../fcn/predict.js';
 import { normalizeImage } from '../fcn/image.js';
@@ -71,9 +71,9 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
   const out = v.out as string;
   mkdirSync(out, { recursive: true });
   const pre = await Preprocessor.create();
-  const gpu = await acquireGpu();
+  const compute = await openCompute(v);
   try {
-    const { model, checkpoint } = loadModelFile(gpu, v.model as string, classes);
+    const { model, checkpoint } = loadModelFile(compute, v.model as string, classes);
     for (const { file, img } of images) {
       const t0 = performance.now();
       const pred = await predictClasses(model, normalizeImage(img.data, img.height, img.width, img.channels, checkpoint.meta, pre), img.height, img.width);
@@ -90,6 +90,6 @@ export async function predict(v: Record<string, string | boolean | undefined>): 
     }
     await model.dispose();
   } finally {
-    gpu.dispose();
+    compute.dispose();
   }
 }

@@ -3,13 +3,13 @@
 import { colorize } from '../data/colormap.js';
 import type { SegDataset } from '../data/dataset.js';
 import type { CheckpointMeta } from '../fcn/checkpoint.js';
-import type { FcnModel } from '../fcn/model.js';
+import type { Model } from '../fcn/backend.js';
 import { predictClasses } from '../fcn/predict.js';
 import { normalizeImage } from '../fcn/image.js';
 import { gridPng, toRgb, type RgbImage } from '../report/grid.js';
 
 /** PNG bytes of `n` rows (input | prediction | ground truth) from the first validation images. */
-export async function predictionGrid(model: FcnModel, ds: SegDataset, meta: CheckpointMeta, n: number): Promise<Uint8Array> {
+export async function predictionGrid(model: Model, ds: SegDataset, meta: CheckpointMeta, n: number): Promise<Uint8Array> {
   const rows: RgbImage[][] = [];
   for (let i = 0; i < Math.min(n, ds.length); i++) {
     const s = ds.sample(i);

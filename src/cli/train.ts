@@ -5,11 +5,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openVOC } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import { acquireGpu } from '../gpu/device.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeCheckpoint, decodePretrainedBackbone, type CheckpointMeta } from '../fcn/checkpoint.js';
 import { fit, type EpochMetrics } from '../fcn/fit.js';
-import type { FcnModel } from '../fcn/model.js';
+import type { Model } from '../fcn/backend.js';
+import { computeLabel, openCompute } from './compute.js';
 import {
   checkOption, createModel, memoryBudget, RecipeError, resumeOptions, RUN_OPTIONS, runMeta, runOptions, runProgress,
   type RunInput, type RunOptionName, type RunOptions,
@@ -198,18 +198,18 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
   const pretrained = opts.pretrained && !resumeBytes ? decodePretrainedBackbone(readFileSync(opts.pretrained), opts.pretrained) : null;
 
   mkdirSync(out, { recursive: true });
-  const gpu = await acquireGpu();
-  let model: FcnModel | null = null;
+  const compute = await openCompute(v);
+  let model: Model | null = null;
   try {
-    log(`device: ${gpu.report.backend} ${gpu.report.description || gpu.report.device} (${gpu.report.featureLevel})`);
+    log(`device: ${compute.report.summary}`);
     let meta: CheckpointMeta;
     if (resumeBytes) {
-      const loaded = loadModelFile(gpu, resumeBytes, opts.classes);
+      const loaded = loadModelFile(compute, resumeBytes, opts.classes);
       model = loaded.model;
       meta = loaded.checkpoint.meta;
       log(`resuming ${resumeBytes} after epoch ${startEpoch}`);
     } else {
-      model = createModel(gpu, opts, pretrained?.tensors);
+      model = createModel(compute, opts, pretrained?.tensors);
       for (const n of pretrained?.notes ?? []) log(`pretrained: ${n}`);
       meta = runMeta(opts, { classNames: trainSet.classNames });
     }
@@ -231,7 +231,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
         log(
           `epoch ${e.epoch}: loss ${e.loss.toFixed(3)}, train acc ${e.trainAccuracy.toFixed(3)}, ` +
             `test acc ${e.testAccuracy?.toFixed(3)}, test mIoU ${e.testMIoU?.toFixed(3)}, ` +
-            `${e.examplesPerSec.toFixed(1)} examples/sec on ${gpu.report.backend}`,
+            `${e.examplesPerSec.toFixed(1)} examples/sec on ${computeLabel(compute)}`,
         );
         const full = { ...meta, progress: runProgress(opts, e.epoch, e.epoch * trainLoader.batchesPerEpoch, history) };
         await saveCheckpoint(join(out, `epoch-${e.epoch}.safetensors`), m, full);
@@ -246,7 +246,7 @@ export async function train(v: Record<string, string | boolean | undefined>): Pr
     log(`run folder: ${out} (last.safetensors, metrics.json, curves.svg, predictions.png)`);
   } finally {
     await model?.dispose();
-    gpu.dispose();
+    compute.dispose();
   }
 }
 

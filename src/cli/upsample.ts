@@ -2,7 +2,7 @@
 // bilinear_kernel(3, 3, 2s) (stride s, padding s/2) enlarges an image s times on the GPU.
 import { readFileSync } from 'node:fs';
 import { decodeImage, encodePngRgb } from '../data/codec.js';
-import { acquireGpu } from '../gpu/device.js';
+import { computeLabel, openCompute } from './compute.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkUpsampleScale, upsampleImage } from '../fcn/upsample.js';
 import { toRgb } from '../report/grid.js';
@@ -31,13 +31,13 @@ export async function upsample(v: Record<string, string | boolean | undefined>):
   const file = v.input as string;
   const img = decodeImage(readFileSync(file), file);
   const { height: H, width: W } = img;
-  const gpu = await acquireGpu();
+  const compute = await openCompute(v);
   try {
     const t0 = performance.now();
-    const { data, height: OH, width: OW } = await upsampleImage(gpu, img, scale);
+    const { data, height: OH, width: OW } = await upsampleImage(compute, img, scale);
     await writeFileAtomic(v.out as string, encodePngRgb(toRgb(data, OH, OW, 4).data, OH, OW));
-    console.log(`input image shape: ${H}x${W}, output image shape: ${OH}x${OW} (${(performance.now() - t0).toFixed(0)} ms on ${gpu.report.backend}) -> ${v.out}`);
+    console.log(`input image shape: ${H}x${W}, output image shape: ${OH}x${OW} (${(performance.now() - t0).toFixed(0)} ms on ${computeLabel(compute)}) -> ${v.out}`);
   } finally {
-    gpu.dispose();
+    compute.dispose();
   }
 }

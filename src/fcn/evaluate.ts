@@ -7,8 +7,9 @@ import { Tensor } from '../gpu/tensor.js';
 import { argmax } from '../gpu/ops/argmax.js';
 import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { segMetrics, type SegMetrics } from './metrics.js';
-import { predictClasses, type TileOptions } from './predict.js';
+import { PredictionCancelled, predictClasses, type TileOptions } from './predict.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
 
 /** Confusion-matrix metrics plus what was evaluated. */
 export interface EvalResult extends SegMetrics {
@@ -81,17 +82,23 @@ export function accumulateConfusion(conf: Float64Array, pred: ArrayLike<number>,
   }
 }
 
-/** Whole-image evaluation through the tiled predictor: every pixel of every image, no crop. */
+/**
+ * Whole-image evaluation through the tiled predictor: every pixel of every image, no crop.
+ * `shouldStop` is also asked between images (PredictionCancelled counts images then); `total`
+ * (the number of images, when known) is only reported with the cancellation.
+ */
 export async function evaluateWholeImages(
-  model: FcnModel,
+  model: Model,
   images: Iterable<{ image: Float32Array; labels: ArrayLike<number>; height: number; width: number }>,
-  opts: TileOptions & { onImage?: (i: number) => void } = {},
+  opts: TileOptions & { onImage?: (i: number) => void; total?: number } = {},
 ): Promise<EvalResult> {
   const K = model.config.classes;
   const conf = new Float64Array(K * K);
   let n = 0;
+  const { onTile: _perImageTiles, ...tileOpts } = opts;
   for (const s of images) {
-    const pred = await predictClasses(model, s.image, s.height, s.width, opts);
+    if (opts.shouldStop?.()) throw new PredictionCancelled(n, opts.total, 'images');
+    const pred = await predictClasses(model, s.image, s.height, s.width, tileOpts);
     accumulateConfusion(conf, pred, s.labels, K);
     n++;
     opts.onImage?.(n);

@@ -14,9 +14,9 @@ import type { StateTensor } from '../io/state_dict.js';
 import { CHAPTER_RENAMES } from './keys.js';
 import type { Checkpoint } from './checkpoint.js';
 import { batchNorms, fcnParamSpecs, headSpec, resnet18Blocks, STEM, type ConvSpec, type DeconvSpec } from './spec.js';
+import type { ExportFormat, ExportLayout, ExportOptions } from './run-types.js';
 
-export type ExportFormat = 'pth' | 'onnx';
-export type ExportLayout = 'chapter' | 'torchvision';
+export type { ExportFormat, ExportLayout, ExportOptions } from './run-types.js';
 
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['pth', 'onnx'];
 export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['chapter', 'torchvision'];
@@ -32,14 +32,6 @@ export class ExportError extends Error {
     super(message);
     this.name = 'ExportError';
   }
-}
-
-export interface ExportOptions {
-  format: ExportFormat;
-  /** Key layout of a `.pth` (default: 'chapter' for FCN-32s, else 'torchvision'); ignored for ONNX. */
-  layout?: ExportLayout;
-  /** ONNX: fold each BatchNorm into the conv before it (default false: BatchNormalization nodes). */
-  foldBatchNorm?: boolean;
 }
 
 /** The chapter's layout for FCN-32s (the chapter's own network), torchvision's for the skip variants. */

@@ -6,11 +6,12 @@
 import type { DataLoader } from '../data/loader.js';
 import { GpuError } from '../gpu/device.js';
 import { segMetrics } from './metrics.js';
-import { CropEvaluator } from './evaluate.js';
-import type { FcnModel } from './model.js';
-import { Trainer, type OptimizerOptions } from './trainer.js';
+import type { Model } from './backend.js';
+import { createCropEvaluator, createTrainer } from './compute.js';
+import type { OptimizerOptions } from './trainer.js';
+import type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
 
-export type Schedule = 'constant' | 'poly';
+export type { EpochMetrics, Schedule, StepProgress } from './run-types.js';
 
 export interface FitOptions {
   epochs: number;
@@ -29,33 +30,6 @@ export interface FitOptions {
   shouldStop?: () => boolean;
 }
 
-export interface StepProgress {
-  epoch: number;
-  step: number;
-  stepsPerEpoch: number;
-  /** Mean per-image loss of the latest step whose loss has been read (one step behind). */
-  loss: number;
-  /** Pixel accuracy over this epoch's batches so far (refreshed every 10 steps and at the end). */
-  accuracy: number;
-  imagesPerSec: number;
-  /** Seconds left in this epoch at the current rate. */
-  etaSec: number;
-}
-
-export interface EpochMetrics {
-  epoch: number;
-  /** Mean per-image loss over the epoch (the chapter's metric[0] / metric[2]). */
-  loss: number;
-  trainAccuracy: number;
-  trainMIoU: number;
-  testAccuracy: number | null;
-  testMIoU: number | null;
-  testIoU: number[] | null;
-  examplesPerSec: number;
-  seconds: number;
-  lr: number;
-}
-
 export class TrainingDiverged extends Error {
   constructor(epoch: number, step: number, loss: number) {
     super(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}: training stopped; the last checkpoint is kept (try a lower learning rate)`);
@@ -71,13 +45,12 @@ export class TrainingCancelled extends Error {
 }
 
 /** Trains `model` on `train` (and evaluates on `test` after each epoch). Returns every epoch's metrics. */
-export async function fit(model: FcnModel, train: DataLoader, test: DataLoader | null, opts: FitOptions): Promise<EpochMetrics[]> {
-  const gpu = model.gpu;
+export async function fit(model: Model, train: DataLoader, test: DataLoader | null, opts: FitOptions): Promise<EpochMetrics[]> {
   const K = model.config.classes;
   const [H, W] = train.crop;
   const B = train.batchSize;
   const steps = train.batchesPerEpoch;
-  const trainer = new Trainer(gpu, model, { ...opts.optimizer }, opts.memoryBudget);
+  const trainer = createTrainer(model, { ...opts.optimizer }, opts.memoryBudget);
   const baseLr = opts.optimizer.lr;
   const totalSteps = steps * opts.epochs;
   const history: EpochMetrics[] = [];
@@ -119,7 +92,7 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
       let testMIoU: number | null = null;
       let testIoU: number[] | null = null;
       if (test) {
-        const ev = new CropEvaluator(model);
+        const ev = createCropEvaluator(model);
         try {
           // Fixed crops (epoch 0 of a seeded, unshuffled loader): the same pixels every epoch.
           for (let b = 0; b < test.batchesPerEpoch; b++) {
@@ -154,6 +127,6 @@ export async function fit(model: FcnModel, train: DataLoader, test: DataLoader |
     return history;
   } finally {
     await trainer.dispose().catch(() => undefined);
-    if (gpu.isLost) throw new GpuError('the GPU device was lost during training; the last checkpoint is intact', 'fit');
+    if (model.backend === 'webgpu' && model.gpu.isLost) throw new GpuError('the GPU device was lost during training; the last checkpoint is intact', 'fit');
   }
 }

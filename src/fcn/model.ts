@@ -24,6 +24,7 @@ export interface StateDict {
 
 /** The network's parameters on the GPU and the plans made for it, by input shape and mode. */
 export class FcnModel {
+  readonly backend = 'webgpu' as const;
   readonly store: ParamStore;
   private plans = new Map<string, Promise<GraphPlan>>();
 

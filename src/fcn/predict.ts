@@ -10,12 +10,36 @@ import { IMAGENET, type Normalisation } from '../io/normalisation.js';
 import type { GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
+import { wasmEvalClasses, wasmEvalFrames, wasmEvalLogits } from './wasm/infer.js';
 
 export interface TileOptions {
   /** Largest tile (H, W); sides are rounded to multiples of 32. Default 320 x 480, the chapter's crop. */
   tile?: [number, number];
   /** Minimum overlap between neighbouring tiles in pixels. Default 64. */
   overlap?: number;
+  /** Asked before each tile; true stops the prediction with a PredictionCancelled error. */
+  shouldStop?: () => boolean;
+  /** After each tile: tiles done, tiles in all. */
+  onTile?: (done: number, total: number) => void;
+}
+
+/** A prediction (or evaluation) stopped between tiles or images because its caller cancelled it. */
+export class PredictionCancelled extends Error {
+  constructor(readonly done: number, readonly total: number | undefined, what = 'tiles') {
+    super(`prediction cancelled after ${done}${total === undefined ? '' : ` of ${total}`} ${what}`);
+    this.name = 'PredictionCancelled';
+  }
+}
+
+/**
+ * Throws PredictionCancelled when opts.shouldStop says so. The wasm backend computes a tile
+ * synchronously, so first the event loop runs once: a cancel message waiting there gets in.
+ */
+async function checkStop(model: Model, opts: TileOptions, done: number, total: number): Promise<void> {
+  if (!opts.shouldStop) return;
+  if (model.backend === 'wasm') await new Promise((resolve) => setTimeout(resolve, 0));
+  if (opts.shouldStop()) throw new PredictionCancelled(done, total);
 }
 
 /** Tile start offsets along one axis of length `len` for tiles of `tile` pixels. */
@@ -35,19 +59,24 @@ function roundUp(n: number, m: number): number {
 /**
  * Class scores (K, H, W) for one normalised image (3, H, W), averaged over overlapping tiles.
  */
-export async function predictLogits(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Float32Array> {
+export async function predictLogits(model: Model, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Float32Array> {
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
   const K = model.config.classes;
   const [maxTh, maxTw] = opts.tile ?? [320, 480];
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   const overlap = opts.overlap ?? 64;
-  const plan = await model.plan(1, th, tw, 'eval');
+  const plan = model.backend === 'wasm' ? null : await model.plan(1, th, tw, 'eval');
   const sum = new Float32Array(K * H * W);
   const count = new Uint16Array(H * W);
   const tileData = new Float32Array(3 * th * tw);
-  for (const y0 of tileStarts(H, th, overlap)) {
-    for (const x0 of tileStarts(W, tw, overlap)) {
+  const ys = tileStarts(H, th, overlap);
+  const xs = tileStarts(W, tw, overlap);
+  const total = ys.length * xs.length;
+  let done = 0;
+  for (const y0 of ys) {
+    for (const x0 of xs) {
+      await checkStop(model, opts, done, total);
       // Pixels outside the image (small images) stay 0: the dataset mean after normalisation.
       tileData.fill(0);
       const hh = Math.min(th, H - y0);
@@ -58,9 +87,13 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
           tileData.set(image.subarray(src, src + ww), (c * th + y) * tw);
         }
       }
-      plan.images.write(tileData);
-      submit(model.gpu, plan.forward, 'predict.tile');
-      const logits = await plan.logits.read();
+      let logits: Float32Array;
+      if (model.backend === 'wasm') logits = wasmEvalLogits(model, tileData, 1, th, tw);
+      else {
+        plan!.images.write(tileData);
+        submit(model.gpu, plan!.forward, 'predict.tile');
+        logits = await plan!.logits.read();
+      }
       for (let k = 0; k < K; k++) {
         for (let y = 0; y < hh; y++) {
           const dst = (k * H + y0 + y) * W + x0;
@@ -69,6 +102,7 @@ export async function predictLogits(model: FcnModel, image: Float32Array, H: num
         }
       }
       for (let y = 0; y < hh; y++) for (let x = 0; x < ww; x++) count[(y0 + y) * W + x0 + x]!++;
+      opts.onTile?.(++done, total);
     }
   }
   for (let k = 0; k < K; k++) for (let i = 0; i < H * W; i++) sum[k * H * W + i]! /= count[i]!;
@@ -117,21 +151,27 @@ function planArgmax(model: FcnModel, plan: GraphPlan): Promise<{ out: Tensor; di
  * Class map (H, W) for one normalised image (3, H, W) of any size. When one tile covers the
  * image, argmax runs on the GPU and only the class ids come back (not K·H·W logits).
  */
-export async function predictClasses(model: FcnModel, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
+export async function predictClasses(model: Model, image: Float32Array, H: number, W: number, opts: TileOptions = {}): Promise<Uint8Array> {
   const [maxTh, maxTw] = opts.tile ?? [320, 480];
   const th = Math.min(roundUp(maxTh, OUTPUT_STRIDE), roundUp(H, OUTPUT_STRIDE));
   const tw = Math.min(roundUp(maxTw, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE));
   if (th < H || tw < W) return argmaxClasses(await predictLogits(model, image, H, W, opts), model.config.classes, H, W);
   if (image.length !== 3 * H * W) throw new GpuError(`image has ${image.length} values, expected 3x${H}x${W}`, 'predict');
-  const plan = await model.plan(1, th, tw, 'eval');
-  const { out, dispatch } = await planArgmax(model, plan);
+  await checkStop(model, opts, 0, 1);
   const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
   for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) tile.set(image.subarray((c * H + y) * W, (c * H + y + 1) * W), (c * th + y) * tw);
-  plan.images.write(tile);
-  submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
-  const ids = await out.readU32();
+  let ids: Uint32Array;
+  if (model.backend === 'wasm') ids = wasmEvalClasses(model, tile, 1, th, tw);
+  else {
+    const plan = await model.plan(1, th, tw, 'eval');
+    const { out, dispatch } = await planArgmax(model, plan);
+    plan.images.write(tile);
+    submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
+    ids = await out.readU32();
+  }
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
+  opts.onTile?.(1, 1);
   return classes;
 }
 
@@ -178,13 +218,14 @@ export function planFrames(model: FcnModel, plan: GraphPlan, H: number, W: numbe
  * tiling: the frames are one batch of one plan. Needs at most 256 classes.
  */
 export async function predictFrames(
-  model: FcnModel, frames: Uint8Array, N: number, H: number, W: number, norm: Normalisation = IMAGENET,
+  model: Model, frames: Uint8Array, N: number, H: number, W: number, norm: Normalisation = IMAGENET,
 ): Promise<Uint8Array> {
   if (![N, H, W].every((v) => Number.isInteger(v) && v >= 1)) throw new GpuError(`bad frame batch ${N}x${H}x${W}`, 'predict.frames');
   if (frames.length !== N * H * W * 4) {
     throw new GpuError(`frames have ${frames.length} bytes, expected ${N}x${H}x${W}x4 (RGBA)`, 'predict.frames');
   }
   if (model.config.classes > 256) throw new GpuError(`${model.config.classes} classes do not fit u8 ids`, 'predict.frames');
+  if (model.backend === 'wasm') return wasmEvalFrames(model, frames, N, H, W, norm).classes;
   const plan = await model.plan(N, roundUp(H, OUTPUT_STRIDE), roundUp(W, OUTPUT_STRIDE), 'eval');
   const fp = await planFrames(model, plan, H, W, norm);
   model.gpu.device.queue.writeBuffer(fp.rgba.buffer, fp.rgba.offset, frames.buffer, frames.byteOffset, frames.byteLength);

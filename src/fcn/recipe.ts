@@ -8,11 +8,12 @@
 // the checkpoint's progress metadata (runProgress) and read back through the same schema
 // (resumeOptions), so a tampered or truncated record is an error naming the option.
 import { defaultClassNames, defaultColormap } from '../data/colormap.js';
-import type { Gpu } from '../gpu/device.js';
 import { imagenetStats } from '../io/normalisation.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import type { EpochMetrics, Schedule } from './fit.js';
-import { FcnModel, initialState } from './model.js';
+import { initialState } from './model.js';
+import type { Model } from './backend.js';
+import { newModel, type Compute } from './compute.js';
 import type { FcnConfig, HeadKind } from './spec.js';
 import type { LossReduction, OptimizerOptions } from './trainer.js';
 
@@ -220,12 +221,12 @@ export function memoryBudget(o: Pick<TrainingOptions, 'memoryMiB'>): number {
 }
 
 /**
- * A fresh model on `gpu`: the recipe's initialisation, with `backbone` tensors (ImageNet weights,
- * canonical names) over it when given. Freed again if anything fails.
+ * A fresh model on `compute`: the recipe's initialisation, with `backbone` tensors (ImageNet
+ * weights, canonical names) over it when given. Freed again if anything fails.
  */
-export function createModel(gpu: Gpu, o: ModelOptions, backbone?: ReadonlyMap<string, Float32Array>): FcnModel {
+export function createModel(compute: Compute, o: ModelOptions, backbone?: ReadonlyMap<string, Float32Array>): Model {
   const config: FcnConfig = { classes: o.classes, head: o.head };
-  const model = new FcnModel(gpu, config);
+  const model = newModel(compute, config);
   try {
     const init = initialState(config, { seed: o.seed, transposeInit: o.transposeInit });
     if (backbone) for (const [k, t] of backbone) init.tensors.set(k, t);

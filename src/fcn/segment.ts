@@ -10,6 +10,8 @@ import { readBytes, Tensor } from '../gpu/tensor.js';
 import { IMAGENET, type Normalisation } from '../io/normalisation.js';
 import type { GraphPlan } from './graph.js';
 import type { FcnModel } from './model.js';
+import type { Model } from './backend.js';
+import { wasmEvalFrames } from './wasm/infer.js';
 import { planFrames } from './predict.js';
 import { OUTPUT_STRIDE } from './spec.js';
 
@@ -87,12 +89,16 @@ function uploadExternal(gpu: Gpu, source: GPUCopyExternalImageSource, dst: Tenso
 
 /** Runs one H × W image through the eval-mode network and reads back what `want` names. */
 export async function segmentImage(
-  model: FcnModel, source: SegmentSource, H: number, W: number, want: SegmentWant, norm: Normalisation = IMAGENET,
+  model: Model, source: SegmentSource, H: number, W: number, want: SegmentWant, norm: Normalisation = IMAGENET,
 ): Promise<SegmentOutput> {
   if (![H, W].every((v) => Number.isInteger(v) && v >= 1)) throw new GpuError(`bad image size ${H}x${W}`, 'segment');
   if (model.config.classes > 256) throw new GpuError(`${model.config.classes} classes do not fit u8 ids`, 'segment');
   if ('data' in source && source.data.length !== H * W * 4) {
     throw new GpuError(`image has ${source.data.length} bytes, expected ${H}x${W}x4 (RGBA)`, 'segment');
+  }
+  if (model.backend === 'wasm') {
+    if (!('data' in source)) throw new GpuError('the wasm backend takes images as RGBA bytes (no GPU copy of external images)', 'segment');
+    return segmentWasm(model, source.data, H, W, want, norm);
   }
   const up = (n: number) => Math.ceil(n / OUTPUT_STRIDE) * OUTPUT_STRIDE;
   const plan = await model.plan(1, up(H), up(W), 'eval');
@@ -112,5 +118,34 @@ export async function segmentImage(
   if (want.category) out.category = new Uint8Array(await readBytes(model.gpu, fp.ids.buffer, fp.ids.offset, fp.ids.bytes), 0, H * W);
   if (sm) out.confidence = new Float32Array(await readBytes(model.gpu, sm.probs.buffer, sm.probs.offset, sm.probs.bytes));
   if (want.pixels) out.pixels = new Uint8Array(await readBytes(model.gpu, fp.rgba.buffer, fp.rgba.offset, H * W * 4));
+  return out;
+}
+
+/** segmentImage on the wasm backend: the frame pipeline, and the channel softmax on the host. */
+function segmentWasm(model: Extract<Model, { backend: 'wasm' }>, data: Uint8Array, H: number, W: number, want: SegmentWant, norm: Normalisation): SegmentOutput {
+  const r = wasmEvalFrames(model, data, 1, H, W, norm);
+  const out: SegmentOutput = {};
+  if (want.category) out.category = r.classes;
+  if (want.confidence) out.confidence = softmaxChannelsHost(r.logits(), model.config.classes, r.TH, r.TW, H, W);
+  if (want.pixels) out.pixels = data.slice();
+  return out;
+}
+
+/**
+ * Softmax over K of logits (K, TH, TW) cropped to (K, H, W), as shaders/softmax/channels.wgsl:
+ * exp(x − max) / Σ exp(x − max), accumulated in float64.
+ */
+export function softmaxChannelsHost(logits: Float32Array, K: number, TH: number, TW: number, H: number, W: number): Float32Array {
+  const out = new Float32Array(K * H * W);
+  const e = new Float64Array(K);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      let max = -Infinity;
+      for (let k = 0; k < K; k++) max = Math.max(max, logits[(k * TH + y) * TW + x]!);
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += e[k] = Math.exp(logits[(k * TH + y) * TW + x]! - max);
+      for (let k = 0; k < K; k++) out[(k * H + y) * W + x] = e[k]! / sum;
+    }
+  }
   return out;
 }

@@ -2,8 +2,9 @@
 // shape, and the head variants. Names mirror torchvision's resnet18 and the chapter's head
 // (`final_conv`, `transpose_conv`) so PyTorch state dicts load with no mapping code.
 import type { ParamSpec } from './params.js';
+import type { HeadKind } from './run-types.js';
 
-export type HeadKind = 'fcn32s' | 'fcn16s' | 'fcn8s';
+export type { HeadKind } from './run-types.js';
 
 export interface FcnConfig {
   /** Number of classes K (21 for Pascal VOC). */

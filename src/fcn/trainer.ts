@@ -15,8 +15,9 @@ import { confusionAccumulate } from '../gpu/ops/confusion.js';
 import { perImageFootprint, type GraphPlan } from './graph.js';
 import { OUTPUT_STRIDE } from './spec.js';
 import type { FcnModel } from './model.js';
+import type { LossReduction } from './run-types.js';
 
-export type LossReduction = 'sum' | 'mean';
+export type { LossReduction } from './run-types.js';
 
 export interface OptimizerOptions {
   /** Learning rate (the chapter: 0.001). */
@@ -45,16 +46,19 @@ export function chooseMicroBatch(gpu: Gpu, model: FcnModel, B: number, H: number
   const { bytes, largestTensorBytes } = perImageFootprint(model.config, H, W);
   const byBinding = Math.floor(gpu.limits.maxStorageBufferBindingSize / largestTensorBytes);
   const byMemory = Math.floor(memoryBudget / bytes);
-  const m = Math.min(B, byBinding, byMemory);
-  if (m < 1) {
-    throw new GpuError(
-      `one ${H}x${W} image needs ${(bytes / 2 ** 20).toFixed(0)} MiB of activations (largest tensor ` +
-        `${(largestTensorBytes / 2 ** 20).toFixed(1)} MiB; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}, ` +
-        `memory budget ${(memoryBudget / 2 ** 20).toFixed(0)} MiB): use a smaller crop`,
-      'train',
-    );
-  }
-  // Equal micro-batches keep one plan; pick the largest divisor of B that fits.
+  return splitBatch(B, H, W, Math.min(byBinding, byMemory),
+    `one ${H}x${W} image needs ${(bytes / 2 ** 20).toFixed(0)} MiB of activations (largest tensor ` +
+      `${(largestTensorBytes / 2 ** 20).toFixed(1)} MiB; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}, ` +
+      `memory budget ${(memoryBudget / 2 ** 20).toFixed(0)} MiB): use a smaller crop`);
+}
+
+/**
+ * The micro-batch for B images when at most `fits` fit at once: the largest divisor of B not over
+ * it (equal micro-batches keep one plan). `tooBig` explains why when not even one image fits.
+ */
+export function splitBatch(B: number, H: number, W: number, fits: number, tooBig: string): number {
+  const m = Math.min(B, fits);
+  if (m < 1) throw new GpuError(tooBig, 'train');
   let k = m;
   while (B % k !== 0) k--;
   // Train-mode BatchNorm needs 2+ values per channel; layer4 has k·⌈H/32⌉·⌈W/32⌉ (PyTorch

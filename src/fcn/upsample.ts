@@ -1,11 +1,13 @@
 // The chapter's bilinear upsampling demo: a transposed convolution with kernel 2s, stride s,
-// padding s/2 and bilinear_kernel(3, 3, 2s) weights enlarges an image s times, on the GPU. One
-// function for the `webfcn upsample` command and the engine's upsample().
+// padding s/2 and bilinear_kernel(3, 3, 2s) weights enlarges an image s times, on either backend.
+// One function for the `webfcn upsample` command and the engine's upsample().
+import { convTranspose2dForward as wasmConvTranspose2dForward, runSteps } from '../backends/wasm/conv2d.js';
 import type { Gpu } from '../gpu/device.js';
 import { disposeDispatch, submit } from '../gpu/kernel.js';
 import { convTranspose2dForward } from '../gpu/ops/conv_transpose2d.js';
 import { Tensor } from '../gpu/tensor.js';
 import { bilinearKernel } from './init.js';
+import type { Compute } from './compute.js';
 
 /** 8-bit pixels (height, width, channels) row-major; channels 3 (RGB) or 4 (RGBA, alpha ignored). */
 export interface Pixels {
@@ -22,11 +24,33 @@ export function checkUpsampleScale(s: number): number {
   return s;
 }
 
-/** Upsamples (3, H, W) floats by `scale` on the GPU; returns (3, sH, sW). */
-async function bilinearUpsample(gpu: Gpu, x: Float32Array, H: number, W: number, scale: number): Promise<Float32Array> {
+/** Upsamples (3, H, W) floats by `scale`; returns (3, sH, sW). */
+async function bilinearUpsample(compute: Compute, x: Float32Array, H: number, W: number, scale: number): Promise<Float32Array> {
   checkUpsampleScale(scale);
   const k = 2 * scale;
   const p = { N: 1, Cin: 3, H, W, Cout: 3, kh: k, kw: k, strideH: scale, strideW: scale, padH: scale / 2, padW: scale / 2 };
+  if (compute.backend === 'wasm') {
+    const { rt } = compute;
+    const mark = rt.arena.mark();
+    try {
+      const [xp, wp, yp] = rt.arena.plan([
+        { label: 'upsample.input', bytes: x.length * 4 },
+        { label: 'upsample.weight', bytes: 9 * k * k * 4 },
+        { label: 'upsample.output', bytes: 3 * H * W * scale * scale * 4 },
+      ]) as [number, number, number];
+      rt.write(xp, x);
+      rt.write(wp, bilinearKernel(3, 3, k));
+      runSteps(wasmConvTranspose2dForward(rt, yp, xp, wp, 0, p, 'upsample'));
+      return rt.read(yp, 3 * H * W * scale * scale);
+    } finally {
+      rt.arena.release(mark);
+    }
+  }
+  return bilinearUpsampleGpu(compute.gpu, x, H, W, p);
+}
+
+async function bilinearUpsampleGpu(gpu: Gpu, x: Float32Array, H: number, W: number, p: { N: number; Cin: number; H: number; W: number; Cout: number; kh: number; kw: number; strideH: number; strideW: number; padH: number; padW: number }): Promise<Float32Array> {
+  const k = p.kh, scale = p.strideH;
   const xt = Tensor.from(gpu, x, [1, 3, H, W], 'upsample.input'); // (1, 3, H, W)
   const wt = Tensor.from(gpu, bilinearKernel(3, 3, k), [3, 3, k, k], 'upsample.weight'); // (Cin, Cout, k, k)
   const yt = Tensor.zeros(gpu, [1, 3, H * scale, W * scale], 'upsample.output'); // (1, 3, sH, sW)
@@ -47,12 +71,12 @@ async function bilinearUpsample(gpu: Gpu, x: Float32Array, H: number, W: number,
 }
 
 /** An image enlarged `scale` times: RGBA (sH, sW, 4) u8, alpha 255. */
-export async function upsampleImage(gpu: Gpu, image: Pixels, scale: number): Promise<{ data: Uint8Array; height: number; width: number }> {
+export async function upsampleImage(compute: Compute, image: Pixels, scale: number): Promise<{ data: Uint8Array; height: number; width: number }> {
   checkUpsampleScale(scale);
   const { height: H, width: W, channels: C, data: px } = image;
   const x = new Float32Array(3 * H * W); // (3, H, W) in [0, 1]
   for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) x[c * H * W + i] = px[i * C + c]! / 255;
-  const y = await bilinearUpsample(gpu, x, H, W, scale);
+  const y = await bilinearUpsample(compute, x, H, W, scale);
   const [OH, OW] = [H * scale, W * scale];
   const data = new Uint8Array(OH * OW * 4);
   for (let i = 0; i < OH * OW; i++) {

@@ -3,31 +3,9 @@
 // counts live buffers, and turns validation errors and device loss into errors that name
 // the kernel or buffer label that caused them.
 import { policyFromEnv, type KernelPolicy } from './policy.js';
+import { GpuError, type AcquireOptions, type AdapterReport, type MemoryStats } from './report.js';
 
-/** What `webfcn info` prints: the adapter in use and why it was chosen. */
-export interface AdapterReport {
-  /** Dawn backend in Node ('vulkan', 'opengles', ...), or 'browser'. */
-  backend: string;
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** 'core' or 'compatibility' (OpenGL ES class devices, and every software adapter here). */
-  featureLevel: 'core' | 'compatibility';
-  /** True for CPU-emulated adapters (llvmpipe, SwiftShader). */
-  software: boolean;
-  features: string[];
-  limits: Record<string, number>;
-  /** Why this adapter was chosen, and what was tried before it. */
-  reason: string;
-}
-
-export interface AcquireOptions {
-  /** Force one Node backend: 'vulkan' | 'opengles' | 'swiftshader' | 'default'. Env: WEBFCN_BACKEND. */
-  backend?: string;
-  /** Ask for 'core' only (fails on compatibility-only adapters). */
-  requireCore?: boolean;
-}
+export { GpuError, type AcquireOptions, type AdapterReport, type MemoryStats } from './report.js';
 
 /** Optional features the engine uses when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
@@ -52,22 +30,8 @@ const CHROMIUM_SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 export const INSTALL_HINT =
   'No WebGPU adapter found. On Debian/Ubuntu run `npm run setup` (it installs libegl1 libgles2 ' +
   'libegl-mesa0 libgl1-mesa-dri for Mesa llvmpipe through OpenGL ES, and chromium libvulkan1 for ' +
-  'SwiftShader), or set WEBFCN_BACKEND to a backend this machine has. In a browser, use one with ' +
+  'SwiftShader), or set WEBFCN_ADAPTER to an adapter this machine has. In a browser, use one with ' +
   'WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
-
-/** A GPU error with the label of the kernel or buffer that caused it. */
-export class GpuError extends Error {
-  constructor(message: string, readonly label?: string) {
-    super(label ? `${label}: ${message}` : message);
-    this.name = 'GpuError';
-  }
-}
-
-/** Live GPU memory owned by one Gpu, for leak tests and `info`. */
-export interface MemoryStats {
-  liveBuffers: number;
-  liveBytes: number;
-}
 
 /**
  * A GPUDevice plus what the engine keeps per device: the adapter report, live-buffer
@@ -274,9 +238,22 @@ async function openDevice(adapter: GPUAdapter, label: string): Promise<GPUDevice
   return adapter.requestDevice({ label, requiredFeatures, requiredLimits });
 }
 
+/** Dawn's adapter candidates in Node, by name. */
+export const DAWN_ADAPTERS = ['default', 'opengles', 'swiftshader'] as const;
+
+/**
+ * The Dawn adapter named by the environment: WEBFCN_ADAPTER, or WEBFCN_BACKEND when it holds an
+ * adapter name (it also takes auto|webgpu|wasm, the compute backend; see src/fcn/compute.ts).
+ */
+export function adapterFromEnv(env: Record<string, string | undefined> = typeof process !== 'undefined' ? process.env : {}): string | undefined {
+  if (env.WEBFCN_ADAPTER) return env.WEBFCN_ADAPTER;
+  const b = env.WEBFCN_BACKEND;
+  return b && (DAWN_ADAPTERS as readonly string[]).includes(b) ? b : undefined;
+}
+
 /**
  * Acquires a device. In Node, tries a hardware adapter, then llvmpipe (OpenGL ES), then
- * SwiftShader (Vulkan), each in the feature level it supports; WEBFCN_BACKEND forces one.
+ * SwiftShader (Vulkan), each in the feature level it supports; WEBFCN_ADAPTER forces one.
  */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   // Not Node: a browser (window or worker), where only navigator.gpu can give an adapter.
@@ -301,7 +278,10 @@ async function acquireBrowser(options: AcquireOptions): Promise<Gpu> {
       'is blocked, or WebGPU is disabled; chrome://gpu says why).');
   }
   const report = reportOf(adapter, 'browser', featureLevel, 'navigator.gpu.requestAdapter');
-  report.software = isSoftware(adapter.info, 'default');
+  report.software = isSoftware(adapter.info, 'default') || !!(adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  if (options.hardwareOnly && report.software) {
+    throw new GpuError(`This browser's WebGPU adapter is a software one (${adapter.info.description || adapter.info.architecture || adapter.info.vendor})`);
+  }
   return new Gpu(await openDevice(adapter, 'webfcn'), report);
 }
 
@@ -317,8 +297,8 @@ async function acquireNode(options: AcquireOptions): Promise<Gpu> {
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   }
-  const forced = options.backend ?? process.env.WEBFCN_BACKEND;
-  const candidates = nodeCandidates().filter((c) => !forced || c.backend === forced);
+  const forced = options.backend ?? adapterFromEnv();
+  const candidates = nodeCandidates().filter((c) => (!forced || c.backend === forced) && (!options.hardwareOnly || c.backend === 'default'));
   if (forced && candidates.length === 0) {
     throw new GpuError(`unknown backend '${forced}' (choose default, opengles or swiftshader)`);
   }

@@ -89,9 +89,13 @@ const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { name: '2 threads', threads: 2 }];
 
 /**
- * Convolutions: im2col/packed GEMM with Winograd off, on one and two threads, and Winograd
- * F(2×2, 3×3) on, on shapes it serves (3×3 stride 1 with ≥ 8 channels each way and ≥ 32 tiles:
- * conv2d.ts useWinograd), where both the forward and the stride-1 backward-input take it.
+ * Convolutions: im2col/packed GEMM with Winograd, split K and output phases off, on one and two
+ * threads; Winograd F(2×2, 3×3) on, on shapes it serves (3×3 stride 1 with ≥ 8 channels each way
+ * and ≥ 32 tiles: conv2d.ts useWinograd), where both the forward and the stride-1 backward-input
+ * take it; split K on two threads, on shapes whose GEMMs have a long K and few tiles (gemm.ts
+ * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
+ * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
+ * two with the backward-input's K split.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
@@ -101,12 +105,35 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
   const wino = op === 'conv2d'
     ? [/^conv2d\.forward\(.*\):winograd$/, /^conv2d\.backward_input\(.*\):winograd$/]
     : [/^conv_transpose2d\.forward\(.*\):winograd$/, /^conv_transpose2d\.backward_input\(.*\):winograd$/];
-  return [
-    { name: 'gemm, 1 thread', threads: 1, winograd: false, uses: gemm },
-    { name: 'gemm, 2 threads', threads: 2, winograd: false, uses: gemm },
-    { name: 'winograd, 1 thread', threads: 1, winograd: true, uses: wino, shapes: 'wasmWinograd' },
-    { name: 'winograd, 2 threads', threads: 2, winograd: true, uses: wino, shapes: 'wasmWinograd' },
+  const plain = { winograd: false, splitK: false, tconvPhases: false };
+  const variants: WasmVariant[] = [
+    { name: 'gemm, 1 thread', threads: 1, ...plain, uses: gemm },
+    { name: 'gemm, 2 threads', threads: 2, ...plain, uses: gemm },
+    { name: 'winograd, 1 thread', threads: 1, winograd: true, splitK: false, uses: wino, shapes: 'wasmWinograd' },
+    { name: 'winograd, 2 threads', threads: 2, winograd: true, splitK: false, uses: wino, shapes: 'wasmWinograd' },
   ];
+  if (op === 'conv2d') {
+    variants.push({
+      name: 'split K, 2 threads', threads: 2, winograd: false, splitK: true, shapes: 'wasmSplitK',
+      uses: [/^conv2d\.forward\(.*\):split-k$/, /^conv2d\.backward_weight\(.*\):split-k$/],
+    });
+  } else {
+    const phases = [/^conv_transpose2d\.forward\(.*\):phases$/, /^conv_transpose2d\.backward_weight\(.*\):phases$/];
+    variants.push(
+      // Strides 2 or 4: the forward takes phases from stride 2 (4 phases) ...
+      { name: 'phases forward, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhases', uses: [phases[0]!] },
+      // ... every pass from stride 4 both ways (16 phases).
+      {
+        name: 'phases, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhasesSplitK',
+        uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases$/],
+      },
+      {
+        name: 'phases + split K, 2 threads', threads: 2, winograd: false, splitK: true, tconvPhases: true, shapes: 'wasmPhasesSplitK',
+        uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases\+split-k$/],
+      },
+    );
+  }
+  return variants;
 }
 
 /** Cross-entropy on wasm: the per-tile partial sums live in arena scratch taken at planning. */
@@ -218,6 +245,11 @@ export const conv2d: OpEntry<Conv2dCase> = {
   ],
   randomParams(seed, v) {
     const pick = picker(seed);
+    if (v.shapes === 'wasmSplitK') {
+      // 5×5 over 24+ channels (K = C·25 ≥ 600) into ≤ 5 channels at ≤ 18×18: the forward has ≤ 6 tiles,
+      // and the weight gradient (K = N·OH·OW ≥ 512, ≤ 5 × ⌈C·25/128⌉ tiles) splits on two threads too.
+      return { N: 2, C: pick(1, 24, 26), H: pick(2, 16, 18), W: pick(3, 16, 18), K: pick(4, 3, 5), kh: 5, kw: 5, strideH: 1, strideW: 1, padH: 2, padW: 2, bias: pick(5, 0, 1) === 1 };
+    }
     if (v.shapes === 'wasmWinograd') {
       // wasm Winograd needs C, K ≥ 8 and N·⌈OH/2⌉·⌈OW/2⌉ ≥ 32 (conv2d.ts useWinograd): 8..11 channels, ≥ 11×11.
       return { N: pick(0, 1, 2), C: pick(1, 8, 11), H: pick(2, 11, 14), W: pick(3, 11, 14), K: pick(4, 8, 11), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, bias: pick(5, 0, 1) === 1 };
@@ -305,6 +337,17 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
   ],
   randomParams(seed, v) {
     const pick = picker(seed);
+    if (v.shapes === 'wasmPhases' || v.shapes === 'wasmPhasesSplitK') {
+      // k = 2·stride (FCN's heads), stride 2 or 4 per axis, padding up to stride/2; 8..10 output
+      // channels so that the backward-input (a conv with K = Cout·kh·kw ≥ 512 when both strides are 4) has a long K.
+      // wasmPhasesSplitK: stride 4 both ways (every pass by phases; the split-K variant's backward-input needs that long K).
+      const s4 = v.shapes === 'wasmPhasesSplitK';
+      const sh = s4 || pick(0, 0, 1) ? 4 : 2, sw = s4 || pick(1, 0, 1) ? 4 : 2;
+      return {
+        N: pick(2, 1, 2), Cin: pick(3, 2, 5), H: pick(4, 1, 6), W: pick(5, 2, 7), Cout: pick(6, 8, 10), kh: 2 * sh, kw: 2 * sw,
+        strideH: sh, strideW: sw, padH: pick(7, 0, sh / 2), padW: pick(8, 0, sw / 2), bias: pick(9, 0, 1) === 1,
+      };
+    }
     if (v.shapes === 'wasmWinograd') {
       // 3×3 stride 1 padding 1 keeps the size, and both the forward and backward-input are then Winograd-shaped convs (≥ 8 channels, ≥ 32 tiles).
       return { N: pick(0, 1, 2), Cin: pick(1, 8, 11), H: pick(2, 11, 14), W: pick(3, 11, 14), Cout: pick(4, 8, 11), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, bias: pick(5, 0, 1) === 1 };

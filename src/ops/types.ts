@@ -83,10 +83,20 @@ export interface WasmVariant {
   /** Required SIMD level (default: whatever the runtime picks; the test checks the runtime has it). */
   simd?: SimdLevel;
   winograd?: boolean;
+  /** Whether GEMMs with too few tiles for the pool split their K (wasmConvOptions.splitK; default: as planned). */
+  splitK?: boolean;
+  /** Whether k = T·stride transposed convolutions run by output phases (wasmConvOptions.tconvPhases; default: as planned). */
+  tconvPhases?: boolean;
   /** Each must match `<step label>:<step variant>` of some planned step: the forced kernels did run. */
   uses?: readonly RegExp[];
-  /** Shapes the variant needs (wasmWinograd: 3×3 stride 1 with channels and tiles enough for Winograd). */
-  shapes?: 'wasmWinograd';
+  /**
+   * Shapes the variant needs (wasmWinograd: 3×3 stride 1 with channels and tiles enough for
+   * Winograd; wasmSplitK: a long K and few tiles, so the forward and weight-gradient GEMMs split
+   * their K on two threads; wasmPhases: transposed convolutions with k = 2·stride, stride 2 or 4;
+   * wasmPhasesSplitK: the same with stride 4, where every pass takes phases and the backward-input's
+   * K is long enough to split).
+   */
+  shapes?: 'wasmWinograd' | 'wasmSplitK' | 'wasmPhases' | 'wasmPhasesSplitK';
 }
 
 /**

@@ -53,8 +53,17 @@ afterAll(async () => {
 describe('createEngine (worker_threads)', () => {
   it('reports the adapter and builds a model', async () => {
     const before = await engine.info();
-    expect(before.adapter.backend).toMatch(/\w/);
-    expect(['core', 'compatibility']).toContain(before.adapter.featureLevel);
+    expect(before.compute.backend).toBe(before.backend);
+    expect(before.compute.reason).toMatch(/^auto: /);
+    if (before.backend === 'webgpu') {
+      expect(before.adapter!.backend).toMatch(/\w/);
+      expect(['core', 'compatibility']).toContain(before.adapter!.featureLevel);
+    } else {
+      expect(before.backend).toBe('wasm');
+      expect(before.adapter).toBeNull();
+      expect(before.compute.threads).toBeGreaterThanOrEqual(1);
+      expect(before.compute.simd).toMatch(/simd/);
+    }
     expect(before.model).toBeNull();
     const m = await engine.build({ classes: K, seed: 1 });
     expect(m).toMatchObject({ classes: K, head: 'fcn32s', epochs: 0 });

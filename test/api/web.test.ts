@@ -27,7 +27,7 @@ let base: string;
 const files = new Map<string, Uint8Array>();
 
 beforeAll(async () => {
-  engine = await createEngine();
+  engine = await createEngine({ backend: 'webgpu' });
   await engine.build({ classes: K, seed: 3 });
   server = createServer((req, res) => {
     const body = files.get(req.url ?? '');
@@ -128,7 +128,7 @@ describe('errors across the worker', () => {
     expect(bad).toBeInstanceOf(CheckpointError);
     expect(bad.code).toBe('MODEL_FILE');
     expect(bad.message).toMatch(/^junk\.safetensors: /);
-    const other = await createEngine();
+    const other = await createEngine({ backend: 'webgpu' });
     try {
       const none = await other.segment(image(3)).catch((e) => e);
       expect(none).toBeInstanceOf(EngineError);
@@ -170,6 +170,111 @@ describe('AbortSignal', () => {
     const info = await engine.info(); // waits for the worker's train() to stop
     expect(info.model?.epochs).toBeLessThan(50);
     expect(steps).toBeLessThan(50);
+  }, 240_000);
+
+  it('stops an aborted predict() between tiles in the worker; the call queued behind it runs as usual', async () => {
+    // 64 x 256 in 32 x 32 tiles without overlap: 2 x 8 = 16 tiles, one forward pass each.
+    const big = image(11, 64, 256);
+    const opts = { tile: [32, 32] as [number, number], overlap: 0 };
+    const ac = new AbortController();
+    const tiles: number[] = [];
+    let atAbort = -1;
+    const aborted = engine.predict({ ...big, data: big.data.slice() }, {
+      ...opts, signal: ac.signal,
+      onProgress: (p) => {
+        tiles.push(p.done);
+        if (p.done === 2) {
+          atAbort = tiles.length;
+          ac.abort();
+        }
+      },
+    });
+    const full: number[] = [];
+    const next = engine.predict({ ...big, data: big.data.slice() }, { ...opts, onProgress: (p) => full.push(p.done) }); // queued behind it
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError', code: 'ABORTED' });
+    const got = await next;
+    // The worker serves calls in order, so `next` resolving means the aborted call has ended there:
+    // it stopped at most a tile or two after the abort arrived (a message takes far less than a
+    // tile's forward pass), not after all 16; the next call ran every tile.
+    expect(atAbort).toBe(2);
+    expect(tiles.length).toBeLessThanOrEqual(atAbort + 2);
+    expect(full).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(got.classes).toHaveLength(64 * 256);
+  }, 240_000);
+
+  it('stops an aborted evaluate() between images; a running train() is not touched', async () => {
+    const n = 12;
+    const ds = () => {
+      const images = Array.from({ length: n }, (_, i) => image(20 + i));
+      return { images, labels: images.map(() => new Uint8Array(H * W)) };
+    };
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const totals = new Set<number>();
+    let atAbort = -1;
+    const aborted = engine.evaluate(ds(), {
+      signal: ac.signal,
+      onProgress: (p) => {
+        totals.add(p.total);
+        seen.push(p.done);
+        if (p.done === 1) {
+          atAbort = seen.length;
+          ac.abort();
+        }
+      },
+    });
+    await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
+    const after = await engine.evaluate(ds()); // runs once the aborted one has ended in the worker
+    expect(after.images).toBe(n);
+    expect(atAbort).toBe(1);
+    expect([...totals]).toEqual([n]);
+    expect(seen.length).toBeLessThanOrEqual(atAbort + 2);
+    expect(seen.length).toBeLessThan(n);
+
+    // Aborting a call queued behind a running train(): the call never runs, training goes on to the end.
+    // The weights are put back afterwards: later tests compare against this model's outputs.
+    const before = await engine.save();
+    const train = { images: [image(30, 32, 32), image(31, 32, 32)], labels: [new Uint8Array(32 * 32), new Uint8Array(32 * 32).fill(1)] };
+    const queued = new AbortController();
+    const evaluated: number[] = [];
+    let pending = null as Promise<unknown> | null;
+    const r = await engine.train(train, { epochs: 4, batchSize: 2, crop: [32, 32] }, (e) => {
+      if (e.type !== 'step' || pending) return;
+      // Rejects at once, while training runs: caught here, checked below.
+      pending = engine.evaluate(ds(), { signal: queued.signal, onProgress: (p) => evaluated.push(p.done) }).catch((err: unknown) => err);
+      queued.abort();
+    });
+    expect(r).toMatchObject({ cancelled: false, steps: 4 });
+    expect(await pending).toMatchObject({ code: 'ABORTED' });
+    await engine.releaseCaches(); // after the queued evaluate's turn in the worker
+    expect(evaluated).toEqual([]);
+    await engine.load(before, 'before.safetensors');
+  }, 240_000);
+});
+
+describe('AbortSignal on the wasm backend', () => {
+  it('stops an aborted predict() between tiles although each tile runs synchronously in the worker', async () => {
+    const wasm = await createEngine({ backend: 'wasm', threads: 1 });
+    try {
+      await wasm.build({ classes: K, seed: 3 });
+      expect((await wasm.info()).backend).toBe('wasm');
+      const big = image(12, 64, 512); // 8 tiles of 64 x 64
+      const ac = new AbortController();
+      const tiles: number[] = [];
+      const aborted = wasm.predict(big, {
+        tile: [64, 64], overlap: 0, signal: ac.signal,
+        onProgress: (p) => {
+          tiles.push(p.done);
+          if (p.done === 1) ac.abort();
+        },
+      });
+      await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
+      await wasm.releaseCaches(); // after the aborted call has ended in the worker
+      // Without a turn of the worker's event loop between tiles the cancel would wait for all 8.
+      expect(tiles.length).toBeLessThanOrEqual(4);
+    } finally {
+      await wasm.dispose();
+    }
   }, 240_000);
 });
 
@@ -230,7 +335,7 @@ describe('releaseCaches()', () => {
   }, 120_000);
 
   it('keeps at most maxPlans plans between calls, dropping the least recently used', async () => {
-    const small = await createEngine({ maxPlans: 1 });
+    const small = await createEngine({ backend: 'webgpu', maxPlans: 1 });
     try {
       await small.build({ classes: K, seed: 3 });
       await small.segment(image(1, 32, 64));

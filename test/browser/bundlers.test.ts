@@ -1,14 +1,18 @@
 // webfcn as a web app gets it: `npm pack`'s tarball (built here into a temporary folder, as
 // `npm run build` would, so dist/ is not touched while other tests build it), unpacked into a
-// Vite app's and a webpack app's node_modules (test/apps/), built by those bundlers with no
-// webfcn-specific configuration, and run in headless Chromium (WebGPU on SwiftShader): the engine
-// starts, loads a model from a URL and segments a canvas. A strict TypeScript consumer
-// (skipLibCheck: false) type-checks against the tarball's declarations. Prints the packed size and
-// the gzipped size of what a page loads.
+// Vite app's, a webpack app's and an esbuild app's node_modules (test/apps/), built by those
+// bundlers (Vite and webpack with no webfcn-specific configuration, esbuild with the README's
+// recipe) and run in headless Chromium (WebGPU on SwiftShader): the engine starts, loads a model
+// from a URL and segments a canvas. The same app also runs on Vite's dev server, and from a "CDN":
+// a page importing the tarball's browser bundle from a second origin. Strict TypeScript consumers
+// (skipLibCheck: false) type-check against the tarball's declarations, in a page and in Node
+// without DOM types. Prints the packed size and the gzipped size of what a page loads.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -62,8 +66,8 @@ async function buildPackage(stage: string): Promise<void> {
  * out: the unpacked package, and its dependencies (linked from this repository's node_modules,
  * which holds the same versions) next to it.
  */
-function app(name: string): string {
-  const dir = join(tmp, name);
+function app(name: string, into = name): string {
+  const dir = join(tmp, into);
   cpSync(join(ROOT, 'test/apps', name), dir, { recursive: true });
   mkdirSync(join(dir, 'node_modules'), { recursive: true });
   cpSync(pkgDir, join(dir, 'node_modules/webfcn'), { recursive: true });
@@ -80,6 +84,41 @@ async function runApp(dir: string) {
   writeFileSync(join(dir, 'model.safetensors'), model);
   const s = await serve({ root: dir, port: 0 });
   servers.push(s.server);
+  return openApp(`${s.url}/index.html`, dir);
+}
+
+/**
+ * A CDN's side: the files under `root` to any origin (CORS), recording each request's path and
+ * Origin header.
+ */
+async function cdn(root: string): Promise<{ url: string; requests: Array<{ path: string; origin?: string }> }> {
+  const requests: Array<{ path: string; origin?: string }> = [];
+  const types: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.json': 'application/json' };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push({ path, origin: req.headers.origin });
+    const file = resolve(join(root, path));
+    let body: Buffer;
+    try {
+      if (!file.startsWith(root + sep)) throw new Error('outside');
+      body = readFileSync(file);
+    } catch {
+      res.writeHead(404, { 'access-control-allow-origin': '*' }).end();
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': types[extname(file)] ?? 'application/octet-stream',
+      'access-control-allow-origin': '*',
+      'cross-origin-resource-policy': 'cross-origin',
+    }).end(body);
+  });
+  servers.push(server);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, requests };
+}
+
+/** Opens the app at `url` and waits for its result; fails on any page error or failed request. */
+async function openApp(url: string, what: string) {
   const page: Page = await context!.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -91,10 +130,12 @@ async function runApp(dir: string) {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
   });
   try {
-    await page.goto(`${s.url}/index.html`);
+    await page.goto(url);
     interface AppState { phase: string; error: string | null; backend?: string; result: { width: number; height: number; pixels: number; classes: number; p0: number } | null }
-    const read = () => page.evaluate(() => (globalThis as unknown as { app?: { state: unknown } }).app?.state ?? { phase: 'loading', error: null }) as Promise<AppState>;
-    const st = await untilPage(page, read, (x) => x.phase === 'done', dir, 600_000, errors);
+    // A failed request or script fails at once (the app may never get to report it itself).
+    const read = async (): Promise<AppState> => errors.length ? { phase: 'failed', error: errors.join(' | '), result: null }
+      : page.evaluate(() => (globalThis as unknown as { app?: { state: unknown } }).app?.state ?? { phase: 'loading', error: null }) as Promise<AppState>;
+    const st = await untilPage(page, read, (x) => x.phase === 'done', what, 600_000, errors);
     expect(errors).toEqual([]);
     return st;
   } finally {
@@ -145,7 +186,8 @@ afterAll(async () => {
 
 /** The app's result: a whole mask of the canvas, one confidence map per class summing to 1. */
 function checkResult(st: Awaited<ReturnType<typeof runApp>>): void {
-  expect(st.backend).toBe('browser');
+  // createEngine()'s default (auto): Chromium's only adapter here is SwiftShader, a software one, so WebAssembly.
+  expect(st.backend).toBe('wasm');
   expect(st.result).toMatchObject({ width: 48, height: 64, pixels: 48 * 64, classes: K });
   expect(st.result!.p0).toBeCloseTo(1, 4); // the first pixel's probabilities summed over classes
 }
@@ -175,10 +217,67 @@ describe('webfcn from the packed tarball in bundled apps (headless Chromium, Web
     checkResult(await runApp(join(dir, 'dist')));
   }, 900_000);
 
+  it('esbuild (the README recipe: an ESM bundle, webfcn/worker copied next to it): the engine starts, loads a model and segments', async () => {
+    const dir = app('esbuild');
+    const esbuild = await import('esbuild');
+    const r = await esbuild.build({
+      entryPoints: [join(dir, 'main.js')], bundle: true, format: 'esm', minify: true, outdir: join(dir, 'dist'), logLevel: 'silent', absWorkingDir: dir,
+    });
+    expect(r.errors).toEqual([]);
+    // esbuild keeps `new URL('./worker.js', import.meta.url)` as written: the worker must be next to the bundle.
+    expect(readFileSync(join(dir, 'dist/main.js'), 'utf8')).toMatch(/new URL\(["']\.\/worker\.js["'],\s*import\.meta\.url\)/);
+    cpSync(createRequire(join(dir, 'package.json')).resolve('webfcn/worker'), join(dir, 'dist/worker.js'));
+    cpSync(join(dir, 'index.html'), join(dir, 'dist/index.html'));
+    checkResult(await runApp(join(dir, 'dist')));
+  }, 900_000);
+
+  it('a CDN: a page imports webfcn from a second origin; the worker starts through the same-origin blob: fallback', async () => {
+    const dir = join(tmp, 'cdn');
+    cpSync(join(ROOT, 'test/apps/cdn'), dir, { recursive: true });
+    const other = await cdn(pkgDir);
+    const html = join(dir, 'index.html');
+    writeFileSync(html, readFileSync(html, 'utf8').replace('WEBFCN_URL', `${other.url}/dist/browser/webfcn.js`));
+    checkResult(await runApp(dir));
+    // The library and its worker came from the other origin, as CORS requests from the page's.
+    const paths = other.requests.map((q) => q.path);
+    expect(paths).toEqual(expect.arrayContaining(['/dist/browser/webfcn.js', '/dist/browser/worker.js']));
+    for (const q of other.requests) expect(q.origin, q.path).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(new Set(other.requests.map((q) => q.origin)).has(other.url)).toBe(false);
+  }, 900_000);
+
+  it('vite dev server (no optimizeDeps configuration): the same app runs with webfcn pre-bundled by Vite', async () => {
+    const dir = app('vite', 'vite-dev');
+    writeFileSync(join(dir, 'model.safetensors'), model);
+    const { createServer: viteServer } = await import('vite');
+    // Vite pre-bundles webfcn into node_modules/.vite/deps and rewrites the literal worker URL to
+    // webfcn's own worker.js; the CDN fallback's URL must stay out of its way (platform.browser.ts).
+    const server = await viteServer({ root: dir, configFile: false, logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false } });
+    await server.listen();
+    try {
+      const url = server.resolvedUrls!.local[0]!;
+      checkResult(await openApp(`${url}index.html`, `${dir} (vite dev)`));
+      // It did run from Vite's pre-bundled copy (the case the CDN fallback's URL once broke).
+      expect(existsSync(join(dir, 'node_modules/.vite/deps/webfcn.js'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  }, 900_000);
+
   it('a strict TypeScript consumer (skipLibCheck: false) type-checks against the browser entry', () => {
     const dir = app('types');
     const r = spawnSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  }, 120_000);
+
+  it('a strict Node consumer without DOM types (lib ES2022, types node) type-checks against the Node entry, node16 and bundler resolution', () => {
+    const dir = app('types-node');
+    mkdirSync(join(dir, 'node_modules/@types'), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules/@types/node'), join(dir, 'node_modules/@types/node'), 'dir');
+    for (const config of ['tsconfig.json', 'tsconfig.bundler.json']) {
+      const r = spawnSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', config], { cwd: dir, encoding: 'utf8' });
+      expect(r.stdout + r.stderr, config).toBe('');
+      expect(r.status, config).toBe(0);
+    }
   }, 120_000);
 });

@@ -1,7 +1,7 @@
 // The browser demo (examples/browser/) in headless Chromium with WebGPU on SwiftShader, driven by
 // playwright-core: the page reports the adapter, trains a few steps in its worker with the loss
 // falling, segments a dropped image, downloads a checkpoint and loads it back (and a PyTorch
-// .pth), and says so plainly when the browser has no WebGPU. Chromium missing is a failure.
+// .pth), and trains and predicts on WebAssembly when the browser has no WebGPU. Chromium missing is a failure.
 //
 // The page and the library are bundled here with rollup's API into a temporary folder (nothing is
 // written to dist/, which other test files build at the same time) and served from it.
@@ -31,7 +31,11 @@ const TRAIN_QUERY = `classes=${K}&images=2&size=64&crop=64&batch=2&epochs=3&lr=0
 interface PageState {
   phase: string;
   error: string | null;
-  info: { adapter: { backend: string; vendor: string; architecture: string; device: string; description: string; software: boolean; featureLevel: string } } | null;
+  info: {
+    backend: 'webgpu' | 'wasm';
+    compute: { summary: string; threads?: number; sharedMemory?: boolean };
+    adapter: { backend: string; vendor: string; architecture: string; device: string; description: string; software: boolean; featureLevel: string } | null;
+  } | null;
   model: { classes: number; colormap: Array<[number, number, number]>; epochs: number } | null;
   stepLosses: Array<{ step: number; loss: number }>;
   history: Array<{ epoch: number; loss: number; trainAccuracy: number; testAccuracy: number | null; testMIoU: number | null }>;
@@ -117,13 +121,13 @@ describe('the browser demo in headless Chromium (WebGPU on SwiftShader)', () => 
   let downloaded: Buffer;
 
   it('reports the adapter, trains in its worker with the loss falling, and keeps the page responsive', async () => {
-    await page.goto(`${baseUrl}/examples/browser/?${TRAIN_QUERY}&autotrain=1`);
+    await page.goto(`${baseUrl}/examples/browser/?${TRAIN_QUERY}&backend=webgpu&autotrain=1`);
     const started = await until((s) => s.info !== null, 'engine start', 120_000);
-    const a = started.info!.adapter;
+    const a = started.info!.adapter!;
     expect(a.backend).toBe('browser');
     expect(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`).toMatch(/swiftshader/i);
     expect(a.software).toBe(true);
-    await expect(page.textContent('#adapter dd[data-key="backend"]')).resolves.toBe('browser');
+    await expect(page.textContent('#adapter dd[data-key="backend"]')).resolves.toBe('WebGPU (browser)');
     await expect(page.isHidden('#no-webgpu')).resolves.toBe(true);
     // The page answers while the worker compiles shaders and trains.
     await until((s) => s.phase === 'training', 'training start', 60_000);
@@ -242,20 +246,31 @@ describe('the browser demo in headless Chromium (WebGPU on SwiftShader)', () => 
     expect(pageErrors).toEqual([]);
   }, 500_000);
 
-  it('says plainly when the browser has no WebGPU', async () => {
+  it('trains and predicts on WebAssembly when the browser has no WebGPU, and says so', async () => {
     const p = await context!.newPage();
     try {
       await p.addInitScript(() => {
         delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
       });
-      await p.goto(`${baseUrl}/examples/browser/`);
-      const s = await until((st) => st.phase === 'no-webgpu', 'no-WebGPU notice', 30_000, p);
-      expect(s.info).toBeNull();
-      await expect(p.isVisible('#no-webgpu')).resolves.toBe(true);
-      await expect(p.textContent('#no-webgpu')).resolves.toMatch(/no WebGPU \(navigator\.gpu is missing\)/);
-      await expect(p.isDisabled('#train')).resolves.toBe(true);
+      await p.goto(`${baseUrl}/examples/browser/?${TRAIN_QUERY}&autotrain=1`);
+      const s = await until((st) => st.phase === 'trained' && st.gridPredictions > 0, 'training on wasm', 300_000, p);
+      expect(s.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      expect(s.info!.backend).toBe('wasm');
+      expect(s.info!.adapter).toBeNull();
+      // scripts/serve.js sends COOP/COEP: the page is cross-origin isolated, so the wasm backend has threads.
+      expect(s.info!.compute.sharedMemory).toBe(true);
+      expect(s.info!.compute.threads).toBeGreaterThanOrEqual(2);
+      await expect(p.textContent('#adapter')).resolves.toMatch(/WebAssembly \(CPU\)/);
+      await expect(p.textContent('#adapter')).resolves.toMatch(new RegExp(`threads${s.info!.compute.threads}`));
+      await expect(p.isVisible('#no-webgpu')).resolves.toBe(false);
+      expect(s.lastTrain!.cancelled).toBe(false);
+      // The same fixed batch as the WebGPU test: the third step's loss far below the first's.
+      expect(s.history[2]!.loss).toBeLessThan(0.8 * s.history[0]!.loss);
+      console.log(`page on wasm (${s.info!.compute.summary}): ${s.lastTrain!.steps} steps in ${s.lastTrain!.seconds.toFixed(1)} s; ` +
+        `losses ${s.history.map((h) => h.loss.toFixed(4)).join(', ')}`);
+      expect(s.gridPredictions).toBeGreaterThan(0);
     } finally {
       await p.close();
     }
-  }, 60_000);
+  }, 360_000);
 });

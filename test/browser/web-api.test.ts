@@ -69,7 +69,7 @@ function modelBytes(bias: number[]): Uint8Array {
  * varies over the picture and comparing masks means something. Returns the model and Node's mask.
  */
 async function calibratedModel(): Promise<{ bytes: Uint8Array; mask: Uint8Array }> {
-  const node = await createEngine();
+  const node = await createEngine({ backend: 'webgpu' });
   try {
     await node.load(modelBytes([0, 0, 0]), 'model.safetensors');
     const p = (await node.segment({ data: rgba.slice(), width: W, height: H }, { outputs: ['confidence'] })).confidenceMasks!;

@@ -108,7 +108,7 @@ describe('webfcn (installed), as `npx webfcn ...` runs it', () => {
     const r = webfcn(['info']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^backend +\S+/m);
-    expect(r.out).toMatch(/^why +.*chose/m);
+    expect(r.out).toMatch(/^why +auto: /m);
     expect(r.err).toBe('');
     const j = JSON.parse(webfcn(['info', '--json']).out) as { backend: string; reason: string };
     expect(typeof j.backend).toBe('string');

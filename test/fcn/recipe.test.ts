@@ -100,8 +100,8 @@ describe('run recipe', () => {
     const service = new EngineService();
     await expect(service.build({ classes: 1 })).rejects.toThrow(/^build: classes must be an integer in \[2, 255\], got 1$/);
     await expect(service.build({ classes: 3, head: 'fcn4s' as never })).rejects.toThrow(/^build: head must be one of fcn32s, fcn16s, fcn8s, got 'fcn4s'$/);
-    // Past validation, build() needs the device init() acquires.
-    await expect(service.build({ classes: 3 })).rejects.toThrow(/no GPU/);
+    // Past validation, build() needs the compute backend init() acquires.
+    await expect(service.build({ classes: 3 })).rejects.toThrow(/no compute backend/);
     expect(() => trainingOptions({ memoryMiB: 0 })).toThrow(/^memoryMiB must be a number >= 1, got 0$/);
   });
 

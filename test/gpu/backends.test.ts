@@ -25,9 +25,10 @@ describe('software adapters', () => {
     const info = webfcn(['info', '--json'], { WEBFCN_BACKEND: 'swiftshader' });
     expect(info.code, info.err).toBe(0);
     const report = JSON.parse(info.out);
-    expect(report.backend).toBe('swiftshader');
-    expect(report.architecture).toBe('swiftshader');
-    expect(report.software).toBe(true);
+    expect(report.backend).toBe('webgpu');
+    expect(report.adapter.backend).toBe('swiftshader');
+    expect(report.adapter.architecture).toBe('swiftshader');
+    expect(report.adapter.software).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'webfcn-ss-'));
     const png = new PNG({ width: 8, height: 6 });
     png.data.fill(200);

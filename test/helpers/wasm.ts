@@ -106,11 +106,13 @@ export async function withWasmVariant<T>(v: WasmVariant, fn: (rt: WasmRuntime) =
   const rt = await testRuntime(v.threads);
   if (rt.threads !== v.threads) throw new Error(`${v.name}: the runtime has ${rt.threads} threads (${rt.reason})`);
   if (v.simd && rt.simd !== v.simd) throw new Error(`${v.name}: the runtime runs ${rt.simd} (${rt.reason})`);
-  const winograd = wasmConvOptions.winograd;
+  const saved = { ...wasmConvOptions };
   if (v.winograd !== undefined) wasmConvOptions.winograd = v.winograd;
+  if (v.splitK !== undefined) wasmConvOptions.splitK = v.splitK;
+  if (v.tconvPhases !== undefined) wasmConvOptions.tconvPhases = v.tconvPhases;
   try {
     return await fn(rt);
   } finally {
-    wasmConvOptions.winograd = winograd;
+    Object.assign(wasmConvOptions, saved);
   }
 }

@@ -1,9 +1,9 @@
 // The packed GEMM (assembly/kernels/gemm.ts) against a float64 product on odd sizes (edges of
-// the 6×8 micro-tile and of the 48×128 thread tiles), transposed operands, accumulation, bias,
-// batches, and a reduction index that wraps over images (the conv weight-gradient layout), on
-// one thread and on two.
+// the 4×8 micro-tile and of the 72×128 thread tiles), transposed operands, accumulation, bias,
+// batches, a reduction index that wraps over images (the conv weight-gradient layout), K split
+// into parts, and a packed B assembled from several sources, on one thread and on two.
 import { describe, expect, it } from 'vitest';
-import { gemm, matmul, matmulScratchBytes, packA, packB, packedABytes, packedBBytes } from '../../src/backends/wasm/gemm.js';
+import { gemm, matmul, matmulScratchBytes, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes } from '../../src/backends/wasm/gemm.js';
 import { expectClose as check } from '../helpers/check.js';
 import { randn } from '../helpers/gpu.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
@@ -95,6 +95,50 @@ describe.each(THREADS)('gemm on %i thread(s)', (threads) => {
           for (let j = 0; j < N; j++)
             for (let q = 0; q < Q; q++) want[m * N + j] += av[(n * M + m) * Q + q]! * bv[(n * N + j) * Q + q]!;
       expectClose('C += Σ_n A_n B_nᵀ', rt.read(c, M * N), want);
+    });
+  });
+
+  it('K split into parts (overwriting and accumulating, batched, last part shorter), and the split rule', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      // 21 rows × 40 columns × a long K: one thread tile per image, the FCN head's backward-input shape.
+      const M = 21, N = 40, K = 1031, batch = 2, kLen = 260; // parts of 260, 260, 260, 251
+      const av = randn(M * K, 31), bv = randn(batch * K * N, 32), c0 = randn(batch * M * N, 33);
+      const a = put(rt, av), b = put(rt, bv), c = put(rt, c0);
+      const pa = rt.arena.alloc(packedABytes(M, K), 'pa'), pb = rt.arena.alloc(batch * packedBBytes(K, N), 'pb');
+      const partials = rt.arena.alloc(splitKBytes(M, N, K, batch, kLen), 'parts');
+      packA(rt, { ptr: a, sr: K, sk: 1 }, M, K, pa);
+      packB(rt, { ptr: b, sr: 1, sk: N }, K, N, pb, batch, K * N * 4);
+      const want = (i: number) => refMatmul(M, N, K, av, bv.subarray(i * K * N, (i + 1) * K * N), false, false);
+      gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N, cStride: M * N * 4, batch, accumulate: true, split: { kLen, partials } });
+      for (let i = 0; i < batch; i++) expectClose(`C_${i} += A·B_${i}`, rt.read(c + i * M * N * 4, M * N), want(i).map((v, j) => v + c0[i * M * N + j]!));
+      gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N, cStride: M * N * 4, batch, split: { kLen, partials } });
+      for (let i = 0; i < batch; i++) expectClose(`C_${i} = A·B_${i}`, rt.read(c + i * M * N * 4, M * N), want(i));
+      expect(() => gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N + 1, split: { kLen, partials } })).toThrow(/dense C/);
+    });
+    // Split when the tiles are fewer than 4 per thread and K holds ≥ 2 parts of 256; never on one thread.
+    expect(splitK(21, 40, 86016, 1, 2)).toBe(86016 / 8);
+    expect(splitK(21, 40, 86016, 1, 1)).toBe(0);
+    expect(splitK(512, 512, 4608, 1, 2)).toBe(0);
+    expect(splitK(21, 40, 300, 1, 2)).toBe(0);
+  });
+
+  it('a packed B assembled from two sources (rows k0.. of a longer K)', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      const M = 9, N = 19, K1 = 13, K2 = 22, K = K1 + K2;
+      const av = randn(M * K, 41), b1 = randn(K1 * N, 42), b2 = randn(K2 * N, 43);
+      const a = put(rt, av), p1 = put(rt, b1), p2 = put(rt, b2), c = filled(rt, M * N, NaN);
+      const pa = rt.arena.alloc(packedABytes(M, K), 'pa'), pb = rt.arena.alloc(packedBBytes(K, N), 'pb');
+      packA(rt, { ptr: a, sr: K, sk: 1 }, M, K, pa);
+      packB(rt, { ptr: p1, sr: 1, sk: N }, K1, N, pb, 1, 0, { k0: 0, K });
+      packB(rt, { ptr: p2, sr: 1, sk: N }, K2, N, pb, 1, 0, { k0: K1, K });
+      gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N });
+      const bv = new Float32Array(K * N);
+      bv.set(b1);
+      bv.set(b2, K1 * N);
+      expectClose('C = A·[B1; B2]', rt.read(c, M * N), refMatmul(M, N, K, av, bv, false, false));
+      expect(() => packB(rt, { ptr: p2, sr: 1, sk: N }, K2, N, pb, 1, 0, { k0: K1 + 1, K })).toThrow(/do not fit/);
     });
   });
 

@@ -16,7 +16,7 @@
 // Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
 // backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
 // and dy exchanged. All tensors are byte offsets in the runtime's memory.
-import { gemm, packA, packB, packedABytes, packedBBytes, type Strided } from './gemm.js';
+import { gemm, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
 import { scratchRegions, type SharedScratch } from './memory.js';
 import type { WasmRuntime } from './runtime.js';
 
@@ -33,16 +33,27 @@ export interface ConvTranspose2dParams {
 /** One runnable step of a plan (replayed every training step). */
 export interface Step {
   label: string;
-  /** How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM) or 'winograd'. */
-  variant?: 'gemm' | 'winograd';
+  /**
+   * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
+   * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
+   * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split).
+   */
+  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k';
   run(): void;
 }
 
 /**
- * Planning options: the most scratch bytes one pass may use (whole images are never split), and
- * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3).
+ * Planning options: the most scratch bytes one pass may use (whole images are never split),
+ * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3), whether GEMMs with too few tiles
+ * for the pool split their K (gemm.ts splitK), and whether transposed convolutions whose kernel is
+ * a whole number of strides run by output phases (assembly/kernels/tconv.ts).
  */
-export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true };
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true };
+
+/** The K length of each part when this GEMM should split its K on this runtime (0: no split). */
+function planSplit(rt: WasmRuntime, M: number, N: number, K: number, batch: number): number {
+  return wasmConvOptions.splitK ? splitK(M, N, K, batch, rt.threads) : 0;
+}
 
 /**
  * Winograd F(2×2, 3×3) serves 3×3 stride-1 convolutions with enough channels and tiles to amortise
@@ -117,16 +128,18 @@ function planForward(
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
   const chunk = chunkOf(p.N, perImage);
+  const kLen = planSplit(rt, p.K, P, CR, chunk);
   const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) packed weights`, bytes: packedABytes(p.K, CR) },
     { label: `${op}(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `${op}(${label}) packed columns`, bytes: chunk * packedBBytes(CR, P) },
+    { label: `${op}(${label}) split-K parts`, bytes: splitKBytes(p.K, P, CR, chunk, kLen) },
   ], scratch);
   return [{
     label: `${op}(${label})`,
-    variant: 'gemm',
+    variant: kLen > 0 ? 'split-k' : 'gemm',
     run() {
-      const [pa, col, pb] = regions() as [number, number, number];
+      const [pa, col, pb, parts] = regions() as [number, number, number, number];
       packA(rt, w, p.K, CR, pa);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
@@ -137,7 +150,13 @@ function planForward(
           src = col;
         }
         packB(rt, { ptr: src, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
-        gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: y + n0 * p.K * P * 4, ldc: P, cStride: p.K * P * 4, batch: nb, bias: b, accumulate });
+        const ys = y + n0 * p.K * P * 4;
+        if (kLen > 0) {
+          gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: ys, ldc: P, cStride: p.K * P * 4, batch: nb, accumulate, split: { kLen, partials: parts } });
+          if (b && !accumulate) rt.run('addBias', [ys, nb, p.K, P, b]);
+        } else {
+          gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: ys, ldc: P, cStride: p.K * P * 4, batch: nb, bias: b, accumulate });
+        }
       }
     },
   }];
@@ -198,25 +217,29 @@ export function conv2dBackwardInput(
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(p.K, P);
   const chunk = chunkOf(p.N, perImage);
+  const kLen = planSplit(rt, CR, P, p.K, chunk);
   const regions = scratchRegions(rt.arena, [
     { label: `conv2d.backward_input(${label}) packed weights`, bytes: packedABytes(CR, p.K) },
     { label: `conv2d.backward_input(${label}) columns`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_input(${label}) packed dy`, bytes: chunk * packedBBytes(p.K, P) },
+    { label: `conv2d.backward_input(${label}) split-K parts`, bytes: splitKBytes(CR, P, p.K, chunk, kLen) },
   ], scratch);
   return [{
     label: `conv2d.backward_input(${label})`,
+    variant: kLen > 0 ? 'split-k' : 'gemm',
     run() {
-      const [pa, dcol, pb] = regions() as [number, number, number];
+      const [pa, dcol, pb, parts] = regions() as [number, number, number, number];
+      const split = kLen > 0 ? { kLen, partials: parts } : undefined;
       packA(rt, { ptr: w, sr: 1, sk: CR }, CR, p.K, pa); // Wᵀ: a(crs, k) = w[k·CR + crs]
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const dxs = dx + n0 * p.C * p.H * p.W * 4;
         packB(rt, { ptr: dy + n0 * p.K * P * 4, sr: 1, sk: P }, p.K, P, pb, nb, p.K * P * 4);
         if (pw) {
-          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dcol, ldc: P, cStride: CR * P * 4, batch: nb });
+          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dcol, ldc: P, cStride: CR * P * 4, batch: nb, split });
           rt.run('col2im', [...colArgs(p, dxs, dcol, nb), accumulate ? 1 : 0]);
         } else {
-          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dxs, ldc: P, cStride: CR * P * 4, batch: nb, accumulate });
+          gemm(rt, { M: CR, N: P, K: p.K, a: pa, b: pb, c: dxs, ldc: P, cStride: CR * P * 4, batch: nb, accumulate, split });
         }
       }
     },
@@ -232,15 +255,18 @@ export function conv2dBackwardWeight(
   const pw = !isPointwise(p);
   const perImage = (pw ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
   const chunk = chunkOf(p.N, perImage);
+  const kLen = planSplit(rt, p.K, CR, chunk * P, 1);
   const regions = scratchRegions(rt.arena, [
     { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_weight(${label}) packed dy`, bytes: packedABytes(p.K, chunk * P) },
     { label: `conv2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * P, CR) },
+    { label: `conv2d.backward_weight(${label}) split-K parts`, bytes: splitKBytes(p.K, CR, chunk * P, 1, kLen) },
   ], scratch);
   return [{
     label: `conv2d.backward_weight(${label})`,
+    variant: kLen > 0 ? 'split-k' : 'gemm',
     run() {
-      const [col, pa, pb] = regions() as [number, number, number];
+      const [col, pa, pb, parts] = regions() as [number, number, number, number];
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
@@ -252,7 +278,8 @@ export function conv2dBackwardWeight(
         // a(k, (n, q)) = dy[n·K·P + k·P + q]; b((n, q), crs) = col[n·CR·P + crs·P + q]
         packA(rt, { ptr: dy + n0 * p.K * P * 4, sr: P, sk: 1, period: P, kStride: p.K * P }, p.K, nb * P, pa);
         packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
-        gemm(rt, { M: p.K, N: CR, K: nb * P, a: pa, b: pb, c: dw, ldc: CR, accumulate: true });
+        // The last chunk may be shorter: its parts follow from its own K (same kLen, fewer parts).
+        gemm(rt, { M: p.K, N: CR, K: nb * P, a: pa, b: pb, c: dw, ldc: CR, accumulate: true, split: kLen > 0 ? { kLen, partials: parts } : undefined });
       }
       if (db) rt.run('biasGrad', [dy, p.N, p.K, P, db]);
     },
@@ -273,11 +300,147 @@ function checkTranspose(p: ConvTranspose2dParams): Conv2dParams {
   return c;
 }
 
+/**
+ * Transposed convolutions whose kernel is a whole number of strides in both directions (FCN's
+ * upsampling heads: k = 2s) run by output phases (assembly/kernels/tconv.ts): the forward as one
+ * GEMM with K = Cin·(kh/sh)·(kw/sw) and M = sh·sw·Cout instead of a K = Cin product followed by a
+ * col2im that sums four overlapping taps per pixel; the backward-input and weight gradient from a
+ * phase gather of dy (a permutation) instead of an im2col that copies each dy value
+ * (kh/sh)·(kw/sw) times with strided reads. The forward takes phases from stride 2 (4 phases),
+ * the backward passes from 16 phases: on FCN-8s's k4/s2 upsampler they lost to the plain GEMMs
+ * (0.6 against 0.4 ms), on the k16/s8 and k64/s32 heads they won (BENCHMARKS.md).
+ */
+function usePhases(p: ConvTranspose2dParams, pass: 'forward' | 'backward'): boolean {
+  return wasmConvOptions.tconvPhases && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideH * p.strideW >= (pass === 'forward' ? 4 : 16);
+}
+
+/** Sizes of the phase formulation: M rows (co, ry, rx), K = (ci, tap), and the Q grid per image. */
+function phaseGeometry(p: ConvTranspose2dParams) {
+  const Th = p.kh / p.strideH, Tw = p.kw / p.strideW;
+  const QH = p.H + Th - 1, QW = p.W + Tw - 1;
+  const M = p.strideH * p.strideW * p.Cout, K = p.Cin * Th * Tw;
+  // im2col of x for a Th×Tw kernel, stride 1, padding T − 1: the (ci, a', b') × (Qy, Qx) columns.
+  const col: Conv2dParams = { N: p.N, C: p.Cin, H: p.H, W: p.W, K: M, kh: Th, kw: Tw, strideH: 1, strideW: 1, padH: Th - 1, padW: Tw - 1 };
+  return { Th, Tw, QH, QW, QP: QH * QW, M, K, col };
+}
+
+/** The tconvScatter / tconvGather geometry after (Z or D, y or dy, batch). */
+function phaseArgs(p: ConvTranspose2dParams, g: ReturnType<typeof phaseGeometry>): number[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  return [p.Cout, OH, OW, p.strideH, p.strideW, p.padH, p.padW, g.QH, g.QW];
+}
+
+function planTransposeForwardPhases(
+  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
+): Step[] {
+  const g = phaseGeometry(p);
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const perImage = g.K * g.QP * 4 + packedBBytes(g.K, g.QP) + g.M * g.QP * 4;
+  const chunk = chunkOf(p.N, perImage);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.forward(${label}) phase weights`, bytes: packedABytes(g.M, g.K) },
+    { label: `conv_transpose2d.forward(${label}) im2col`, bytes: chunk * g.K * g.QP * 4 },
+    { label: `conv_transpose2d.forward(${label}) packed columns`, bytes: chunk * packedBBytes(g.K, g.QP) },
+    { label: `conv_transpose2d.forward(${label}) phase products`, bytes: chunk * g.M * g.QP * 4 },
+  ], scratch);
+  return [{
+    label: `conv_transpose2d.forward(${label})`,
+    variant: 'phases',
+    run() {
+      const [pa, col, pb, z] = regions() as [number, number, number, number];
+      rt.run('tconvPhaseWeights', [w, p.Cin, p.Cout, p.kh, p.kw, p.strideH, p.strideW, pa, 0]);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        rt.run('im2col', colArgs(g.col, x + n0 * p.Cin * p.H * p.W * 4, col, nb));
+        packB(rt, { ptr: col, sr: 1, sk: g.QP }, g.K, g.QP, pb, nb, g.K * g.QP * 4);
+        gemm(rt, { M: g.M, N: g.QP, K: g.K, a: pa, b: pb, c: z, ldc: g.QP, cStride: g.M * g.QP * 4, batch: nb });
+        rt.run('tconvScatter', [z, y + n0 * p.Cout * OH * OW * 4, nb, ...phaseArgs(p, g), b, 0]);
+      }
+    },
+  }];
+}
+
+function planTransposeWeightPhases(
+  rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
+): Step[] {
+  const g = phaseGeometry(p);
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const perImage = 2 * g.M * g.QP * 4 + g.K * g.QP * 4 + packedBBytes(g.QP, g.K);
+  const chunk = chunkOf(p.N, perImage);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.backward_weight(${label}) phase dy`, bytes: chunk * g.M * g.QP * 4 },
+    { label: `conv_transpose2d.backward_weight(${label}) im2col`, bytes: chunk * g.K * g.QP * 4 },
+    { label: `conv_transpose2d.backward_weight(${label}) packed phase dy`, bytes: packedABytes(g.M, chunk * g.QP) },
+    { label: `conv_transpose2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * g.QP, g.K) },
+    { label: `conv_transpose2d.backward_weight(${label}) phase weight gradient`, bytes: g.M * g.K * 4 },
+  ], scratch);
+  return [{
+    label: `conv_transpose2d.backward_weight(${label})`,
+    variant: 'phases',
+    run() {
+      const [d, col, pa, pb, dwp] = regions() as [number, number, number, number, number];
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        rt.run('tconvGather', [dy + n0 * p.Cout * OH * OW * 4, d, nb, ...phaseArgs(p, g)]);
+        rt.run('im2col', colArgs(g.col, x + n0 * p.Cin * p.H * p.W * 4, col, nb));
+        // dWp ((co, phase), (ci, tap)) [+]= Σ_(n, Q) D((co, phase), (n, Q)) · col((ci, tap), (n, Q))
+        packA(rt, { ptr: d, sr: g.QP, sk: 1, period: g.QP, kStride: g.M * g.QP }, g.M, nb * g.QP, pa);
+        packB(rt, { ptr: col, sr: g.QP, sk: 1, period: g.QP, kStride: g.K * g.QP }, nb * g.QP, g.K, pb);
+        gemm(rt, { M: g.M, N: g.K, K: nb * g.QP, a: pa, b: pb, c: dwp, ldc: g.K, accumulate: n0 > 0 });
+      }
+      rt.run('tconvPhaseWeights', [dw, p.Cin, p.Cout, p.kh, p.kw, p.strideH, p.strideW, dwp, 1]);
+    },
+  }];
+}
+
+/**
+ * dx by phases: with D the phase gather of dy (M = Cout·sh·sw rows of QH×QW), dx is D convolved
+ * with a Th×Tw kernel, stride 1, no padding: dx_n (Cin, H·QW) = Σ_a Wd_a (Cin, M·Tw) · B_a, where
+ * B_a((m, b), j) = D_n(m, a·QW + b + j) reads D in place (columns j = iy·QW + ix, the ones with
+ * ix ≥ W dropped after). So no im2col: the packed B is assembled from Th strided reads of D.
+ */
+function planTransposeInputPhases(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
+): Step[] {
+  const g = phaseGeometry(p);
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const Ka = g.M * g.Tw, K = g.Th * Ka, NQ = p.H * g.QW;
+  const perImage = g.M * g.QP * 4 + packedBBytes(K, NQ) + p.Cin * NQ * 4;
+  const chunk = chunkOf(p.N, perImage);
+  const kLen = planSplit(rt, p.Cin, NQ, K, chunk);
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.backward_input(${label}) phase weights`, bytes: packedABytes(p.Cin, K) },
+    // (Tw floats past the last row: B_a's junk columns may read that far.)
+    { label: `conv_transpose2d.backward_input(${label}) phase dy`, bytes: (chunk * g.M * g.QP + g.Tw) * 4 },
+    { label: `conv_transpose2d.backward_input(${label}) packed phase dy`, bytes: chunk * packedBBytes(K, NQ) },
+    { label: `conv_transpose2d.backward_input(${label}) products`, bytes: chunk * p.Cin * NQ * 4 },
+    { label: `conv_transpose2d.backward_input(${label}) split-K parts`, bytes: splitKBytes(p.Cin, NQ, K, chunk, kLen) },
+  ], scratch);
+  return [{
+    label: `conv_transpose2d.backward_input(${label})`,
+    variant: kLen > 0 ? 'phases+split-k' : 'phases',
+    run() {
+      const [pa, d, pb, c, parts] = regions() as [number, number, number, number, number];
+      rt.run('tconvInputWeights', [w, p.Cin, p.Cout, p.kh, p.kw, p.strideH, p.strideW, pa]);
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        rt.run('tconvGather', [dy + n0 * p.Cout * OH * OW * 4, d, nb, ...phaseArgs(p, g)]);
+        for (let a = 0; a < g.Th; a++) {
+          packB(rt, { ptr: d + a * g.QW * 4, sr: 1, sk: 1, period: g.Tw, kStride: g.QP }, Ka, NQ, pb, nb, g.M * g.QP * 4, { k0: a * Ka, K });
+        }
+        gemm(rt, { M: p.Cin, N: NQ, K, a: pa, b: pb, c, ldc: NQ, cStride: p.Cin * NQ * 4, batch: nb, split: kLen > 0 ? { kLen, partials: parts } : undefined });
+        rt.run('cropColumns', [c, dx + n0 * p.Cin * p.H * p.W * 4, nb * p.Cin, p.H, g.QW, p.W, accumulate ? 1 : 0]);
+      }
+    },
+  }];
+}
+
 /** Plans y (N,Cout,OH,OW) = conv_transpose2d(x (N,Cin,H,W), w (Cin,Cout,kh,kw)) + b; overwrites y. */
 export function convTranspose2dForward(
   rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
+  if (usePhases(p, 'forward')) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
   const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {
     const { OH, OW } = convTranspose2dOutSize(p);
@@ -291,6 +454,7 @@ export function convTranspose2dBackwardInput(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
+  if (usePhases(p, 'backward')) return planTransposeInputPhases(rt, dx, dy, w, p, accumulate, label, scratch);
   return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }
 
@@ -300,7 +464,7 @@ export function convTranspose2dBackwardWeight(
 ): Step[] {
   const c = checkTranspose(p);
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
-  const steps = conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
+  const steps = usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);
     steps.push({ label: `conv_transpose2d.bias_grad(${label})`, run: () => rt.run('biasGrad', [dy, p.N, p.Cout, OH * OW, db]) });

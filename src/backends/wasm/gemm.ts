@@ -7,7 +7,7 @@
 // running over images (k = (n, oy, ox) in conv weight gradients) sets period = OH·OW.
 import type { WasmRuntime } from './runtime.js';
 
-export const MR = 6;
+export const MR = 4;
 export const NR = 8;
 
 export interface Strided {
@@ -40,7 +40,7 @@ function checkStrides(what: string, ...strides: number[]): void {
   }
 }
 
-/** Packs A (M, K) into panels of 6 rows at `dst` (packedABytes(M, K) bytes). */
+/** Packs A (M, K) into panels of MR rows at `dst` (packedABytes(M, K) bytes). */
 export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: number): void {
   checkStrides('packA', a.sr, a.sk, a.kStride ?? 0);
   rt.run('packA', [a.ptr, M, K, a.sr, a.sk, a.period ?? K, a.kStride ?? 0, dst]);
@@ -48,11 +48,15 @@ export function packA(rt: WasmRuntime, a: Strided, M: number, K: number, dst: nu
 
 /**
  * Packs `batch` matrices B_i (K, N) into panels of 8 columns at dst + i·packedBBytes(K, N);
- * B_i starts `srcStride` bytes after B_(i−1).
+ * B_i starts `srcStride` bytes after B_(i−1). With `rows` { k0, K }, they fill rows k0..k0+K of the
+ * panels of a (rows.K, N) packed B at dst instead (dst + i·packedBBytes(rows.K, N) for B_i): a
+ * longer K assembled from several sources.
  */
-export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0): void {
+export function packB(rt: WasmRuntime, b: Strided, K: number, N: number, dst: number, batch = 1, srcStride = 0, rows?: { k0: number; K: number }): void {
   checkStrides('packB', b.sr, b.sk, b.kStride ?? 0);
-  rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst, batch, srcStride, packedBBytes(K, N)]);
+  if (rows && !(rows.k0 >= 0 && rows.k0 + K <= rows.K)) throw new Error(`packB: rows ${rows.k0}..${rows.k0 + K} do not fit a K of ${rows.K}`);
+  const full = rows ? rows.K : K;
+  rt.run('packB', [b.ptr, K, N, b.sk, b.sr, b.period ?? K, b.kStride ?? 0, dst + (rows ? rows.k0 * NR * 4 : 0), batch, srcStride, packedBBytes(full, N), full * NR * 4]);
 }
 
 export interface GemmArgs {
@@ -68,11 +72,47 @@ export interface GemmArgs {
   accumulate?: boolean;
   /** Byte offset of a per-row bias (M) added when overwriting, or 0. */
   bias?: number;
+  /**
+   * Split K (from splitK): the parts' products go to `partials` (splitKBytes), then are summed
+   * into C (overwriting or accumulating as `accumulate` says). Needs a dense C (ldc = N, and
+   * cStride = M·N·4 when batched) and no bias.
+   */
+  split?: { kLen: number; partials: number };
 }
 
-/** C_i [+]= A_i · B_i on packed operands, split over the pool by (batch, 48-row, 128-column) tiles. */
+/** Row and column tile of one GEMM thread tile (assembly/kernels/gemm.ts MC, NC). */
+const MC = 72, NC = 128;
+
+/**
+ * The K length of each part when a GEMM with too few (batch, row, column) tiles for `threads`
+ * threads and a long K is better split along K (0: no split). Aims at ≥ 4 tiles per thread with
+ * parts of at least 256 (the micro-kernel's K block).
+ */
+export function splitK(M: number, N: number, K: number, batch: number, threads: number): number {
+  const tiles = batch * Math.ceil(M / MC) * Math.ceil(N / NC);
+  const want = Math.ceil((4 * threads) / tiles);
+  const parts = Math.min(want, Math.floor(K / 256));
+  if (threads < 2 || parts < 2) return 0;
+  return Math.ceil(K / parts / 4) * 4;
+}
+
+/** Bytes of the split parts' products (0 when kLen is 0). */
+export function splitKBytes(M: number, N: number, K: number, batch: number, kLen: number): number {
+  return kLen > 0 ? Math.ceil(K / kLen) * batch * M * N * 4 : 0;
+}
+
+/** C_i [+]= A_i · B_i on packed operands, split over the pool by (K part, batch, 72-row, 128-column) tiles. */
 export function gemm(rt: WasmRuntime, g: GemmArgs): void {
-  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, g.batch ?? 1, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0]);
+  const batch = g.batch ?? 1;
+  if (g.split && g.split.kLen > 0) {
+    const { kLen, partials } = g.split;
+    if (g.ldc !== g.N || (batch > 1 && g.cStride !== g.M * g.N * 4) || g.bias) throw new Error('gemm: a split-K product needs a dense C and no bias');
+    const part = batch * g.M * g.N * 4, parts = Math.ceil(g.K / kLen);
+    rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), partials, g.N, g.M * g.N * 4, batch, 0, 0, g.aStride ?? 0, kLen, part]);
+    rt.run('reduceParts', [g.c, partials, batch * g.M * g.N, parts, part, g.accumulate ? 1 : 0]);
+    return;
+  }
+  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, batch, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0, 0, 0]);
 }
 
 /** Fills `n` f32 at `dst` with `value`. */

@@ -56,6 +56,12 @@ export const Op = {
   winogradWeights: 22,
   winogradInput: 23,
   winogradOutput: 24,
+  reduceParts: 25,
+  tconvPhaseWeights: 26,
+  tconvScatter: 27,
+  tconvGather: 28,
+  tconvInputWeights: 29,
+  cropColumns: 30,
 } as const;
 export type OpName = keyof typeof Op;
 
@@ -86,6 +92,21 @@ export function relaxedSimdSupported(): boolean {
   }
 }
 
+/**
+ * Node 20 keeps relaxed SIMD behind a V8 flag (later versions ship it): turn it on, process-wide,
+ * so runtimes created afterwards get the multiply-add build. A no-op in browsers, where it is on or
+ * unavailable, and when WEBFCN_SIMD=simd128 asks for plain SIMD128. Call before creating runtimes.
+ */
+export function enableRelaxedSimd(): void {
+  if (typeof process === 'undefined' || !process.versions?.node || relaxedSimdSupported()) return;
+  if (process.env.WEBFCN_SIMD === 'simd128') return;
+  try {
+    nodeBuiltin<typeof import('node:v8')>('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // An embedder without the flag or the module: SIMD128 it is.
+  }
+}
+
 /** Whether shared memory (and so threads) is available here. */
 export function sharedMemorySupported(): boolean {
   if (typeof SharedArrayBuffer === 'undefined') return false;
@@ -96,10 +117,20 @@ export function sharedMemorySupported(): boolean {
 /** The machine's cores (Node: availableParallelism; pages: hardwareConcurrency). */
 export async function defaultThreads(): Promise<number> {
   if (typeof process !== 'undefined' && process.versions?.node) {
-    const os = await import('node:os');
+    const os = nodeBuiltin<typeof import('node:os')>('node:os');
     return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   }
   return Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
+}
+
+/**
+ * A Node built-in module, without an import statement: this file is in the browser bundles too,
+ * and bundlers (webpack) fail on any `node:` import they find there. Node ≥ 20.16 has getBuiltinModule.
+ */
+function nodeBuiltin<T>(id: string): T {
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  if (!get) throw new Error(`wasm runtime: this Node has no process.getBuiltinModule (Node ≥ 20.16 is needed for ${id})`);
+  return get(id) as T;
 }
 
 interface PoolWorker {
@@ -143,7 +174,8 @@ export class WasmRuntime {
       threads = 1;
     }
     let simd: SimdLevel = 'simd128';
-    const wantRelaxed = options.simd === 'relaxed-simd' || (options.simd ?? 'auto') === 'auto';
+    const envSimd = typeof process !== 'undefined' ? process.env?.WEBFCN_SIMD : undefined;
+    const wantRelaxed = options.simd === 'relaxed-simd' || ((options.simd ?? 'auto') === 'auto' && envSimd !== 'simd128');
     if (wantRelaxed && shared && relaxedSimdSupported()) simd = 'relaxed-simd';
     else if (options.simd === 'relaxed-simd') reasons.push('relaxed SIMD is not validated by this runtime (or memory is not shared): using SIMD128');
     const bytes = !shared ? singleBytes : simd === 'relaxed-simd' ? relaxedBytes : sharedBytes;
@@ -261,7 +293,7 @@ async function startWorkers(module: WebAssembly.Module, memory: WebAssembly.Memo
   const workers: PoolWorker[] = [];
   const ready: Promise<void>[] = [];
   if (isNode) {
-    const { Worker } = await import('node:worker_threads');
+    const { Worker } = nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads');
     for (let tid = 1; tid <= n; tid++) {
       const w = new Worker(WORKER_SOURCE, { eval: true });
       workers.push(w);

@@ -7,7 +7,7 @@
 export const WORKER_SOURCE = `
 'use strict';
 const isNode = typeof self === 'undefined';
-const port = isNode ? require('node:worker_threads').parentPort : self;
+const port = isNode ? process.getBuiltinModule('node:worker_threads').parentPort : self;
 function onMessage(m) {
   const { module, memory, ctl, tid } = m;
   let ex;

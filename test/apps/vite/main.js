@@ -7,7 +7,7 @@ window.app = { state };
 
 async function main() {
   const engine = await createEngine();
-  state.backend = (await engine.info()).adapter.backend;
+  state.backend = (await engine.info()).backend;
   state.phase = 'load';
   await engine.loadModel('/model.safetensors', { cache: false });
   // Something to segment: a small picture drawn on a canvas.

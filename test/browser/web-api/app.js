@@ -13,7 +13,7 @@ const time = () => performance.now();
 
 async function main() {
   const t0 = time();
-  const engine = await createEngine();
+  const engine = await createEngine({ backend: 'webgpu' });
   state.adapter = (await engine.info()).adapter;
   state.timings.engine = time() - t0;
 
