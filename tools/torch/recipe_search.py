@@ -15,7 +15,11 @@ The random streams differ from webfcn's (batch order, crops, initialisation), so
 in distribution, not bit for bit: confirm a chosen recipe with `webfcn train` + `webfcn evaluate`.
 
 Run: /usr/bin/python3 tools/torch/recipe_search.py --data DIR [--head fcn8s] [--train N] ...
-Each epoch prints one line; the last line is a JSON summary (images seen, pixels seen, mIoU).
+Each epoch prints one JSON line: loss, val pixel accuracy, mIoU, per-class IoU and confusion
+matrix (rows: truth), and the mIoU on as many training images as there are val images (the gap
+shows overfitting). The last line is a JSON summary (images and megapixels seen, final and best
+mIoU). --save-grid PNG writes the last epoch's val image | prediction | ground truth rows.
+The main job's recipe search (README, "Why this recipe") ran this with --threads 1.
 """
 import argparse
 import json
