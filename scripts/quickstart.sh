@@ -16,7 +16,7 @@ out=runs/quickstart
 rm -rf "$out"
 webfcn info
 webfcn synth --out "$out/data" --classes 3 --train 200 --val 16 --size 64x96 --seed 1
-webfcn train --data "$out/data" --classes 3 --head fcn8s --epochs 4 --batch-size 4 --crop 64x96 \
+webfcn train --data "$out/data" --classes 3 --head fcn8s --epochs 2 --batch-size 4 --crop 64x96 \
   --lr 0.01 --momentum 0.9 --schedule poly --seed 0 --out "$out/run"
 webfcn evaluate --model "$out/run/last.safetensors" --data "$out/data" --split val
 webfcn predict --model "$out/run/last.safetensors" --data "$out/data" --split val --out "$out/predictions" > /dev/null

@@ -5,8 +5,8 @@ import { parseIntFlag, parseSize, UsageError } from './args.js';
 export const synthHelp = `webfcn synth --out DIR [--classes K] [--train N] [--val N] [--size HxW] [--seed S]
 
 Writes a synthetic segmentation dataset in the VOC folder layout (DIR/VOCdevkit/VOC2012).
-It has K classes (background + shapes with their own textures, random colours, overlapping) on
-textured backgrounds. Same seed, same bytes.
+It has K classes (background + shapes with their own textures and colour families, overlapping)
+on textured backgrounds of any colour. Same seed, same bytes.
 
   --classes K   classes including background, 2..21 (default 5)
   --train N     training images (default 64)

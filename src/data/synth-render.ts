@@ -2,9 +2,13 @@
 // browser demo can draw its training set in the page): the pure half of synth.ts, which writes
 // these samples as a VOC-layout folder.
 //
-// Classes differ by SHAPE and TEXTURE, never by colour: every object gets two random colours, and
-// the background (class 0) is textured too, so a model has to learn form and pattern. Objects
-// overlap (later ones occlude earlier ones, and the label map follows).
+// Classes differ by SHAPE and TEXTURE, and lean towards a COLOUR FAMILY: every object gets two
+// colours from a hue range of its class (±90° around the class's own hue, so neighbouring classes'
+// ranges overlap and colour alone does not name the class), one light and one dark, so the texture
+// shows in brightness as well as hue. The background (class 0) gets fully random colours and is
+// textured too, so telling objects from background still takes form and pattern. Objects overlap
+// (later ones occlude earlier ones, and the label map follows). Texture periods are 6 pixels or
+// more: finer patterns vanish in the network's first stride-4 stage and in JPEG.
 import { IGNORE_LABEL } from './colormap.js';
 
 type Shape = (u: number, v: number) => boolean;
@@ -58,11 +62,36 @@ function randomColor(r: () => number): [number, number, number] {
   return [Math.floor(r() * 256), Math.floor(r() * 256), Math.floor(r() * 256)];
 }
 
-/** A second colour at least ~100 away from `a` (so the texture stays visible after JPEG). */
-function contrastColor(a: readonly number[], r: () => number): [number, number, number] {
+/** Half-width in degrees of an object class's hue range. */
+export const CLASS_HUE_SPREAD = 90;
+
+/** Centre hue in degrees of object class c's colours: golden-angle steps, so consecutive classes differ most. */
+export function classHue(c: number): number {
+  return (c * 137.5) % 360;
+}
+
+/** Rec. 601 luma of an RGB colour, 0..255. */
+function luma(c: readonly number[]): number {
+  return 0.299 * c[0]! + 0.587 * c[1]! + 0.114 * c[2]!;
+}
+
+/** A colour of class c's family: hue within ±CLASS_HUE_SPREAD of classHue(c), saturation 0.4–1, value 0.25–1. */
+function familyColor(c: number, r: () => number): [number, number, number] {
+  const h = (classHue(c) + (2 * r() - 1) * CLASS_HUE_SPREAD + 360) % 360;
+  const s = 0.4 + 0.6 * r(), v = 0.25 + 0.75 * r();
+  const f = (n: number) => {
+    const k = (n + h / 60) % 6;
+    return Math.round(255 * (v - v * s * Math.max(0, Math.min(k, 4 - k, 1))));
+  };
+  return [f(5), f(3), f(1)];
+}
+
+/** An object's two colours: both of class c's family, their lumas at least 80 apart (the texture survives JPEG and greyscale). */
+function objectColors(c: number, r: () => number): [[number, number, number], [number, number, number]] {
+  const a = familyColor(c, r);
   for (;;) {
-    const b = randomColor(r);
-    if (Math.abs(a[0]! - b[0]) + Math.abs(a[1]! - b[1]) + Math.abs(a[2]! - b[2]) >= 150) return b;
+    const b = familyColor(c, r);
+    if (Math.abs(luma(a) - luma(b)) >= 80) return [a, b];
   }
 }
 
@@ -104,8 +133,8 @@ export function renderSample(h: number, w: number, k: number, first: number, rng
       const rad = Math.min(h, w) * (0.18 + rng() * 0.2);
       const cy = (0.1 + 0.8 * rng()) * h, cx = (0.1 + 0.8 * rng()) * w;
       const th = rng() * 2 * Math.PI, cos = Math.cos(th), sin = Math.sin(th);
-      const period = Math.max(3, rad * (0.25 + rng() * 0.15));
-      const ca = randomColor(rng), cb = contrastColor(ca, rng);
+      const period = Math.max(6, rad * (0.35 + rng() * 0.15));
+      const [ca, cb] = objectColors(cls, rng);
       const ext = rad * 1.05;
       for (let y = Math.max(0, Math.floor(cy - ext)); y < Math.min(h, Math.ceil(cy + ext)); y++) {
         for (let x = Math.max(0, Math.floor(cx - ext)); x < Math.min(w, Math.ceil(cx + ext)); x++) {

@@ -40,7 +40,7 @@ export interface SynthResult {
   classNames: string[];
 }
 
-export { classLook, renderSample, SYNTH_SHAPES, SYNTH_TEXTURES, syntheticClassNames } from './synth-render.js';
+export { CLASS_HUE_SPREAD, classHue, classLook, renderSample, SYNTH_SHAPES, SYNTH_TEXTURES, syntheticClassNames } from './synth-render.js';
 
 /** Writes the dataset (see SynthOptions); returns the VOC2012 folder and the split ids. */
 export function writeSyntheticDataset(opts: SynthOptions): SynthResult {

@@ -1,12 +1,14 @@
 // The synthetic dataset: reproducible bytes, K classes present, classes that differ by shape and
-// texture rather than colour.
+// texture, with colour families that hint at the class without naming it.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openVOC } from '../../src/data/dataset.js';
 import { mulberry32 } from '../../src/data/rng.js';
-import { classLook, renderSample, SYNTH_SHAPES, SYNTH_TEXTURES, syntheticClassNames, writeSyntheticDataset } from '../../src/data/synth.js';
+import {
+  CLASS_HUE_SPREAD, classHue, classLook, renderSample, SYNTH_SHAPES, SYNTH_TEXTURES, syntheticClassNames, writeSyntheticDataset,
+} from '../../src/data/synth.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -66,7 +68,7 @@ describe('writeSyntheticDataset', () => {
   });
 });
 
-describe('classes differ by shape and texture, not colour', () => {
+describe('classes differ by shape and texture; colour only hints', () => {
   it('each (shape, texture) pair belongs to one class; shapes and textures are distinct patterns', () => {
     const pairs = new Set<string>();
     for (let c = 1; c <= 20; c++) pairs.add(classLook(c).join(','));
@@ -125,5 +127,71 @@ describe('classes differ by shape and texture, not colour', () => {
     }
     expect(touching).toBeGreaterThan(5);
     expect(occluded).toBeLessThan(10);
+  });
+
+  it("each object's two colours come from its class's hue range, one light and one dark; backgrounds are any colour", () => {
+    const hue = ([r, g, b]: number[]) => {
+      const mx = Math.max(r!, g!, b!), mn = Math.min(r!, g!, b!), d = mx - mn;
+      const h = mx === r ? ((g! - b!) / d) % 6 : mx === g ? (b! - r!) / d + 2 : (r! - g!) / d + 4;
+      return (h * 60 + 360) % 360;
+    };
+    const dist = (a: number, b: number) => { const x = Math.abs(a - b) % 360; return Math.min(x, 360 - x); };
+    const luma = ([r, g, b]: number[]) => 0.299 * r! + 0.587 * g! + 0.114 * b!;
+    let pairs = 0;
+    let bgOutside = 0;
+    for (let i = 0; i < 40; i++) {
+      const k = 4;
+      const { rgba, label } = renderSample(64, 80, k, 1 + (i % 3), mulberry32(900 + i));
+      for (let c = 1; c < k; c++) {
+        const colours = new Map<string, number[]>();
+        label.forEach((v, p) => { if (v === c) colours.set(`${rgba[4 * p]},${rgba[4 * p + 1]},${rgba[4 * p + 2]}`, [rgba[4 * p]!, rgba[4 * p + 1]!, rgba[4 * p + 2]!]); });
+        // Saturation >= 0.4 and value >= 0.25 keep the hue defined; 8-bit rounding moves it by < 2°.
+        for (const col of colours.values()) expect(dist(hue(col), classHue(c)), `class ${c} colour ${col}`).toBeLessThanOrEqual(CLASS_HUE_SPREAD + 2);
+        // Exactly two colours: one object of the class (or several that happen to share none): one light, one dark.
+        if (colours.size === 2) {
+          const [a, b] = [...colours.values()];
+          expect(Math.abs(luma(a!) - luma(b!))).toBeGreaterThanOrEqual(80);
+          pairs++;
+        }
+      }
+      const p0 = label.indexOf(0);
+      if (p0 >= 0 && dist(hue([rgba[4 * p0]!, rgba[4 * p0 + 1]!, rgba[4 * p0 + 2]!]), classHue(1)) > CLASS_HUE_SPREAD + 10) bgOutside++;
+    }
+    expect(pairs).toBeGreaterThan(20);
+    // The background takes any colour: a good share of its pixels lie outside class 1's hue range.
+    expect(bgOutside).toBeGreaterThan(5);
+    // Colour alone does not name a class: every two object classes' hue ranges overlap.
+    for (let a = 1; a <= 20; a++) for (let b = a + 1; b <= 20; b++) expect(dist(classHue(a), classHue(b))).toBeLessThan(2 * CLASS_HUE_SPREAD);
+  });
+
+  it('texture periods are at least 6 pixels: stripes are bands of 3 pixels or more', () => {
+    // Class 1 is circle/stripes. In images whose class-1 pixels take exactly two colours (one object,
+    // or objects that occlude none of their own class), every run of one colour along a row that has
+    // the other stripe colour on both sides crosses a whole band: a line cuts a band of width w over
+    // a length >= w, and a half-open interval of length >= 3 holds >= 3 pixel centres.
+    let runs = 0;
+    for (let i = 0; i < 40; i++) {
+      const H = 64, W = 96;
+      const { rgba, label } = renderSample(H, W, 2, 1, mulberry32(1300 + i));
+      const key = (p: number) => (label[p] === 1 ? rgba[4 * p]! * 65536 + rgba[4 * p + 1]! * 256 + rgba[4 * p + 2]! : -1);
+      const colours = new Set<number>();
+      for (let p = 0; p < H * W; p++) if (label[p] === 1) colours.add(key(p));
+      if (colours.size !== 2) continue;
+      for (let y = 0; y < H; y++) {
+        // Runs of equal keys along the row: [key, length].
+        const row: [number, number][] = [];
+        for (let x = 0; x < W; x++) {
+          const k = key(y * W + x);
+          if (row.length && row[row.length - 1]![0] === k) row[row.length - 1]![1]++;
+          else row.push([k, 1]);
+        }
+        for (let j = 1; j + 1 < row.length; j++) {
+          if (row[j]![0] < 0 || row[j - 1]![0] < 0 || row[j + 1]![0] < 0) continue;
+          expect(row[j]![1], `image ${i} row ${y}`).toBeGreaterThanOrEqual(3);
+          runs++;
+        }
+      }
+    }
+    expect(runs).toBeGreaterThan(100);
   });
 });
