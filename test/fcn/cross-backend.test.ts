@@ -50,10 +50,13 @@ function batch(seed: number, n = B, h = H, w = W): HostBatch & { rgba: Uint8Arra
     labels.set(s.label, i * h * w);
     rgba.push(s.rgba);
   }
-  // renderSample paints objects in flat colours, so max-pool windows hold exact ties, where the
-  // backends may route the gradient to different (equal) inputs: the parameters after a resumed
-  // step then differ by ~2e-4 instead of ~2e-6. A dither far below one grey level (1/255/0.225 ≈
-  // 0.017 after normalisation) breaks the ties, so the comparison is about arithmetic.
+  // renderSample paints objects in flat colours, so the stem's outputs inside an object are equal
+  // in exact arithmetic, and which one a max-pool window picks is decided by rounding, which differs
+  // between the backends (it depends on a pixel's place in a GEMM or Winograd tile; both break exact
+  // ties as PyTorch does, first maximum in row-major order): the gradient goes to a different input
+  // and the parameters after a resumed step differ by ~2e-4 instead of ~2e-6. A dither far below
+  // one grey level (1/255/0.225 ≈ 0.017 after normalisation) makes the maxima distinct, so the
+  // comparison is about arithmetic.
   for (let i = 0; i < images.length; i++) images[i] += (rng() - 0.5) * 2e-3;
   return { images, labels, rgba };
 }
