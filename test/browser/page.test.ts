@@ -141,7 +141,7 @@ describe('the browser demo in headless Chromium (WebGPU on SwiftShader)', () => 
     const losses = s.history.map((h) => h.loss);
     for (const l of losses) expect(Number.isFinite(l) && l > 0).toBe(true);
     // One step per epoch on a fixed batch: the third step's loss far below the first's
-    // (Node on llvmpipe, same data: 1.50, 0.80, 0.53).
+    // (measured: 1.288, 0.941, 0.682 on SwiftShader and on wasm alike).
     expect(losses[2]!).toBeLessThan(0.8 * losses[0]!);
     // The chart's per-step series holds those losses (one step per epoch).
     expect(s.stepLosses.map((p) => p.loss)).toEqual(losses);
