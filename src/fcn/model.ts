@@ -51,15 +51,7 @@ export class FcnModel {
 
   /** Uploads a state dict (all entries must be present with the right shapes; see io/state_dict). */
   loadState(state: StateDict): void {
-    const shapes = this.shapes();
-    const problems: string[] = [];
-    for (const [name, shape] of shapes) {
-      const v = state.tensors.get(name);
-      if (!v) problems.push(`missing '${name}' [${shape}]`);
-      else if (v.length !== numel(shape)) problems.push(`'${name}' has ${v.length} values, expected [${shape}]`);
-    }
-    for (const name of state.tensors.keys()) if (!shapes.has(name)) problems.push(`unexpected '${name}'`);
-    if (problems.length) throw new GpuError(`state dict does not fit ${this.config.head} with ${this.config.classes} classes: ${problems.join('; ')}`, 'fcn.load');
+    checkStateDict(state, this.shapes(), this.config);
     this.store.load(state.tensors);
     this.store.numBatchesTracked = state.numBatchesTracked;
   }
@@ -112,6 +104,18 @@ export class FcnModel {
     await this.releasePlans();
     this.store.dispose();
   }
+}
+
+/** Throws, listing every problem, unless `state` has exactly the entries and shapes of `shapes`. */
+export function checkStateDict(state: StateDict, shapes: ReadonlyMap<string, readonly number[]>, cfg: FcnConfig): void {
+  const problems: string[] = [];
+  for (const [name, shape] of shapes) {
+    const v = state.tensors.get(name);
+    if (!v) problems.push(`missing '${name}' [${shape}]`);
+    else if (v.length !== numel(shape)) problems.push(`'${name}' has ${v.length} values, expected [${shape}]`);
+  }
+  for (const name of state.tensors.keys()) if (!shapes.has(name)) problems.push(`unexpected '${name}'`);
+  if (problems.length) throw new GpuError(`state dict does not fit ${cfg.head} with ${cfg.classes} classes: ${problems.join('; ')}`, 'fcn.load');
 }
 
 /** The initial state dict of a fresh model, computed on the host from the seed. */

@@ -39,7 +39,8 @@ interface Slot {
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-function arenaOf(spec: ParamSpec): ArenaName {
+/** Which arena a state-dict entry lives in (the same split on both backends). */
+export function arenaOf(spec: ParamSpec): ArenaName {
   if (spec.kind === 'stat') return spec.name.endsWith('running_var') ? 'running_var' : 'running_mean';
   return spec.name.endsWith('.bias') ? 'bias' : 'weight';
 }

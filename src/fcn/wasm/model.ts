@@ -4,8 +4,7 @@
 // and `generation` tells the trainer and predictors that their planned offsets are gone.
 import type { WasmRuntime } from '../../backends/wasm/runtime.js';
 import { GpuError } from '../../gpu/device.js';
-import { numel } from '../../gpu/tensor.js';
-import { initialState, type InitOptions, type StateDict } from '../model.js';
+import { checkStateDict, initialState, type InitOptions, type StateDict } from '../model.js';
 import type { Mode } from '../graph.js';
 import { fcnParamSpecs, type FcnConfig } from '../spec.js';
 import { planWasmGraph, type WasmGraphPlan } from './graph.js';
@@ -54,15 +53,7 @@ export class WasmFcnModel {
   }
 
   loadState(state: StateDict): void {
-    const shapes = this.shapes();
-    const problems: string[] = [];
-    for (const [name, shape] of shapes) {
-      const v = state.tensors.get(name);
-      if (!v) problems.push(`missing '${name}' [${shape}]`);
-      else if (v.length !== numel(shape)) problems.push(`'${name}' has ${v.length} values, expected [${shape}]`);
-    }
-    for (const name of state.tensors.keys()) if (!shapes.has(name)) problems.push(`unexpected '${name}'`);
-    if (problems.length) throw new GpuError(`state dict does not fit ${this.config.head} with ${this.config.classes} classes: ${problems.join('; ')}`, 'fcn.load');
+    checkStateDict(state, this.shapes(), this.config);
     this.store.load(state.tensors);
     this.store.numBatchesTracked = state.numBatchesTracked;
   }

@@ -6,7 +6,7 @@ import { fill } from '../../backends/wasm/gemm.js';
 import type { WasmRuntime } from '../../backends/wasm/runtime.js';
 import { GpuError } from '../../gpu/device.js';
 import { numel } from '../../gpu/tensor.js';
-import type { ArenaName, ParamSpec } from '../params.js';
+import { arenaOf, type ArenaName, type ParamSpec } from '../params.js';
 
 /** A tensor in the runtime's memory: byte offset and shape. */
 export interface WasmTensor {
@@ -33,11 +33,6 @@ interface Slot {
 
 /** Elements per alignment step (64 bytes: a cache line, and v128-aligned). */
 const ALIGN = 16;
-
-function arenaOf(spec: ParamSpec): ArenaName {
-  if (spec.kind === 'stat') return spec.name.endsWith('running_var') ? 'running_var' : 'running_mean';
-  return spec.name.endsWith('.bias') ? 'bias' : 'weight';
-}
 
 export class WasmParamStore {
   readonly slots = new Map<string, Slot>();
