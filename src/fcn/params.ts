@@ -30,7 +30,7 @@ export interface ParamArena {
   momentum: Tensor | null;
 }
 
-interface Slot {
+export interface Slot {
   spec: ParamSpec;
   arena: ArenaName;
   /** Element offset in its arena. */
@@ -45,9 +45,42 @@ export function arenaOf(spec: ParamSpec): ArenaName {
   return spec.name.endsWith('.bias') ? 'bias' : 'weight';
 }
 
+/**
+ * Where every state-dict entry sits: its arena and element offset, each offset a multiple of
+ * `align` elements; and each arena's size. Shared by the WebGPU and the wasm parameter stores.
+ */
+export class ParamLayout {
+  readonly slots = new Map<string, Slot>();
+  /** Elements per arena, padding included, in first-use order. */
+  readonly sizes = new Map<ArenaName, number>();
+
+  constructor(
+    readonly specs: readonly ParamSpec[],
+    align: number,
+  ) {
+    for (const spec of specs) {
+      const arena = arenaOf(spec);
+      const offset = this.sizes.get(arena) ?? 0;
+      this.slots.set(spec.name, { spec, arena, offset });
+      this.sizes.set(arena, Math.ceil((offset + numel(spec.shape)) / align) * align);
+    }
+  }
+
+  /** Trained parameter count (no padding). */
+  get parameterCount(): number {
+    return this.specs.filter((s) => s.kind === 'param').reduce((a, s) => a + numel(s.shape), 0);
+  }
+
+  slot(name: string): Slot {
+    const s = this.slots.get(name);
+    if (!s) throw new GpuError(`no parameter '${name}'`, 'ParamStore');
+    return s;
+  }
+}
+
 /** Arenas for parameters (+ grads, momentum) and statistics, with tensor views by name. */
 export class ParamStore {
-  readonly slots = new Map<string, Slot>();
+  readonly layout: ParamLayout;
   readonly arenas = new Map<ArenaName, ParamArena>();
   /** BatchNorm's num_batches_tracked (the same for every BN layer). */
   numBatchesTracked = 0;
@@ -56,15 +89,8 @@ export class ParamStore {
     readonly gpu: Gpu,
     readonly specs: readonly ParamSpec[],
   ) {
-    const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
-    const next = new Map<ArenaName, number>();
-    for (const spec of specs) {
-      const arena = arenaOf(spec);
-      const offset = next.get(arena) ?? 0;
-      this.slots.set(spec.name, { spec, arena, offset });
-      next.set(arena, Math.ceil((offset + numel(spec.shape)) / align) * align);
-    }
-    for (const [name, elements] of next) {
+    this.layout = new ParamLayout(specs, gpu.limits.minStorageBufferOffsetAlignment / 4);
+    for (const [name, elements] of this.layout.sizes) {
       const trained = name === 'weight' || name === 'bias';
       this.arenas.set(name, {
         name,
@@ -92,13 +118,11 @@ export class ParamStore {
 
   /** Trained parameter count (no padding). */
   get parameterCount(): number {
-    return this.specs.filter((s) => s.kind === 'param').reduce((a, s) => a + numel(s.shape), 0);
+    return this.layout.parameterCount;
   }
 
   private slot(name: string): Slot {
-    const s = this.slots.get(name);
-    if (!s) throw new GpuError(`no parameter '${name}'`, 'ParamStore');
-    return s;
+    return this.layout.slot(name);
   }
 
   /** The tensor of a parameter or statistic. */
@@ -139,7 +163,7 @@ export class ParamStore {
   async readAll(which: 'values' | 'grads' | 'momentum' = 'values'): Promise<Map<string, Float32Array>> {
     const arenas = await this.readArenas(which);
     const out = new Map<string, Float32Array>();
-    for (const { spec, arena, offset } of this.slots.values()) {
+    for (const { spec, arena, offset } of this.layout.slots.values()) {
       const src = arenas.get(arena);
       if (src) out.set(spec.name, src.slice(offset, offset + numel(spec.shape)));
     }

@@ -6,7 +6,7 @@ import { fill } from '../../backends/wasm/gemm.js';
 import type { WasmRuntime } from '../../backends/wasm/runtime.js';
 import { GpuError } from '../../gpu/device.js';
 import { numel } from '../../gpu/tensor.js';
-import { arenaOf, type ArenaName, type ParamSpec } from '../params.js';
+import { ParamLayout, type ArenaName, type ParamSpec, type Slot } from '../params.js';
 
 /** A tensor in the runtime's memory: byte offset and shape. */
 export interface WasmTensor {
@@ -25,17 +25,11 @@ export interface WasmParamArena {
   momentum: number;
 }
 
-interface Slot {
-  spec: ParamSpec;
-  arena: ArenaName;
-  offset: number;
-}
-
 /** Elements per alignment step (64 bytes: a cache line, and v128-aligned). */
 const ALIGN = 16;
 
 export class WasmParamStore {
-  readonly slots = new Map<string, Slot>();
+  readonly layout: ParamLayout;
   readonly arenas = new Map<ArenaName, WasmParamArena>();
   numBatchesTracked = 0;
   /** First arena byte past the store's own regions: where plans start. */
@@ -50,13 +44,8 @@ export class WasmParamStore {
     readonly rt: WasmRuntime,
     readonly specs: readonly ParamSpec[],
   ) {
-    const next = new Map<ArenaName, number>();
-    for (const spec of specs) {
-      const arena = arenaOf(spec);
-      const offset = next.get(arena) ?? 0;
-      this.slots.set(spec.name, { spec, arena, offset });
-      next.set(arena, Math.ceil((offset + numel(spec.shape)) / ALIGN) * ALIGN);
-    }
+    this.layout = new ParamLayout(specs, ALIGN);
+    const next = this.layout.sizes;
     const regions: Array<{ label: string; bytes: number }> = [];
     for (const [name, elements] of next) {
       regions.push({ label: `params.${name}`, bytes: elements * 4 });
@@ -96,13 +85,11 @@ export class WasmParamStore {
   }
 
   get parameterCount(): number {
-    return this.specs.filter((s) => s.kind === 'param').reduce((a, s) => a + numel(s.shape), 0);
+    return this.layout.parameterCount;
   }
 
   private slot(name: string): Slot {
-    const s = this.slots.get(name);
-    if (!s) throw new GpuError(`no parameter '${name}'`, 'ParamStore');
-    return s;
+    return this.layout.slot(name);
   }
 
   get(name: string): WasmTensor {
@@ -130,7 +117,7 @@ export class WasmParamStore {
   /** Reads parameters and statistics ('values'), gradients or momentum, by name. */
   async readAll(which: 'values' | 'grads' | 'momentum' = 'values'): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
-    for (const { spec, arena, offset } of this.slots.values()) {
+    for (const { spec, arena, offset } of this.layout.slots.values()) {
       const base = this.arenas.get(arena)![which];
       if (base) out.set(spec.name, this.rt.read(base + offset * 4, numel(spec.shape)));
     }

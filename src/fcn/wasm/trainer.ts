@@ -62,8 +62,7 @@ export class WasmTrainer {
     const { model } = this;
     const p = this.plan;
     if (p && p.B === B && p.H === H && p.W === W && p.generation === model.generation) return p;
-    this.foldConfusion();
-    this.plan = null;
+    this.plan = null; // its confusion counts were folded into the host total after its last step
     const K = model.config.classes;
     const micro = this.chooseMicroBatch(B, H, W);
     const graph = model.plan(micro, H, W, 'train');
