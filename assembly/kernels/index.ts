@@ -8,6 +8,7 @@ import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
 import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
+import { tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -41,6 +42,11 @@ export const OP_TCONV_SCATTER = 27;
 export const OP_TCONV_GATHER = 28;
 export const OP_TCONV_INPUT_WEIGHTS = 29;
 export const OP_CROP_COLUMNS = 30;
+export const OP_TCONV_PAD = 31;
+export const OP_TCONV_DIRECT_FORWARD = 32;
+export const OP_TCONV_DIRECT_INPUT = 33;
+export const OP_TCONV_DIRECT_REDUCE = 34;
+export const OP_TCONV_DIRECT_WEIGHT = 35;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -86,6 +92,11 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_GATHER: tconvGather(ctl); break;
     case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
     case OP_CROP_COLUMNS: cropColumns(ctl); break;
+    case OP_TCONV_PAD: tconvPad(ctl); break;
+    case OP_TCONV_DIRECT_FORWARD: tconvDirectForward(ctl); break;
+    case OP_TCONV_DIRECT_INPUT: tconvDirectInput(ctl); break;
+    case OP_TCONV_DIRECT_REDUCE: tconvDirectReduce(ctl); break;
+    case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl); break;
     default: unreachable();
   }
 }

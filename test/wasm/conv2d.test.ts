@@ -215,6 +215,75 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
   });
 });
 
+describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (threads) => {
+  // k = T·stride with the width's stride and padding multiples of 4 (conv2d.ts useDirect). Edges:
+  // strides 4 (one 4-column block per input column), 8, 16, 32 along the width, T = 2 and 3, other
+  // strides and paddings along the height, odd H and W (the backward-input's unpaired last column),
+  // batch 3, Cin and Cout not multiples of 4 (the kernels' 4-channel blocks), padding 0 (every
+  // output vector kept) and up to a whole stride; dx accumulates, dw and db add to what was there.
+  const shapes: ConvTranspose2dParams[] = [
+    { N: 3, Cin: 5, H: 3, W: 5, Cout: 6, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 4 },
+    { N: 2, Cin: 3, H: 4, W: 3, Cout: 7, kh: 4, kw: 8, strideH: 2, strideW: 4, padH: 1, padW: 0 },
+    { N: 1, Cin: 2, H: 2, W: 3, Cout: 3, kh: 32, kw: 32, strideH: 16, strideW: 16, padH: 8, padW: 8 },
+    { N: 2, Cin: 6, H: 2, W: 3, Cout: 5, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 },
+    { N: 2, Cin: 4, H: 3, W: 4, Cout: 9, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
+    { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, kh: 8, kw: 8, strideH: 4, strideW: 4, padH: 0, padW: 0 },
+  ];
+  for (const [i, p] of shapes.entries()) {
+    it(`every pass runs direct and matches the float64 reference, with accumulation (${JSON.stringify(p)})`, async () => {
+      const rt = await testRuntime(threads);
+      for (const budget of [BUDGET, 1]) {
+        wasmConvOptions.scratchBudget = budget;
+        await scoped(rt, () => {
+          const { OH, OW } = convTranspose2dOutSize(p);
+          const xs = randn(p.N * p.Cin * p.H * p.W, 400 + i), ws = randn(p.Cin * p.Cout * p.kh * p.kw, 410 + i);
+          const bs = randn(p.Cout, 420 + i), dys = randn(p.N * p.Cout * OH * OW, 430 + i);
+          const dx0 = randn(xs.length, 440 + i), dw0 = randn(ws.length, 450 + i), db0 = randn(p.Cout, 460 + i);
+          const x = put(rt, xs), w = put(rt, ws), b = put(rt, bs), dy = put(rt, dys);
+          const y = filled(rt, p.N * p.Cout * OH * OW, NaN), dx = put(rt, dx0), dw = put(rt, dw0), db = put(rt, db0);
+          const fwd = convTranspose2dForward(rt, y, x, w, b, p, 'direct');
+          const bwdI = convTranspose2dBackwardInput(rt, dx, dy, w, p, true, 'direct');
+          const bwdW = convTranspose2dBackwardWeight(rt, dw, db, dy, x, p, 'direct');
+          expect([fwd[0]!.variant, bwdI[0]!.variant, bwdW[0]!.variant]).toEqual(['direct', 'direct', 'direct']);
+          runSteps([...fwd, ...bwdI, ...bwdW]);
+          const g = refConvTBackward(xs, ws, dys, p);
+          expectClose('y', rt.read(y, dys.length), refConvTForward(xs, ws, bs, p), FWD);
+          expectClose('dx (accumulated)', rt.read(dx, xs.length), g.dx.map((v, j) => v + dx0[j]!), GRAD);
+          expectClose('dw (accumulated)', rt.read(dw, ws.length), g.dw.map((v, j) => v + dw0[j]!), GRAD);
+          expectClose('db (accumulated)', rt.read(db, p.Cout), g.db.map((v, j) => v + db0[j]!), GRAD);
+        });
+      }
+    });
+  }
+
+  it('dx overwrites without accumulate, and a forward without bias has none', async () => {
+    const rt = await testRuntime(threads);
+    const p = shapes[0]!;
+    await scoped(rt, () => {
+      const { OH, OW } = convTranspose2dOutSize(p);
+      const xs = randn(p.N * p.Cin * p.H * p.W, 470), ws = randn(p.Cin * p.Cout * p.kh * p.kw, 471), dys = randn(p.N * p.Cout * OH * OW, 472);
+      const x = put(rt, xs), w = put(rt, ws), dy = put(rt, dys);
+      const y = filled(rt, dys.length, NaN), dx = filled(rt, xs.length, NaN);
+      runSteps([...convTranspose2dForward(rt, y, x, w, 0, p, 'direct'), ...convTranspose2dBackwardInput(rt, dx, dy, w, p, false, 'direct')]);
+      expectClose('y', rt.read(y, dys.length), refConvTForward(xs, ws, null, p), FWD);
+      expectClose('dx', rt.read(dx, xs.length), refConvTBackward(xs, ws, dys, p).dx, GRAD);
+    });
+  });
+
+  it('strides or paddings that are not multiples of 4 along the width do not take the direct kernels', async () => {
+    const rt = await testRuntime(threads);
+    for (const p of [
+      { N: 1, Cin: 2, H: 3, W: 3, Cout: 2, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+      { N: 1, Cin: 2, H: 3, W: 3, Cout: 2, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 2 },
+    ]) {
+      await scoped(rt, () => {
+        const steps = convTranspose2dForward(rt, put(rt, new Float32Array(18)), put(rt, new Float32Array(18)), put(rt, new Float32Array(2 * 2 * p.kh * p.kw)), 0, p, 't');
+        expect(steps[0]!.variant).not.toBe('direct');
+      });
+    }
+  });
+});
+
 describe('shared scratch', () => {
   it('one region serves every pass of several convolutions, sized by the largest, and must be allocated first', async () => {
     const rt = await testRuntime(2);

@@ -36,9 +36,10 @@ export interface Step {
   /**
    * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
    * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
-   * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split).
+   * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split),
+   * or 'direct' (such a transposed convolution by kernels that read x, w and dy in place).
    */
-  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k';
+  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k' | 'direct';
   run(): void;
 }
 
@@ -46,9 +47,11 @@ export interface Step {
  * Planning options: the most scratch bytes one pass may use (whole images are never split),
  * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3), whether GEMMs with too few tiles
  * for the pool split their K (gemm.ts splitK), and whether transposed convolutions whose kernel is
- * a whole number of strides run by output phases (assembly/kernels/tconv.ts).
+ * a whole number of strides run by output phases (assembly/kernels/tconv.ts), and whether those
+ * with strides and paddings that are multiples of 4 along the width run by direct kernels instead
+ * (assembly/kernels/tconv-direct.ts).
  */
-export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true };
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true, tconvDirect: true };
 
 /** The K length of each part when this GEMM should split its K on this runtime (0: no split). */
 function planSplit(rt: WasmRuntime, M: number, N: number, K: number, batch: number): number {
@@ -435,11 +438,95 @@ function planTransposeInputPhases(
   }];
 }
 
+/**
+ * Transposed convolutions with k = T·stride whose width stride and padding are multiples of 4 (FCN's
+ * k = 2s heads for s = 8, 16, 32) run by direct kernels (assembly/kernels/tconv-direct.ts): every
+ * aligned 4-vector of output columns shares one input column, so the three passes are register-
+ * blocked SIMD loops over x, w and dy in place. The phase GEMMs they replace are memory-bound on
+ * these shapes (K = 84 against a Cout·s² × Q product written then scattered, or M = 21 against a
+ * packed dy of megabytes): on the 2×160×256 bench the direct passes run 1.5–3× faster (BENCHMARKS.md).
+ */
+function useDirect(p: ConvTranspose2dParams): boolean {
+  return wasmConvOptions.tconvDirect && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideW % 4 === 0 && p.padW % 4 === 0;
+}
+
+/** The geometry the direct kernels share after their tensor arguments. */
+function directArgs(p: ConvTranspose2dParams): number[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  return [p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW];
+}
+
+function planTransposeForwardDirect(
+  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const Th = p.kh / p.strideH, Tw = p.kw / p.strideW;
+  const QH = p.H + Th - 1, QW = p.W + Tw - 1;
+  // x with Th − 1 zero rows above and below, Tw − 1 zero columns on the left and Tw + 3 on the
+  // right (a block of 4 input columns may start at the last one).
+  const Hp = p.H + 2 * (Th - 1), Wp = QW + Tw + 3;
+  const chunk = chunkOf(p.N, p.Cin * Hp * Wp * 4);
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.forward(${label}) padded x`, bytes: chunk * p.Cin * Hp * Wp * 4 }], scratch);
+  return [{
+    label: `conv_transpose2d.forward(${label})`,
+    variant: 'direct',
+    run() {
+      const [xp] = regions() as [number];
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        rt.run('tconvPad', [x + n0 * p.Cin * p.H * p.W * 4, nb * p.Cin, p.H, p.W, xp, Hp, Wp, Th - 1, Tw - 1]);
+        rt.run('tconvDirectForward', [
+          xp, w, b, y + n0 * p.Cout * OH * OW * 4, nb, p.Cin, p.Cout, QH, QW, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, Hp, Wp,
+        ]);
+      }
+    },
+  }];
+}
+
+function planTransposeInputDirect(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const size = p.Cin * p.H * p.W;
+  const chunk = chunkOf(p.N, p.Cout * size * 4);
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_input(${label}) per-channel sums`, bytes: chunk * p.Cout * size * 4 }], scratch);
+  return [{
+    label: `conv_transpose2d.backward_input(${label})`,
+    variant: 'direct',
+    run() {
+      const [part] = regions() as [number];
+      for (let n0 = 0; n0 < p.N; n0 += chunk) {
+        const nb = Math.min(chunk, p.N - n0);
+        const g = directArgs(p);
+        rt.run('tconvDirectInput', [dy + n0 * p.Cout * OH * OW * 4, w, part, nb, ...g]);
+        rt.run('tconvDirectReduce', [part, dx + n0 * size * 4, nb, p.Cout, size, accumulate ? 1 : 0]);
+      }
+    },
+  }];
+}
+
+function planTransposeWeightDirect(
+  rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
+): Step[] {
+  // 16 zero bytes: what a dy vector outside the image reads.
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_weight(${label}) zeros`, bytes: 16 }], scratch);
+  return [{
+    label: `conv_transpose2d.backward_weight(${label})`,
+    variant: 'direct',
+    run() {
+      const [zero] = regions() as [number];
+      rt.f32(zero, 4).fill(0);
+      rt.run('tconvDirectWeight', [x, dy, dw, zero, p.N, ...directArgs(p)]);
+    },
+  }];
+}
+
 /** Plans y (N,Cout,OH,OW) = conv_transpose2d(x (N,Cin,H,W), w (Cin,Cout,kh,kw)) + b; overwrites y. */
 export function convTranspose2dForward(
   rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
+  if (useDirect(p)) return planTransposeForwardDirect(rt, y, x, w, b, p, label, scratch);
   if (usePhases(p, 'forward')) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
   const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {
@@ -454,6 +541,7 @@ export function convTranspose2dBackwardInput(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate = false, label = '', scratch?: SharedScratch,
 ): Step[] {
   const c = checkTranspose(p);
+  if (useDirect(p)) return planTransposeInputDirect(rt, dx, dy, w, p, accumulate, label, scratch);
   if (usePhases(p, 'backward')) return planTransposeInputPhases(rt, dx, dy, w, p, accumulate, label, scratch);
   return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }
@@ -464,7 +552,8 @@ export function convTranspose2dBackwardWeight(
 ): Step[] {
   const c = checkTranspose(p);
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
-  const steps = usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
+  const steps = useDirect(p) ? planTransposeWeightDirect(rt, dw, dy, x, p, label, scratch)
+    : usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);
     steps.push({ label: `conv_transpose2d.bias_grad(${label})`, run: () => rt.run('biasGrad', [dy, p.N, p.Cout, OH * OW, db]) });

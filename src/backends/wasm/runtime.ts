@@ -62,6 +62,11 @@ export const Op = {
   tconvGather: 28,
   tconvInputWeights: 29,
   cropColumns: 30,
+  tconvPad: 31,
+  tconvDirectForward: 32,
+  tconvDirectInput: 33,
+  tconvDirectReduce: 34,
+  tconvDirectWeight: 35,
 } as const;
 export type OpName = keyof typeof Op;
 

@@ -1,0 +1,369 @@
+// Direct transposed-convolution kernels for kernels that are a whole number of strides (kh = Th·sh,
+// kw = Tw·sw) with sw and pw multiples of 4 (FCN's k = 2s heads with s = 8, 16, 32): they read x,
+// w and dy in place (no phase products, no packed operand, no scatter), SIMD along the output
+// width, in register blocks shaped like the GEMM's 4×8 micro-kernel (gemm.ts: 8 v128 accumulators,
+// 6 loads per 8 multiply-adds; V8 has 15 XMM registers on x64). With sw % 4 == 0 and pw % 4 == 0,
+// OW = QW·sw − 2·pw is a multiple of 4 and every aligned 4-vector of output columns shares one
+// input column and lies wholly inside or outside the output, so boundaries are handled per vector.
+// src/backends/wasm/conv2d.ts plans them ('direct' steps).
+import { argI, argU, nextTile } from './args';
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+/**
+ * xp (N·Cin planes, Hp × Wp) = x padded with Th − 1 rows and Tw − 1 columns of zeros on the top and
+ * left, and zeros below and right up to Hp × Wp (the forward's 4-column input blocks may run past
+ * QW). args: x, planes, H, W, xp, Hp, Wp, top, left. Tiles: planes (counter 0).
+ */
+export function tconvPad(ctl: usize): void {
+  const x = argU(ctl, 0), planes = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3), xp = argU(ctl, 4);
+  const Hp = argI(ctl, 5), Wp = argI(ctl, 6), top = argI(ctl, 7), left = argI(ctl, 8);
+  for (let t = nextTile(ctl, 0); t < planes; t = nextTile(ctl, 0)) {
+    const src = x + (<usize>t * H * W << 2);
+    let dst = xp + (<usize>t * Hp * Wp << 2);
+    for (let r = 0; r < Hp; r++, dst += <usize>Wp << 2) {
+      const iy = r - top;
+      if (iy < 0 || iy >= H) {
+        memory.fill(dst, 0, <usize>Wp << 2);
+        continue;
+      }
+      memory.fill(dst, 0, <usize>left << 2);
+      memory.copy(dst + (<usize>left << 2), src + (<usize>iy * W << 2), <usize>W << 2);
+      memory.fill(dst + (<usize>(left + W) << 2), 0, <usize>(Wp - left - W) << 2);
+    }
+  }
+}
+
+/**
+ * Forward: y(n, co, oy, ox) = b(co) + Σ_{ci, a, b} x(n, ci, Qy − a, Qx − b) · w(ci, co, a·sh + ry, b·sw + rx)
+ * with q = o + p = Q·s + r, read from the padded xp (tconvPad: Th − 1 rows, Tw − 1 columns on the
+ * left). One output row (co, oy) has fixed Qy and ry; a block is 4 consecutive Qx × 8 consecutive rx
+ * (sw % 8 == 0: 4 splats of x and 2 vectors of w per tap, 8 multiply-adds) or × 4 rx (sw == 4),
+ * over K = Cin·Th·Tw taps; output vectors outside [pw, pw + OW) are dropped.
+ * args: xp, w, bias (0: none), y, N, Cin, Cout, QH, QW, kh, kw, sh, sw, ph, pw, OH, OW, Hp, Wp.
+ * Tiles: (co, ry) (counter 0): the w rows of one tile (Cin·Th·kw floats) stay in L1 while it walks
+ * every image and every output row of that phase.
+ */
+export function tconvDirectForward(ctl: usize): void {
+  // Two copies of the loop nest, with the block width a constant in each.
+  if (argI(ctl, 12) % 8 == 0) directForward(ctl, true);
+  else directForward(ctl, false);
+}
+
+// @ts-ignore: decorator
+@inline function directForward(ctl: usize, wide: bool): void {
+  const xp = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
+  const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), QW = argI(ctl, 8);
+  const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
+  const OH = argI(ctl, 15), OW = argI(ctl, 16), Hp = argI(ctl, 17), Wp = argI(ctl, 18);
+  const Th = kh / sh, Tw = kw / sw;
+  const wCi = <usize>Cout * kh * kw << 2, wA = <usize>sh * kw << 2, wB = <usize>sw << 2; // w strides per ci, a, b
+  const xCi = <usize>Hp * Wp << 2, xA = <usize>Wp << 2; // xp strides per ci, a (rows go up as a grows)
+  const tiles = Cout * sh;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const co = t / sh, ry = t % sh;
+    const bv = bias != 0 ? v128.load32_splat(bias + (<usize>co << 2)) : f32x4.splat(0);
+    const wt = w + (<usize>((co * kh + ry) * kw) << 2);
+    // oy = Qy·sh + ry − ph inside [0, OH)
+    const Qy0 = ry >= ph ? 0 : (ph - ry + sh - 1) / sh;
+    for (let n = 0; n < N; n++) {
+      const xn = xp + (<usize>n * Cin * Hp * Wp << 2);
+      for (let Qy = Qy0; ; Qy++) {
+        const oy = Qy * sh + ry - ph;
+        if (oy >= OH) break;
+        const yrow = y + (<usize>((n * Cout + co) * OH + oy) * OW << 2);
+        // xp row of tap a = 0 (Qy + Th − 1); tap a reads a rows above.
+        const xrow = xn + (<usize>(Qy + Th - 1) * Wp << 2);
+        for (let rx = 0; rx < sw; rx += wide ? 8 : 4) {
+          // The Qx whose vectors at rx (or rx + 4) lie in the output window: q = Qx·sw + rx in
+          // [pw, pw + OW − 4]. Blocks of 4 start at the first, so only the last block overhangs.
+          const rl = wide ? rx + 4 : rx, top = pw + OW - 4 - rx;
+          const lo = (pw - rl + sw - 1) / sw, hi = top < 0 ? -1 : top / sw;
+          for (let Qx0 = lo; Qx0 <= hi; Qx0 += 4) {
+            // xp column of (Qx0, b = 0) is Qx0 + Tw − 1; tap b reads b columns to the left.
+            const xb = xrow + (<usize>(Qx0 + Tw - 1) << 2);
+            let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+            let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+            let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+            let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+            let wc = wt + (<usize>rx << 2), xc = xb;
+            for (let ci = 0; ci < Cin; ci++, wc += wCi, xc += xCi) {
+              let wa = wc, xa = xc;
+              for (let a = 0; a < Th; a++, wa += wA, xa -= xA) {
+                let wb = wa, xq = xa;
+                for (let b = 0; b < Tw; b++, wb += wB, xq -= 4) {
+                  // As gemm.ts's micro-kernel: two vectors, then one splat at a time (12 live v128).
+                  const w0 = v128.load(wb), w1 = wide ? v128.load(wb, 16) : w0;
+                  let xv = v128.load32_splat(xq);
+                  c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
+                  xv = v128.load32_splat(xq, 4);
+                  c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
+                  xv = v128.load32_splat(xq, 8);
+                  c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
+                  xv = v128.load32_splat(xq, 12);
+                  c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
+                }
+              }
+            }
+            // Output column of (Qx0 + j, rx) is (Qx0 + j)·sw + rx − pw.
+            const o0 = Qx0 * sw + rx - pw;
+            storeClipped(yrow, o0, OW, f32x4.add(c00, bv));
+            storeClipped(yrow, o0 + sw, OW, f32x4.add(c10, bv));
+            storeClipped(yrow, o0 + 2 * sw, OW, f32x4.add(c20, bv));
+            storeClipped(yrow, o0 + 3 * sw, OW, f32x4.add(c30, bv));
+            if (wide) {
+              storeClipped(yrow, o0 + 4, OW, f32x4.add(c01, bv));
+              storeClipped(yrow, o0 + sw + 4, OW, f32x4.add(c11, bv));
+              storeClipped(yrow, o0 + 2 * sw + 4, OW, f32x4.add(c21, bv));
+              storeClipped(yrow, o0 + 3 * sw + 4, OW, f32x4.add(c31, bv));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function storeClipped(row: usize, o: i32, OW: i32, v: v128): void {
+  if (o >= 0 && o < OW) v128.store(row + (<usize>o << 2), v);
+}
+
+/**
+ * Backward-input, per output channel: part(n, co, ci, iy, ix) = Σ_{ky, kx} w(ci, co, ky, kx) ·
+ * dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx) over the taps that land inside dy (a ky range and,
+ * with sw, pw and OW multiples of 4, a kx range of whole vectors). A block is 4 ci × 2 ix (ix and
+ * ix + 1 share the taps [lo(ix), hi(ix + 1)); each has the rest of its range alone): 4 vectors of w
+ * and 2 of dy per 8 multiply-adds, horizontal sums at the end. tconvDirectReduce sums the channels.
+ * args: dy, w, part, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW.
+ * Tiles: (n, co) (counter 0): one tile reads w(·, co, ·, ·) and one dy plane.
+ */
+export function tconvDirectInput(ctl: usize): void {
+  const dy = argU(ctl, 0), w = argU(ctl, 1), part = argU(ctl, 2);
+  const N = argI(ctl, 3), Cin = argI(ctl, 4), Cout = argI(ctl, 5), H = argI(ctl, 6), W = argI(ctl, 7);
+  const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
+  const OH = argI(ctl, 14), OW = argI(ctl, 15);
+  const wCi = <usize>Cout * kh * kw << 2, HW = H * W;
+  const tiles = N * Cout;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const n = t / Cout, co = t % Cout;
+    const plane = dy + (<usize>t * OH * OW << 2);
+    const pt = part + (<usize>t * Cin * HW << 2);
+    for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
+      const rows = min(4, Cin - ci0);
+      // Missing rows of the last group read row ci0 again; their sums are not stored.
+      const s1: usize = rows > 1 ? wCi : 0, s2: usize = rows > 2 ? 2 * wCi : 0, s3: usize = rows > 3 ? 3 * wCi : 0;
+      const wg = w + (<usize>((ci0 * Cout + co) * kh) * kw << 2);
+      for (let iy = 0; iy < H; iy++) {
+        const ky0 = max(0, ph - iy * sh), ky1 = min(kh, OH + ph - iy * sh);
+        const drow = plane + (<usize>(iy * sh - ph) * OW << 2); // dy row of ky = 0 (may lie outside; only ky0.. are read)
+        let ix = 0;
+        for (; ix + 1 < W; ix += 2) {
+          const lo0 = max(0, pw - ix * sw), hi0 = min(kw, OW + pw - ix * sw);
+          const lo1 = max(0, pw - (ix + 1) * sw), hi1 = min(kw, OW + pw - (ix + 1) * sw);
+          let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+          let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+          let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+          let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+          const d0 = drow + (<usize>(ix * sw - pw) << 2), d1 = d0 + (<usize>sw << 2);
+          for (let ky = ky0; ky < ky1; ky++) {
+            const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
+            // Both columns: taps [lo0, hi1).
+            for (let kx = lo0; kx < hi1; kx += 4) {
+              const wp = wg + ko + (<usize>kx << 2);
+              const a0 = v128.load(d0 + dyo + (<usize>kx << 2)), a1 = v128.load(d1 + dyo + (<usize>kx << 2));
+              let wv = v128.load(wp);
+              c00 = madd(wv, a0, c00); c01 = madd(wv, a1, c01);
+              wv = v128.load(wp + s1);
+              c10 = madd(wv, a0, c10); c11 = madd(wv, a1, c11);
+              wv = v128.load(wp + s2);
+              c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
+              wv = v128.load(wp + s3);
+              c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
+            }
+            // ix alone: [hi1, hi0); ix + 1 alone: [lo1, lo0).
+            for (let kx = max(hi1, lo0); kx < hi0; kx += 4) {
+              const wp = wg + ko + (<usize>kx << 2);
+              const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
+              c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
+              c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
+            }
+            for (let kx = lo1; kx < min(lo0, hi1); kx += 4) {
+              const wp = wg + ko + (<usize>kx << 2);
+              const a1 = v128.load(d1 + dyo + (<usize>kx << 2));
+              c01 = madd(v128.load(wp), a1, c01); c11 = madd(v128.load(wp + s1), a1, c11);
+              c21 = madd(v128.load(wp + s2), a1, c21); c31 = madd(v128.load(wp + s3), a1, c31);
+            }
+          }
+          const o = pt + (<usize>(ci0 * HW + iy * W + ix) << 2), rs = <usize>HW << 2;
+          store<f32>(o, hsum(c00)); store<f32>(o, hsum(c01), 4);
+          if (rows > 1) { store<f32>(o + rs, hsum(c10)); store<f32>(o + rs, hsum(c11), 4); }
+          if (rows > 2) { store<f32>(o + 2 * rs, hsum(c20)); store<f32>(o + 2 * rs, hsum(c21), 4); }
+          if (rows > 3) { store<f32>(o + 3 * rs, hsum(c30)); store<f32>(o + 3 * rs, hsum(c31), 4); }
+        }
+        if (ix < W) {
+          // The last column of an odd width.
+          const lo0 = max(0, pw - ix * sw), hi0 = min(kw, OW + pw - ix * sw);
+          let c00 = f32x4.splat(0), c10 = f32x4.splat(0), c20 = f32x4.splat(0), c30 = f32x4.splat(0);
+          const d0 = drow + (<usize>(ix * sw - pw) << 2);
+          for (let ky = ky0; ky < ky1; ky++) {
+            const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
+            for (let kx = lo0; kx < hi0; kx += 4) {
+              const wp = wg + ko + (<usize>kx << 2);
+              const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
+              c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
+              c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
+            }
+          }
+          const o = pt + (<usize>(ci0 * HW + iy * W + ix) << 2), rs = <usize>HW << 2;
+          store<f32>(o, hsum(c00));
+          if (rows > 1) store<f32>(o + rs, hsum(c10));
+          if (rows > 2) store<f32>(o + 2 * rs, hsum(c20));
+          if (rows > 3) store<f32>(o + 3 * rs, hsum(c30));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dx(n, ·) [+]= Σ_co part(n, co, ·): the backward-input's sum over output channels.
+ * args: part, dx, N, Cout, size (Cin·H·W), accumulate. Tiles: (n, 1024-float chunk) (counter 0).
+ */
+export function tconvDirectReduce(ctl: usize): void {
+  const part = argU(ctl, 0), dx = argU(ctl, 1), N = argI(ctl, 2), Cout = argI(ctl, 3), size = argI(ctl, 4);
+  const accumulate = argI(ctl, 5) != 0;
+  const CH = 1024, chunks = (size + CH - 1) / CH, tiles = N * chunks;
+  const cs = <usize>size << 2;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const n = t / chunks, i0 = t % chunks * CH, i1 = min(size, i0 + CH);
+    const src = part + (<usize>n * Cout * size << 2), dst = dx + (<usize>n * size << 2);
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      let p = src + (<usize>i << 2);
+      let s = accumulate ? v128.load(dst + (<usize>i << 2)) : f32x4.splat(0);
+      for (let co = 0; co < Cout; co++, p += cs) s = f32x4.add(s, v128.load(p));
+      v128.store(dst + (<usize>i << 2), s);
+    }
+    for (; i < i1; i++) {
+      let p = src + (<usize>i << 2);
+      let s: f32 = accumulate ? load<f32>(dst + (<usize>i << 2)) : 0;
+      for (let co = 0; co < Cout; co++, p += cs) s += load<f32>(p);
+      store<f32>(dst + (<usize>i << 2), s);
+    }
+  }
+}
+
+/**
+ * Weight gradient: dw(ci, co, ky, kx) += Σ_{n, iy, ix} x(n, ci, iy, ix) · dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx).
+ * For a tile (co, ky), a block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx: per (n, iy, ix), 4 splats of
+ * x and 2 vectors of dy, 8 multiply-adds. Rows iy whose dy row is outside are skipped; a dy vector
+ * outside [0, OW) reads the 16 zero bytes at `zero` instead (only near the ix range's ends).
+ * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW.
+ * Tiles: (co, ky) (counter 0): distinct rows of dw.
+ */
+export function tconvDirectWeight(ctl: usize): void {
+  if (argI(ctl, 10) % 8 == 0) directWeight(ctl, true);
+  else directWeight(ctl, false);
+}
+
+// @ts-ignore: decorator
+@inline function directWeight(ctl: usize, wide: bool): void {
+  const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2), zero = argU(ctl, 3);
+  const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
+  const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
+  const OH = argI(ctl, 15), OW = argI(ctl, 16);
+  const HW = <usize>H * W, xs = HW << 2; // x plane stride (bytes)
+  const wCi = <usize>Cout * kh * kw << 2;
+  const KB = wide ? 8 : 4;
+  const tiles = Cout * kh;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const co = t / kh, ky = t % kh;
+    // iy with a dy row inside: 0 ≤ iy·sh − ph + ky < OH.
+    const iy0 = ky >= ph ? 0 : (ph - ky + sh - 1) / sh;
+    for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
+      const rows = min(4, Cin - ci0);
+      const s1: usize = rows > 1 ? xs : 0, s2: usize = rows > 2 ? 2 * xs : 0, s3: usize = rows > 3 ? 3 * xs : 0;
+      for (let kx = 0; kx < kw; kx += KB) {
+        // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
+        const room = OW + pw - kx - KB;
+        const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
+        let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+        let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+        let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+        let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+        for (let n = 0; n < N; n++) {
+          const xn = x + (<usize>(n * Cin + ci0) * HW << 2);
+          const plane = dy + (<usize>(n * Cout + co) * OH * OW << 2);
+          for (let iy = iy0; iy < H; iy++) {
+            const oy = iy * sh - ph + ky;
+            if (oy >= OH) break;
+            const drow = plane + (<usize>oy * OW << 2);
+            const xr = xn + (<usize>iy * W << 2);
+            // Columns near the ends (a dy vector may be outside) one at a time; the rest without tests.
+            for (let ix = 0; ix < ixA; ix++) {
+              const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
+              const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
+              const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
+              let xv = v128.load32_splat(xq);
+              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+              xv = v128.load32_splat(xq + s1);
+              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+              xv = v128.load32_splat(xq + s2);
+              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+              xv = v128.load32_splat(xq + s3);
+              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+            }
+            let xq = xr + (<usize>ixA << 2), dq = drow + (<usize>(ixA * sw - pw + kx) << 2);
+            const dStep = <usize>sw << 2;
+            for (let ix = ixA; ix < ixB; ix++, xq += 4, dq += dStep) {
+              const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
+              let xv = v128.load32_splat(xq);
+              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+              xv = v128.load32_splat(xq + s1);
+              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+              xv = v128.load32_splat(xq + s2);
+              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+              xv = v128.load32_splat(xq + s3);
+              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+            }
+            for (let ix = ixB; ix < W; ix++) {
+              const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
+              const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
+              const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
+              let xv = v128.load32_splat(xq);
+              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+              xv = v128.load32_splat(xq + s1);
+              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+              xv = v128.load32_splat(xq + s2);
+              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+              xv = v128.load32_splat(xq + s3);
+              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+            }
+          }
+        }
+        const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
+        addRow(o, c00, c01, wide);
+        if (rows > 1) addRow(o + wCi, c10, c11, wide);
+        if (rows > 2) addRow(o + 2 * wCi, c20, c21, wide);
+        if (rows > 3) addRow(o + 3 * wCi, c30, c31, wide);
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function addRow(p: usize, v0: v128, v1: v128, wide: bool): void {
+  v128.store(p, f32x4.add(v128.load(p), v0));
+  if (wide) v128.store(p, f32x4.add(v128.load(p, 16), v1), 16);
+}
