@@ -105,7 +105,7 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
   const wino = op === 'conv2d'
     ? [/^conv2d\.forward\(.*\):winograd$/, /^conv2d\.backward_input\(.*\):winograd$/]
     : [/^conv_transpose2d\.forward\(.*\):winograd$/, /^conv_transpose2d\.backward_input\(.*\):winograd$/];
-  const plain = { winograd: false, splitK: false, tconvPhases: false };
+  const plain = { winograd: false, splitK: false, tconvPhases: false, tconvDirect: false };
   const variants: WasmVariant[] = [
     { name: 'gemm, 1 thread', threads: 1, ...plain, uses: gemm },
     { name: 'gemm, 2 threads', threads: 2, ...plain, uses: gemm },
@@ -121,17 +121,22 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
     const phases = [/^conv_transpose2d\.forward\(.*\):phases$/, /^conv_transpose2d\.backward_weight\(.*\):phases$/];
     variants.push(
       // Strides 2 or 4: the forward takes phases from stride 2 (4 phases) ...
-      { name: 'phases forward, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhases', uses: [phases[0]!] },
+      { name: 'phases forward, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, tconvDirect: false, shapes: 'wasmPhases', uses: [phases[0]!] },
       // ... every pass from stride 4 both ways (16 phases).
       {
-        name: 'phases, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, shapes: 'wasmPhasesSplitK',
+        name: 'phases, 1 thread', threads: 1, winograd: false, splitK: false, tconvPhases: true, tconvDirect: false, shapes: 'wasmPhasesSplitK',
         uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases$/],
       },
       {
-        name: 'phases + split K, 2 threads', threads: 2, winograd: false, splitK: true, tconvPhases: true, shapes: 'wasmPhasesSplitK',
+        name: 'phases + split K, 2 threads', threads: 2, winograd: false, splitK: true, tconvPhases: true, tconvDirect: false, shapes: 'wasmPhasesSplitK',
         uses: [...phases, /^conv_transpose2d\.backward_input\(.*\):phases\+split-k$/],
       },
     );
+    // Direct kernels (conv2d.ts useDirect: k = T·stride, width stride and padding multiples of 4), every pass.
+    const direct = ['forward', 'backward_input', 'backward_weight'].map((pass) => new RegExp(`^conv_transpose2d\\.${pass}\\(.*\\):direct$`));
+    for (const threads of [1, 2]) {
+      variants.push({ name: `direct, ${threads} thread${threads > 1 ? 's' : ''}`, threads, winograd: false, splitK: false, tconvPhases: true, tconvDirect: true, shapes: 'wasmDirect', uses: direct });
+    }
   }
   return variants;
 }
@@ -346,6 +351,18 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
       return {
         N: pick(2, 1, 2), Cin: pick(3, 2, 5), H: pick(4, 1, 6), W: pick(5, 2, 7), Cout: pick(6, 8, 10), kh: 2 * sh, kw: 2 * sw,
         strideH: sh, strideW: sw, padH: pick(7, 0, sh / 2), padW: pick(8, 0, sw / 2), bias: pick(9, 0, 1) === 1,
+      };
+    }
+    if (v.shapes === 'wasmDirect') {
+      // k = T·stride with T = 2 or 3; width stride 4 or 8 with padding 0 or 4 (one or two vectors
+      // per input column, every output vector kept or the window clipped), height stride 1..4 with
+      // any padding below the stride; 1..5 channels each way (the kernels' 4-channel blocks, partial).
+      // Paddings shrink to keep at least one output row and one output vector.
+      const sw = pick(0, 1, 2) * 4, sh = pick(1, 1, 4), Th = pick(2, 1, 3), Tw = pick(3, 2, 3);
+      const H = pick(6, 1, 4), W = pick(7, 1, 5), OH0 = (H - 1 + Th) * sh, OW0 = (W - 1 + Tw) * sw;
+      return {
+        N: pick(4, 1, 3), Cin: pick(5, 1, 5), H, W, Cout: pick(8, 1, 5), kh: Th * sh, kw: Tw * sw, strideH: sh, strideW: sw,
+        padH: Math.min(pick(9, 0, sh - 1), Math.floor((OH0 - 1) / 2)), padW: OW0 >= 12 ? pick(10, 0, 1) * 4 : 0, bias: pick(11, 0, 1) === 1,
       };
     }
     if (v.shapes === 'wasmWinograd') {

@@ -87,6 +87,8 @@ export interface WasmVariant {
   splitK?: boolean;
   /** Whether k = T·stride transposed convolutions run by output phases (wasmConvOptions.tconvPhases; default: as planned). */
   tconvPhases?: boolean;
+  /** Whether such transposed convolutions with width stride and padding multiples of 4 run by direct kernels (wasmConvOptions.tconvDirect). */
+  tconvDirect?: boolean;
   /** Each must match `<step label>:<step variant>` of some planned step: the forced kernels did run. */
   uses?: readonly RegExp[];
   /**
@@ -94,9 +96,10 @@ export interface WasmVariant {
    * Winograd; wasmSplitK: a long K and few tiles, so the forward and weight-gradient GEMMs split
    * their K on two threads; wasmPhases: transposed convolutions with k = 2·stride, stride 2 or 4;
    * wasmPhasesSplitK: the same with stride 4, where every pass takes phases and the backward-input's
-   * K is long enough to split).
+   * K is long enough to split; wasmDirect: k = T·stride with the width's stride and padding
+   * multiples of 4, where every pass runs by direct kernels).
    */
-  shapes?: 'wasmWinograd' | 'wasmSplitK' | 'wasmPhases' | 'wasmPhasesSplitK';
+  shapes?: 'wasmWinograd' | 'wasmSplitK' | 'wasmPhases' | 'wasmPhasesSplitK' | 'wasmDirect';
 }
 
 /**
