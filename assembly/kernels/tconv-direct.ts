@@ -49,31 +49,56 @@ export function tconvPad(ctl: usize): void {
  * with q = o + p = Q·s + r, read from the padded xp (tconvPad: Th − 1 rows, Tw − 1 columns on the
  * left). One output row (co, oy) has fixed Qy and ry; a block is 4 consecutive Qx × 8 consecutive rx
  * (sw % 8 == 0: 4 splats of x and 2 vectors of w per tap, 8 multiply-adds) or × 4 rx (sw == 4),
- * over K = Cin·Th·Tw taps; output vectors outside [pw, pw + OW) are dropped.
- * args: xp, w, bias (0: none), y, N, Cin, Cout, QH, QW, kh, kw, sh, sw, ph, pw, OH, OW, Hp, Wp.
- * Tiles: (co, ry) (counter 0): the w rows of one tile (Cin·Th·kw floats) stay in L1 while it walks
- * every image and every output row of that phase.
+ * over the K = Cin·Th·Tw taps; output vectors outside [pw, pw + OW) are dropped.
+ * A tile first copies its weights into the thread's panel (at panels + tid·panelBytes): per group
+ * of VW = 8 (or 4) rx, K rows of VW floats in tap order, so the tap loop streams them like a packed
+ * GEMM operand (w itself keeps a tile's rows Cout·kh·kw floats apart: on the FCN heads a multiple
+ * of 4 KiB, which maps them onto a few L1 sets), followed by the taps' byte offsets into xp.
+ * args: xp, w, bias (0: none), y, N, Cin, Cout, QH, QW, kh, kw, sh, sw, ph, pw, OH, OW, Hp, Wp,
+ * panels, panelBytes (≥ (sw + 1)·K·4). Tiles: (co, ry) (counter 0).
  */
-export function tconvDirectForward(ctl: usize): void {
+export function tconvDirectForward(ctl: usize, tid: i32): void {
   // Two copies of the loop nest, with the block width a constant in each.
-  if (argI(ctl, 12) % 8 == 0) directForward(ctl, true);
-  else directForward(ctl, false);
+  if (argI(ctl, 12) % 8 == 0) directForward(ctl, tid, true);
+  else directForward(ctl, tid, false);
 }
 
 // @ts-ignore: decorator
-@inline function directForward(ctl: usize, wide: bool): void {
+@inline function directForward(ctl: usize, tid: i32, wide: bool): void {
   const xp = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
-  const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), QW = argI(ctl, 8);
+  const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
   const OH = argI(ctl, 15), OW = argI(ctl, 16), Hp = argI(ctl, 17), Wp = argI(ctl, 18);
-  const Th = kh / sh, Tw = kw / sw;
-  const wCi = <usize>Cout * kh * kw << 2, wA = <usize>sh * kw << 2, wB = <usize>sw << 2; // w strides per ci, a, b
-  const xCi = <usize>Hp * Wp << 2, xA = <usize>Wp << 2; // xp strides per ci, a (rows go up as a grows)
+  const panel = argU(ctl, 19) + <usize>tid * argU(ctl, 20);
+  const Th = kh / sh, Tw = kw / sw, K = Cin * Th * Tw;
+  const VW = wide ? 8 : 4, group = <usize>K * VW << 2; // bytes of one rx group's panel
+  const offs = panel + <usize>(sw / VW) * group; // K i32 offsets into xp
+  const wCi = <usize>Cout * kh * kw << 2;
+  const xCi = <usize>Hp * Wp << 2; // xp plane stride
+  // Tap k = (ci, a, b) reads xp a rows above and b columns left of (Qy + Th − 1, Qx + Tw − 1).
+  for (let ci = 0, k = 0; ci < Cin; ci++) {
+    for (let a = 0; a < Th; a++) {
+      for (let b = 0; b < Tw; b++, k++) store<i32>(offs + (<usize>k << 2), <i32>(ci * Hp * Wp - a * Wp - b) << 2);
+    }
+  }
   const tiles = Cout * sh;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const co = t / sh, ry = t % sh;
     const bv = bias != 0 ? v128.load32_splat(bias + (<usize>co << 2)) : f32x4.splat(0);
+    // The panel: (rx group g, k, VW) from w(ci, co, a·sh + ry, b·sw + g·VW + ·).
     const wt = w + (<usize>((co * kh + ry) * kw) << 2);
+    for (let ci = 0, k = 0; ci < Cin; ci++) {
+      for (let a = 0; a < Th; a++) {
+        for (let b = 0; b < Tw; b++, k++) {
+          const src = wt + <usize>ci * wCi + (<usize>(a * sh * kw + b * sw) << 2);
+          for (let g = 0; g < sw / VW; g++) {
+            const dst = panel + <usize>g * group + (<usize>k * VW << 2), sg = src + (<usize>g * VW << 2);
+            v128.store(dst, v128.load(sg));
+            if (wide) v128.store(dst, v128.load(sg, 16), 16);
+          }
+        }
+      }
+    }
     // oy = Qy·sh + ry − ph inside [0, OH)
     const Qy0 = ry >= ph ? 0 : (ph - ry + sh - 1) / sh;
     for (let n = 0; n < N; n++) {
@@ -82,38 +107,34 @@ export function tconvDirectForward(ctl: usize): void {
         const oy = Qy * sh + ry - ph;
         if (oy >= OH) break;
         const yrow = y + (<usize>((n * Cout + co) * OH + oy) * OW << 2);
-        // xp row of tap a = 0 (Qy + Th − 1); tap a reads a rows above.
+        // xp row of tap a = 0
         const xrow = xn + (<usize>(Qy + Th - 1) * Wp << 2);
-        for (let rx = 0; rx < sw; rx += wide ? 8 : 4) {
+        for (let rx = 0; rx < sw; rx += VW) {
           // The Qx whose vectors at rx (or rx + 4) lie in the output window: q = Qx·sw + rx in
           // [pw, pw + OW − 4]. Blocks of 4 start at the first, so only the last block overhangs.
           const rl = wide ? rx + 4 : rx, top = pw + OW - 4 - rx;
           const lo = (pw - rl + sw - 1) / sw, hi = top < 0 ? -1 : top / sw;
+          const pg = panel + <usize>(rx / VW) * group;
           for (let Qx0 = lo; Qx0 <= hi; Qx0 += 4) {
-            // xp column of (Qx0, b = 0) is Qx0 + Tw − 1; tap b reads b columns to the left.
+            // xp column of (Qx0, b = 0)
             const xb = xrow + (<usize>(Qx0 + Tw - 1) << 2);
             let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
             let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
             let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
             let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-            let wc = wt + (<usize>rx << 2), xc = xb;
-            for (let ci = 0; ci < Cin; ci++, wc += wCi, xc += xCi) {
-              let wa = wc, xa = xc;
-              for (let a = 0; a < Th; a++, wa += wA, xa -= xA) {
-                let wb = wa, xq = xa;
-                for (let b = 0; b < Tw; b++, wb += wB, xq -= 4) {
-                  // As gemm.ts's micro-kernel: two vectors, then one splat at a time (12 live v128).
-                  const w0 = v128.load(wb), w1 = wide ? v128.load(wb, 16) : w0;
-                  let xv = v128.load32_splat(xq);
-                  c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
-                  xv = v128.load32_splat(xq, 4);
-                  c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
-                  xv = v128.load32_splat(xq, 8);
-                  c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
-                  xv = v128.load32_splat(xq, 12);
-                  c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
-                }
-              }
+            let wp = pg, op = offs;
+            for (let k = 0; k < K; k++, wp += VW << 2, op += 4) {
+              // As gemm.ts's micro-kernel: two vectors, then one splat at a time (12 live v128).
+              const xq = xb + <usize>load<i32>(op);
+              const w0 = v128.load(wp), w1 = wide ? v128.load(wp, 16) : w0;
+              let xv = v128.load32_splat(xq);
+              c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
+              xv = v128.load32_splat(xq, 4);
+              c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
+              xv = v128.load32_splat(xq, 8);
+              c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
+              xv = v128.load32_splat(xq, 12);
+              c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
             }
             // Output column of (Qx0 + j, rx) is (Qx0 + j)·sw + rx − pw.
             const o0 = Qx0 * sw + rx - pw;

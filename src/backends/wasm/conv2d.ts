@@ -466,17 +466,22 @@ function planTransposeForwardDirect(
   // right (a block of 4 input columns may start at the last one).
   const Hp = p.H + 2 * (Th - 1), Wp = QW + Tw + 3;
   const chunk = chunkOf(p.N, p.Cin * Hp * Wp * 4);
-  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.forward(${label}) padded x`, bytes: chunk * p.Cin * Hp * Wp * 4 }], scratch);
+  // Each thread's weight panel: the tile's taps (K = Cin·Th·Tw) × sw floats, then K offsets.
+  const panelBytes = Math.ceil((p.strideW + 1) * p.Cin * Th * Tw * 4 / 64) * 64;
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.forward(${label}) padded x`, bytes: chunk * p.Cin * Hp * Wp * 4 },
+    { label: `conv_transpose2d.forward(${label}) weight panels`, bytes: rt.threads * panelBytes },
+  ], scratch);
   return [{
     label: `conv_transpose2d.forward(${label})`,
     variant: 'direct',
     run() {
-      const [xp] = regions() as [number];
+      const [xp, panels] = regions() as [number, number];
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         rt.run('tconvPad', [x + n0 * p.Cin * p.H * p.W * 4, nb * p.Cin, p.H, p.W, xp, Hp, Wp, Th - 1, Tw - 1]);
         rt.run('tconvDirectForward', [
-          xp, w, b, y + n0 * p.Cout * OH * OW * 4, nb, p.Cin, p.Cout, QH, QW, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, Hp, Wp,
+          xp, w, b, y + n0 * p.Cout * OH * OW * 4, nb, p.Cin, p.Cout, QH, QW, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, Hp, Wp, panels, panelBytes,
         ]);
       }
     },
