@@ -58,19 +58,7 @@ export function tconvPad(ctl: usize): void {
  * panels, panelBytes (≥ (sw + 1)·K·4). Tiles: (co, ry) (counter 0).
  */
 export function tconvDirectForward(ctl: usize, tid: i32): void {
-  // Copies of the loop nest with the block width and the pairing of taps b = 0, 1 constant in each.
-  const wide = argI(ctl, 12) % 8 == 0, pair = argI(ctl, 10) == 2 * argI(ctl, 12);
-  if (wide) {
-    if (pair) directForward(ctl, tid, true, true);
-    else directForward(ctl, tid, true, false);
-  } else {
-    if (pair) directForward(ctl, tid, false, true);
-    else directForward(ctl, tid, false, false);
-  }
-}
-
-// @ts-ignore: decorator
-@inline function directForward(ctl: usize, tid: i32, wide: bool, pair: bool): void {
+  const wide = argI(ctl, 12) % 8 == 0;
   const xp = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
@@ -87,9 +75,6 @@ export function tconvDirectForward(ctl: usize, tid: i32): void {
       for (let b = 0; b < Tw; b++, k++) store<i32>(offs + (<usize>k << 2), <i32>(ci * Hp * Wp - a * Wp - b) << 2);
     }
   }
-  // Tw = 2 (FCN's heads): the taps b = 0 and 1 of one (ci, a) read x columns Qx0 − 1 .. Qx0 + 3, so
-  // both run from 5 splats: 4 vectors of w, 13 live v128, 16 multiply-adds per 9 loads.
-  const step = pair ? 2 : 1, wStep = <usize>(step * VW) << 2;
   const tiles = Cout * sh;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const co = t / sh, ry = t % sh;
@@ -127,59 +112,60 @@ export function tconvDirectForward(ctl: usize, tid: i32): void {
           for (let Qx0 = lo; Qx0 <= hi; Qx0 += 4) {
             // xp column of (Qx0, b = 0)
             const xb = xrow + (<usize>(Qx0 + Tw - 1) << 2);
-            let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-            let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-            let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-            let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-            let wp = pg, op = offs;
-            for (let k = 0; k < K; k += step, wp += wStep, op += step << 2) {
-              const xq = xb + <usize>load<i32>(op);
-              if (pair) {
-                // Row j gets x(j)·w(b = 0) + x(j − 1)·w(b = 1).
-                const w0 = v128.load(wp), w1 = wide ? v128.load(wp, 16) : w0;
-                const wq = wp + (<usize>VW << 2), v0 = v128.load(wq), v1 = wide ? v128.load(wq, 16) : v0;
-                let xv = v128.load32_splat(xq - 4);
-                c00 = madd(xv, v0, c00); if (wide) c01 = madd(xv, v1, c01);
-                xv = v128.load32_splat(xq);
-                c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
-                c10 = madd(xv, v0, c10); if (wide) c11 = madd(xv, v1, c11);
-                xv = v128.load32_splat(xq, 4);
-                c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
-                c20 = madd(xv, v0, c20); if (wide) c21 = madd(xv, v1, c21);
-                xv = v128.load32_splat(xq, 8);
-                c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
-                c30 = madd(xv, v0, c30); if (wide) c31 = madd(xv, v1, c31);
-                xv = v128.load32_splat(xq, 12);
-                c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
-              } else {
-                // As gemm.ts's micro-kernel: two vectors, then one splat at a time (12 live v128).
-                const w0 = v128.load(wp), w1 = wide ? v128.load(wp, 16) : w0;
-                let xv = v128.load32_splat(xq);
-                c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
-                xv = v128.load32_splat(xq, 4);
-                c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
-                xv = v128.load32_splat(xq, 8);
-                c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
-                xv = v128.load32_splat(xq, 12);
-                c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
-              }
-            }
             // Output column of (Qx0 + j, rx) is (Qx0 + j)·sw + rx − pw.
             const o0 = Qx0 * sw + rx - pw;
-            storeClipped(yrow, o0, OW, f32x4.add(c00, bv));
-            storeClipped(yrow, o0 + sw, OW, f32x4.add(c10, bv));
-            storeClipped(yrow, o0 + 2 * sw, OW, f32x4.add(c20, bv));
-            storeClipped(yrow, o0 + 3 * sw, OW, f32x4.add(c30, bv));
-            if (wide) {
-              storeClipped(yrow, o0 + 4, OW, f32x4.add(c01, bv));
-              storeClipped(yrow, o0 + sw + 4, OW, f32x4.add(c11, bv));
-              storeClipped(yrow, o0 + 2 * sw + 4, OW, f32x4.add(c21, bv));
-              storeClipped(yrow, o0 + 3 * sw + 4, OW, f32x4.add(c31, bv));
-            }
+            if (wide) forwardBlock8(xb, pg, offs, K, yrow, o0, sw, OW, bv);
+            else forwardBlock4(xb, pg, offs, K, yrow, o0, sw, OW, bv);
           }
         }
       }
     }
+  }
+}
+
+/**
+ * One forward block: 4 Qx × 8 rx (forwardBlock8) or × 4 rx (forwardBlock4) over K taps, from the
+ * weight panel `wp` (VW floats per tap), the taps' xp byte offsets `op` from `xb`; stores the output
+ * vectors inside [0, OW) of row `yrow` at columns o0 + j·sw (+ 4), plus `bv`. A function of its own,
+ * like gemm.ts's micro-kernel, so that the register allocator sees only the block's values.
+ */
+function forwardBlock8(xb: usize, wp: usize, op: usize, K: i32, yrow: usize, o0: i32, sw: i32, OW: i32, bv: v128): void {
+  forwardBlock(xb, wp, op, K, yrow, o0, sw, OW, bv, true);
+}
+function forwardBlock4(xb: usize, wp: usize, op: usize, K: i32, yrow: usize, o0: i32, sw: i32, OW: i32, bv: v128): void {
+  forwardBlock(xb, wp, op, K, yrow, o0, sw, OW, bv, false);
+}
+
+// @ts-ignore: decorator
+@inline function forwardBlock(xb: usize, wp: usize, op: usize, K: i32, yrow: usize, o0: i32, sw: i32, OW: i32, bv: v128, wide: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < K; k++) {
+    // As gemm.ts's micro-kernel: two vectors, then one splat at a time (12 live v128).
+    const xq = xb + <usize>load<i32>(op);
+    const w0 = v128.load(wp), w1 = wide ? v128.load(wp, 16) : w0;
+    let xv = v128.load32_splat(xq);
+    c00 = madd(xv, w0, c00); if (wide) c01 = madd(xv, w1, c01);
+    xv = v128.load32_splat(xq, 4);
+    c10 = madd(xv, w0, c10); if (wide) c11 = madd(xv, w1, c11);
+    xv = v128.load32_splat(xq, 8);
+    c20 = madd(xv, w0, c20); if (wide) c21 = madd(xv, w1, c21);
+    xv = v128.load32_splat(xq, 12);
+    c30 = madd(xv, w0, c30); if (wide) c31 = madd(xv, w1, c31);
+    wp += wide ? 32 : 16;
+    op += 4;
+  }
+  storeClipped(yrow, o0, OW, f32x4.add(c00, bv));
+  storeClipped(yrow, o0 + sw, OW, f32x4.add(c10, bv));
+  storeClipped(yrow, o0 + 2 * sw, OW, f32x4.add(c20, bv));
+  storeClipped(yrow, o0 + 3 * sw, OW, f32x4.add(c30, bv));
+  if (wide) {
+    storeClipped(yrow, o0 + 4, OW, f32x4.add(c01, bv));
+    storeClipped(yrow, o0 + sw + 4, OW, f32x4.add(c11, bv));
+    storeClipped(yrow, o0 + 2 * sw + 4, OW, f32x4.add(c21, bv));
+    storeClipped(yrow, o0 + 3 * sw + 4, OW, f32x4.add(c31, bv));
   }
 }
 
