@@ -206,45 +206,9 @@ export function tconvDirectInput(ctl: usize): void {
         for (; ix + 1 < W; ix += 2) {
           const lo0 = max(0, pw - ix * sw), hi0 = min(kw, OW + pw - ix * sw);
           const lo1 = max(0, pw - (ix + 1) * sw), hi1 = min(kw, OW + pw - (ix + 1) * sw);
-          let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-          let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-          let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-          let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-          const d0 = drow + (<usize>(ix * sw - pw) << 2), d1 = d0 + (<usize>sw << 2);
-          for (let ky = ky0; ky < ky1; ky++) {
-            const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
-            // Both columns: taps [lo0, hi1).
-            for (let kx = lo0; kx < hi1; kx += 4) {
-              const wp = wg + ko + (<usize>kx << 2);
-              const a0 = v128.load(d0 + dyo + (<usize>kx << 2)), a1 = v128.load(d1 + dyo + (<usize>kx << 2));
-              let wv = v128.load(wp);
-              c00 = madd(wv, a0, c00); c01 = madd(wv, a1, c01);
-              wv = v128.load(wp + s1);
-              c10 = madd(wv, a0, c10); c11 = madd(wv, a1, c11);
-              wv = v128.load(wp + s2);
-              c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
-              wv = v128.load(wp + s3);
-              c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
-            }
-            // ix alone: [hi1, hi0); ix + 1 alone: [lo1, lo0).
-            for (let kx = max(hi1, lo0); kx < hi0; kx += 4) {
-              const wp = wg + ko + (<usize>kx << 2);
-              const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
-              c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
-              c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
-            }
-            for (let kx = lo1; kx < min(lo0, hi1); kx += 4) {
-              const wp = wg + ko + (<usize>kx << 2);
-              const a1 = v128.load(d1 + dyo + (<usize>kx << 2));
-              c01 = madd(v128.load(wp), a1, c01); c11 = madd(v128.load(wp + s1), a1, c11);
-              c21 = madd(v128.load(wp + s2), a1, c21); c31 = madd(v128.load(wp + s3), a1, c31);
-            }
-          }
-          const o = pt + (<usize>(ci0 * HW + iy * W + ix) << 2), rs = <usize>HW << 2;
-          store<f32>(o, hsum(c00)); store<f32>(o, hsum(c01), 4);
-          if (rows > 1) { store<f32>(o + rs, hsum(c10)); store<f32>(o + rs, hsum(c11), 4); }
-          if (rows > 2) { store<f32>(o + 2 * rs, hsum(c20)); store<f32>(o + 2 * rs, hsum(c21), 4); }
-          if (rows > 3) { store<f32>(o + 3 * rs, hsum(c30)); store<f32>(o + 3 * rs, hsum(c31), 4); }
+          const d0 = drow + (<usize>(ix * sw - pw) << 2);
+          inputPair(wg, s1, s2, s3, d0, d0 + (<usize>sw << 2), ky0, ky1, kw, OW, lo0, hi0, lo1, hi1,
+            pt + (<usize>(ci0 * HW + iy * W + ix) << 2), <usize>HW << 2, rows);
         }
         if (ix < W) {
           // The last column of an odd width.
@@ -269,6 +233,54 @@ export function tconvDirectInput(ctl: usize): void {
       }
     }
   }
+}
+
+/**
+ * The backward-input's 4 ci × (ix, ix + 1) block (tconvDirectInput): w rows at wg (+ s1, s2, s3 for
+ * the other channels), dy of ky = 0 at d0 (ix) and d1 (ix + 1), taps ky0..ky1 and kx ranges
+ * [lo0, hi0) and [lo1, hi1); stores the `rows` × 2 sums at out (rows rs bytes apart).
+ */
+function inputPair(
+  wg: usize, s1: usize, s2: usize, s3: usize, d0: usize, d1: usize, ky0: i32, ky1: i32, kw: i32, OW: i32,
+  lo0: i32, hi0: i32, lo1: i32, hi1: i32, out: usize, rs: usize, rows: i32,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let ky = ky0; ky < ky1; ky++) {
+    const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
+    // Both columns: taps [lo0, hi1).
+    for (let kx = lo0; kx < hi1; kx += 4) {
+      const wp = wg + ko + (<usize>kx << 2);
+      const a0 = v128.load(d0 + dyo + (<usize>kx << 2)), a1 = v128.load(d1 + dyo + (<usize>kx << 2));
+      let wv = v128.load(wp);
+      c00 = madd(wv, a0, c00); c01 = madd(wv, a1, c01);
+      wv = v128.load(wp + s1);
+      c10 = madd(wv, a0, c10); c11 = madd(wv, a1, c11);
+      wv = v128.load(wp + s2);
+      c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
+      wv = v128.load(wp + s3);
+      c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
+    }
+    // ix alone: [hi1, hi0); ix + 1 alone: [lo1, lo0).
+    for (let kx = max(hi1, lo0); kx < hi0; kx += 4) {
+      const wp = wg + ko + (<usize>kx << 2);
+      const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
+      c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
+      c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
+    }
+    for (let kx = lo1; kx < min(lo0, hi1); kx += 4) {
+      const wp = wg + ko + (<usize>kx << 2);
+      const a1 = v128.load(d1 + dyo + (<usize>kx << 2));
+      c01 = madd(v128.load(wp), a1, c01); c11 = madd(v128.load(wp + s1), a1, c11);
+      c21 = madd(v128.load(wp + s2), a1, c21); c31 = madd(v128.load(wp + s3), a1, c31);
+    }
+  }
+  store<f32>(out, hsum(c00)); store<f32>(out, hsum(c01), 4);
+  if (rows > 1) { store<f32>(out + rs, hsum(c10)); store<f32>(out + rs, hsum(c11), 4); }
+  if (rows > 2) { store<f32>(out + 2 * rs, hsum(c20)); store<f32>(out + 2 * rs, hsum(c21), 4); }
+  if (rows > 3) { store<f32>(out + 3 * rs, hsum(c30)); store<f32>(out + 3 * rs, hsum(c31), 4); }
 }
 
 /**
@@ -308,19 +320,13 @@ export function tconvDirectReduce(ctl: usize): void {
  * Tiles: (co, ky) (counter 0): distinct rows of dw.
  */
 export function tconvDirectWeight(ctl: usize): void {
-  if (argI(ctl, 10) % 8 == 0) directWeight(ctl, true);
-  else directWeight(ctl, false);
-}
-
-// @ts-ignore: decorator
-@inline function directWeight(ctl: usize, wide: bool): void {
   const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2), zero = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
   const OH = argI(ctl, 15), OW = argI(ctl, 16);
   const HW = <usize>H * W, xs = HW << 2; // x plane stride (bytes)
   const wCi = <usize>Cout * kh * kw << 2;
-  const KB = wide ? 8 : 4;
+  const wide = kw % 8 == 0, KB = wide ? 8 : 4;
   const tiles = Cout * kh;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const co = t / kh, ky = t % kh;
@@ -333,68 +339,98 @@ export function tconvDirectWeight(ctl: usize): void {
         // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
         const room = OW + pw - kx - KB;
         const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
-        let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-        let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-        let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-        let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-        for (let n = 0; n < N; n++) {
-          const xn = x + (<usize>(n * Cin + ci0) * HW << 2);
-          const plane = dy + (<usize>(n * Cout + co) * OH * OW << 2);
-          for (let iy = iy0; iy < H; iy++) {
-            const oy = iy * sh - ph + ky;
-            if (oy >= OH) break;
-            const drow = plane + (<usize>oy * OW << 2);
-            const xr = xn + (<usize>iy * W << 2);
-            // Columns near the ends (a dy vector may be outside) one at a time; the rest without tests.
-            for (let ix = 0; ix < ixA; ix++) {
-              const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
-              const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
-              const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
-              let xv = v128.load32_splat(xq);
-              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-              xv = v128.load32_splat(xq + s1);
-              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-              xv = v128.load32_splat(xq + s2);
-              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-              xv = v128.load32_splat(xq + s3);
-              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-            }
-            let xq = xr + (<usize>ixA << 2), dq = drow + (<usize>(ixA * sw - pw + kx) << 2);
-            const dStep = <usize>sw << 2;
-            for (let ix = ixA; ix < ixB; ix++, xq += 4, dq += dStep) {
-              const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
-              let xv = v128.load32_splat(xq);
-              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-              xv = v128.load32_splat(xq + s1);
-              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-              xv = v128.load32_splat(xq + s2);
-              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-              xv = v128.load32_splat(xq + s3);
-              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-            }
-            for (let ix = ixB; ix < W; ix++) {
-              const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
-              const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
-              const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
-              let xv = v128.load32_splat(xq);
-              c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-              xv = v128.load32_splat(xq + s1);
-              c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-              xv = v128.load32_splat(xq + s2);
-              c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-              xv = v128.load32_splat(xq + s3);
-              c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-            }
-          }
-        }
         const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
-        addRow(o, c00, c01, wide);
-        if (rows > 1) addRow(o + wCi, c10, c11, wide);
-        if (rows > 2) addRow(o + 2 * wCi, c20, c21, wide);
-        if (rows > 3) addRow(o + 3 * wCi, c30, c31, wide);
+        if (wide) weightBlock8(x + (<usize>ci0 * HW << 2), s1, s2, s3, dy + (<usize>co * OH * OW << 2), zero, N, Cin, Cout, H, W,
+          sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows);
+        else weightBlock4(x + (<usize>ci0 * HW << 2), s1, s2, s3, dy + (<usize>co * OH * OW << 2), zero, N, Cin, Cout, H, W,
+          sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows);
       }
     }
   }
+}
+
+/**
+ * One weight-gradient block (tconvDirectWeight): 4 ci (x planes at x0, + s1, s2, s3) × 8 kx
+ * (weightBlock8) or 4 kx (weightBlock4) of dw row (co, ky), summed over (n, iy, ix) and added at
+ * o (rows wCi bytes apart). dy0: the dy plane (0, co).
+ */
+function weightBlock8(
+  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+): void {
+  weightBlock(x0, s1, s2, s3, dy0, zero, N, Cin, Cout, H, W, sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows, true);
+}
+function weightBlock4(
+  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+): void {
+  weightBlock(x0, s1, s2, s3, dy0, zero, N, Cin, Cout, H, W, sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows, false);
+}
+
+// @ts-ignore: decorator
+@inline function weightBlock(
+  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool,
+): void {
+  const HW = H * W;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let n = 0; n < N; n++) {
+    const xn = x0 + (<usize>n * Cin * HW << 2);
+    const plane = dy0 + (<usize>n * Cout * OH * OW << 2);
+    for (let iy = iy0; iy < H; iy++) {
+      const oy = iy * sh - ph + ky;
+      if (oy >= OH) break;
+      const drow = plane + (<usize>oy * OW << 2);
+      const xr = xn + (<usize>iy * W << 2);
+      // Columns near the ends (a dy vector may be outside) one at a time; the rest without tests.
+      for (let ix = 0; ix < ixA; ix++) {
+        const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
+        const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
+        const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
+        let xv = v128.load32_splat(xq);
+        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+        xv = v128.load32_splat(xq + s1);
+        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+        xv = v128.load32_splat(xq + s2);
+        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+        xv = v128.load32_splat(xq + s3);
+        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      }
+      let xq = xr + (<usize>ixA << 2), dq = drow + (<usize>(ixA * sw - pw + kx) << 2);
+      const dStep = <usize>sw << 2;
+      for (let ix = ixA; ix < ixB; ix++, xq += 4, dq += dStep) {
+        const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
+        let xv = v128.load32_splat(xq);
+        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+        xv = v128.load32_splat(xq + s1);
+        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+        xv = v128.load32_splat(xq + s2);
+        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+        xv = v128.load32_splat(xq + s3);
+        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      }
+      for (let ix = ixB; ix < W; ix++) {
+        const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
+        const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
+        const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
+        let xv = v128.load32_splat(xq);
+        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+        xv = v128.load32_splat(xq + s1);
+        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+        xv = v128.load32_splat(xq + s2);
+        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+        xv = v128.load32_splat(xq + s3);
+        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      }
+    }
+  }
+  addRow(o, c00, c01, wide);
+  if (rows > 1) addRow(o + wCi, c10, c11, wide);
+  if (rows > 2) addRow(o + 2 * wCi, c20, c21, wide);
+  if (rows > 3) addRow(o + 3 * wCi, c30, c31, wide);
 }
 
 // @ts-ignore: decorator
