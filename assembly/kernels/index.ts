@@ -96,7 +96,7 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_DIRECT_FORWARD: tconvDirectForward(ctl, tid); break;
     case OP_TCONV_DIRECT_INPUT: tconvDirectInput(ctl); break;
     case OP_TCONV_DIRECT_REDUCE: tconvDirectReduce(ctl); break;
-    case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl); break;
+    case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl, tid); break;
     default: unreachable();
   }
 }

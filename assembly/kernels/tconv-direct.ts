@@ -314,17 +314,21 @@ export function tconvDirectReduce(ctl: usize): void {
 /**
  * Weight gradient: dw(ci, co, ky, kx) += Σ_{n, iy, ix} x(n, ci, iy, ix) · dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx).
  * For a tile (co, ky), a block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx: per (n, iy, ix), 4 splats of
- * x and 2 vectors of dy, 8 multiply-adds. Rows iy whose dy row is outside are skipped; a dy vector
- * outside [0, OW) reads the 16 zero bytes at `zero` instead (only near the ix range's ends).
- * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW.
- * Tiles: (co, ky) (counter 0): distinct rows of dw.
+ * x and 2 vectors of dy, 8 multiply-adds. The tile first lists, in the thread's table (at
+ * table + tid·tableBytes), the byte offsets of x(n, 0, iy, ix) and dy(n, co, oy, ix·sw − pw) of
+ * every (n, iy, ix) whose dy row oy is inside, ix-major: the columns whose dy vectors are inside
+ * for a kx block form one run of the list, walked in one loop; the few columns at the ends read
+ * the 16 zero bytes at `zero` for vectors outside [0, OW).
+ * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, table, tableBytes
+ * (≥ 8·N·H·W). Tiles: (co, ky) (counter 0): distinct rows of dw.
  */
-export function tconvDirectWeight(ctl: usize): void {
+export function tconvDirectWeight(ctl: usize, tid: i32): void {
   const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2), zero = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
   const OH = argI(ctl, 15), OW = argI(ctl, 16);
-  const HW = <usize>H * W, xs = HW << 2; // x plane stride (bytes)
+  const table = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
+  const HW = H * W, xs = <usize>HW << 2; // x plane stride (bytes)
   const wCi = <usize>Cout * kh * kw << 2;
   const wide = kw % 8 == 0, KB = wide ? 8 : 4;
   const tiles = Cout * kh;
@@ -332,18 +336,29 @@ export function tconvDirectWeight(ctl: usize): void {
     const co = t / kh, ky = t % kh;
     // iy with a dy row inside: 0 ≤ iy·sh − ph + ky < OH.
     const iy0 = ky >= ph ? 0 : (ph - ky + sh - 1) / sh;
+    const iy1 = min(H, (OH - 1 + ph - ky) / sh + 1);
+    const R = N * max(0, iy1 - iy0); // list entries per column ix
+    if (R == 0) continue;
+    let e = table;
+    for (let ix = 0; ix < W; ix++) {
+      for (let n = 0; n < N; n++) {
+        for (let iy = iy0; iy < iy1; iy++, e += 8) {
+          store<i32>(e, ((n * Cin * HW) + iy * W + ix) << 2);
+          store<i32>(e, ((n * Cout + co) * OH * OW + (iy * sh - ph + ky) * OW + ix * sw - pw) << 2, 4);
+        }
+      }
+    }
     for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
       const rows = min(4, Cin - ci0);
+      const x0 = x + (<usize>ci0 * xs);
       const s1: usize = rows > 1 ? xs : 0, s2: usize = rows > 2 ? 2 * xs : 0, s3: usize = rows > 3 ? 3 * xs : 0;
       for (let kx = 0; kx < kw; kx += KB) {
         // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
         const room = OW + pw - kx - KB;
         const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
         const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
-        if (wide) weightBlock8(x + (<usize>ci0 * HW << 2), s1, s2, s3, dy + (<usize>co * OH * OW << 2), zero, N, Cin, Cout, H, W,
-          sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows);
-        else weightBlock4(x + (<usize>ci0 * HW << 2), s1, s2, s3, dy + (<usize>co * OH * OW << 2), zero, N, Cin, Cout, H, W,
-          sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows);
+        if (wide) weightBlock8(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
+        else weightBlock4(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
       }
     }
   }
@@ -351,80 +366,64 @@ export function tconvDirectWeight(ctl: usize): void {
 
 /**
  * One weight-gradient block (tconvDirectWeight): 4 ci (x planes at x0, + s1, s2, s3) × 8 kx
- * (weightBlock8) or 4 kx (weightBlock4) of dw row (co, ky), summed over (n, iy, ix) and added at
- * o (rows wCi bytes apart). dy0: the dy plane (0, co).
+ * (weightBlock8) or 4 kx (weightBlock4) of one dw row, summed over the tile's list (R entries per
+ * column; dk = dy + kx bytes) and added at o (rows wCi bytes apart).
  */
 function weightBlock8(
-  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dy0, zero, N, Cin, Cout, H, W, sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows, true);
+  weightBlock(x0, s1, s2, s3, dk, zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true);
 }
 function weightBlock4(
-  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dy0, zero, N, Cin, Cout, H, W, sh, sw, ph, pw, ky, kx, OH, OW, iy0, ixA, ixB, o, wCi, rows, false);
+  weightBlock(x0, s1, s2, s3, dk, zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false);
 }
 
 // @ts-ignore: decorator
 @inline function weightBlock(
-  x0: usize, s1: usize, s2: usize, s3: usize, dy0: usize, zero: usize, N: i32, Cin: i32, Cout: i32, H: i32, W: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, ky: i32, kx: i32, OH: i32, OW: i32, iy0: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool,
 ): void {
-  const HW = H * W;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let n = 0; n < N; n++) {
-    const xn = x0 + (<usize>n * Cin * HW << 2);
-    const plane = dy0 + (<usize>n * Cout * OH * OW << 2);
-    for (let iy = iy0; iy < H; iy++) {
-      const oy = iy * sh - ph + ky;
-      if (oy >= OH) break;
-      const drow = plane + (<usize>oy * OW << 2);
-      const xr = xn + (<usize>iy * W << 2);
-      // Columns near the ends (a dy vector may be outside) one at a time; the rest without tests.
-      for (let ix = 0; ix < ixA; ix++) {
-        const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
-        const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
-        const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
-        let xv = v128.load32_splat(xq);
-        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-        xv = v128.load32_splat(xq + s1);
-        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-        xv = v128.load32_splat(xq + s2);
-        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-        xv = v128.load32_splat(xq + s3);
-        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-      }
-      let xq = xr + (<usize>ixA << 2), dq = drow + (<usize>(ixA * sw - pw + kx) << 2);
-      const dStep = <usize>sw << 2;
-      for (let ix = ixA; ix < ixB; ix++, xq += 4, dq += dStep) {
-        const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
-        let xv = v128.load32_splat(xq);
-        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-        xv = v128.load32_splat(xq + s1);
-        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-        xv = v128.load32_splat(xq + s2);
-        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-        xv = v128.load32_splat(xq + s3);
-        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-      }
-      for (let ix = ixB; ix < W; ix++) {
-        const col = ix * sw - pw + kx, xq = xr + (<usize>ix << 2);
-        const d0 = v128.load(col >= 0 && col < OW ? drow + (<usize>col << 2) : zero);
-        const d1 = wide ? v128.load(col + 4 >= 0 && col + 4 < OW ? drow + (<usize>(col + 4) << 2) : zero) : d0;
-        let xv = v128.load32_splat(xq);
-        c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-        xv = v128.load32_splat(xq + s1);
-        c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-        xv = v128.load32_splat(xq + s2);
-        c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-        xv = v128.load32_splat(xq + s3);
-        c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
-      }
+  // The run of columns with both vectors inside.
+  const end = table + (<usize>ixB * R << 3);
+  for (let e = table + (<usize>ixA * R << 3); e < end; e += 8) {
+    const xq = x0 + <usize>load<i32>(e), dq = dk + <usize>load<i32>(e, 4);
+    const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
+    let xv = v128.load32_splat(xq);
+    c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+    xv = v128.load32_splat(xq + s1);
+    c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+    xv = v128.load32_splat(xq + s2);
+    c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+    xv = v128.load32_splat(xq + s3);
+    c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+  }
+  // The columns at the ends: a vector outside [0, OW) reads zeros.
+  for (let ix = 0; ix < W; ix++) {
+    if (ix == ixA) ix = max(ixA, ixB);
+    if (ix >= W) break;
+    const col = ix * sw - pw + kx;
+    const in0 = col >= 0 && col < OW, in1 = wide && col + 4 >= 0 && col + 4 < OW;
+    if (!in0 && !in1) continue;
+    const ee = table + (<usize>(ix + 1) * R << 3);
+    for (let e = table + (<usize>ix * R << 3); e < ee; e += 8) {
+      const xq = x0 + <usize>load<i32>(e), dq = dk + <usize>load<i32>(e, 4);
+      const d0 = v128.load(in0 ? dq : zero), d1 = wide ? v128.load(in1 ? dq + 16 : zero) : d0;
+      let xv = v128.load32_splat(xq);
+      c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+      xv = v128.load32_splat(xq + s1);
+      c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+      xv = v128.load32_splat(xq + s2);
+      c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+      xv = v128.load32_splat(xq + s3);
+      c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
     }
   }
   addRow(o, c00, c01, wide);

@@ -513,15 +513,19 @@ function planTransposeInputDirect(
 function planTransposeWeightDirect(
   rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
 ): Step[] {
-  // 16 zero bytes: what a dy vector outside the image reads.
-  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_weight(${label}) zeros`, bytes: 16 }], scratch);
+  // 16 zero bytes (what a dy vector outside the image reads) and each thread's list of (n, iy, ix).
+  const tableBytes = Math.ceil(8 * p.N * p.H * p.W / 64) * 64;
+  const regions = scratchRegions(rt.arena, [
+    { label: `conv_transpose2d.backward_weight(${label}) zeros`, bytes: 16 },
+    { label: `conv_transpose2d.backward_weight(${label}) offset lists`, bytes: rt.threads * tableBytes },
+  ], scratch);
   return [{
     label: `conv_transpose2d.backward_weight(${label})`,
     variant: 'direct',
     run() {
-      const [zero] = regions() as [number];
+      const [zero, tables] = regions() as [number, number];
       rt.f32(zero, 4).fill(0);
-      rt.run('tconvDirectWeight', [x, dy, dw, zero, p.N, ...directArgs(p)]);
+      rt.run('tconvDirectWeight', [x, dy, dw, zero, p.N, ...directArgs(p), tables, tableBytes]);
     },
   }];
 }
