@@ -348,17 +348,24 @@ export function tconvDirectWeight(ctl: usize, tid: i32): void {
         }
       }
     }
-    for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
-      const rows = min(4, Cin - ci0);
-      const x0 = x + (<usize>ci0 * xs);
-      const s1: usize = rows > 1 ? xs : 0, s2: usize = rows > 2 ? 2 * xs : 0, s3: usize = rows > 3 ? 3 * xs : 0;
-      for (let kx = 0; kx < kw; kx += KB) {
-        // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
-        const room = OW + pw - kx - KB;
-        const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
-        const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
-        if (wide) weightBlock8(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
-        else weightBlock4(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
+    // Columns in groups of about 256 list entries, so that the x and dy bytes one group's blocks
+    // read stay in L1 across its ci × kx blocks (each block adds its sums to dw).
+    const G = max(1, 256 / R);
+    for (let g0 = 0; g0 < W; g0 += G) {
+      const g1 = min(W, g0 + G);
+      for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
+        const rows = min(4, Cin - ci0);
+        const x0 = x + (<usize>ci0 * xs);
+        const s1: usize = rows > 1 ? xs : 0, s2: usize = rows > 2 ? 2 * xs : 0, s3: usize = rows > 3 ? 3 * xs : 0;
+        for (let kx = 0; kx < kw; kx += KB) {
+          // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
+          const room = OW + pw - kx - KB;
+          const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
+          const a = min(g1, max(g0, ixA)), b = max(a, min(g1, ixB));
+          const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
+          if (wide) weightBlock8(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+          else weightBlock4(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+        }
       }
     }
   }
@@ -370,21 +377,21 @@ export function tconvDirectWeight(ctl: usize, tid: i32): void {
  * column; dk = dy + kx bytes) and added at o (rows wCi bytes apart).
  */
 function weightBlock8(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dk, zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true);
+  weightBlock(x0, s1, s2, s3, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true);
 }
 function weightBlock4(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dk, zero, table, R, W, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false);
+  weightBlock(x0, s1, s2, s3, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false);
 }
 
 // @ts-ignore: decorator
 @inline function weightBlock(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, W: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool,
 ): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
@@ -406,9 +413,9 @@ function weightBlock4(
     c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
   }
   // The columns at the ends: a vector outside [0, OW) reads zeros.
-  for (let ix = 0; ix < W; ix++) {
-    if (ix == ixA) ix = max(ixA, ixB);
-    if (ix >= W) break;
+  for (let ix = g0; ix < g1; ix++) {
+    if (ix == ixA) ix = ixB;
+    if (ix >= g1) break;
     const col = ix * sw - pw + kx;
     const in0 = col >= 0 && col < OW, in1 = wide && col + 4 >= 0 && col + 4 < OW;
     if (!in0 && !in1) continue;

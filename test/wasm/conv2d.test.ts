@@ -220,7 +220,8 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
   // strides 4 (one 4-column block per input column), 8, 16, 32 along the width, T = 2 and 3, other
   // strides and paddings along the height, odd H and W (the backward-input's unpaired last column),
   // batch 3, Cin and Cout not multiples of 4 (the kernels' 4-channel blocks), padding 0 (every
-  // output vector kept) and up to a whole stride; dx accumulates, dw and db add to what was there.
+  // output vector kept) and up to a whole stride, enough rows for the weight gradient to split its
+  // columns into groups; dx accumulates, dw and db add to what was there.
   const shapes: ConvTranspose2dParams[] = [
     { N: 3, Cin: 5, H: 3, W: 5, Cout: 6, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 4 },
     { N: 2, Cin: 3, H: 4, W: 3, Cout: 7, kh: 4, kw: 8, strideH: 2, strideW: 4, padH: 1, padW: 0 },
@@ -228,6 +229,8 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     { N: 2, Cin: 6, H: 2, W: 3, Cout: 5, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 },
     { N: 2, Cin: 4, H: 3, W: 4, Cout: 9, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
     { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, kh: 8, kw: 8, strideH: 4, strideW: 4, padH: 0, padW: 0 },
+    // 3·30 list entries per column: the weight gradient walks its columns in groups of 2.
+    { N: 3, Cin: 2, H: 30, W: 11, Cout: 3, kh: 8, kw: 8, strideH: 4, strideW: 4, padH: 2, padW: 4 },
   ];
   for (const [i, p] of shapes.entries()) {
     it(`every pass runs direct and matches the float64 reference, with accumulation (${JSON.stringify(p)})`, async () => {
