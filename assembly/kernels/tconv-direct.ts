@@ -248,6 +248,26 @@ function inputPair(
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  if (lo0 == lo1 && hi0 == hi1) {
+    // Both columns see the same taps (away from the ends): one loop nest, no single-column loops.
+    const n4 = (hi0 - lo0) >> 2, dStep = <usize>OW << 2, wStep = <usize>kw << 2;
+    let wr = wg + (<usize>(ky0 * kw + lo0) << 2), e0 = d0 + (<usize>(ky0 * OW + lo0) << 2), e1 = d1 + (<usize>(ky0 * OW + lo0) << 2);
+    for (let ky = ky0; ky < ky1; ky++, wr += wStep, e0 += dStep, e1 += dStep) {
+      for (let j = 0, q: usize = 0; j < n4; j++, q += 16) {
+        const a0 = v128.load(e0 + q), a1 = v128.load(e1 + q);
+        const wp = wr + q;
+        let wv = v128.load(wp);
+        c00 = madd(wv, a0, c00); c01 = madd(wv, a1, c01);
+        wv = v128.load(wp + s1);
+        c10 = madd(wv, a0, c10); c11 = madd(wv, a1, c11);
+        wv = v128.load(wp + s2);
+        c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
+        wv = v128.load(wp + s3);
+        c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
+      }
+    }
+    ky1 = ky0; // done: skip the general loop
+  }
   for (let ky = ky0; ky < ky1; ky++) {
     const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
     // Both columns: taps [lo0, hi1).
