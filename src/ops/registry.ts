@@ -95,7 +95,8 @@ const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { na
  * take it; split K on two threads, on shapes whose GEMMs have a long K and few tiles (gemm.ts
  * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
  * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
- * two with the backward-input's K split.
+ * two with the backward-input's K split; and the direct kernels (conv2d.ts useDirect: k = T·stride
+ * with the width's stride and padding multiples of 4) on one and two threads.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
