@@ -8,7 +8,7 @@ import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
 import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
-import { tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
+import { tconvChannelsForward, tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -47,6 +47,7 @@ export const OP_TCONV_DIRECT_FORWARD = 32;
 export const OP_TCONV_DIRECT_INPUT = 33;
 export const OP_TCONV_DIRECT_REDUCE = 34;
 export const OP_TCONV_DIRECT_WEIGHT = 35;
+export const OP_TCONV_CHANNELS_FORWARD = 36;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -97,6 +98,7 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_DIRECT_INPUT: tconvDirectInput(ctl); break;
     case OP_TCONV_DIRECT_REDUCE: tconvDirectReduce(ctl); break;
     case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl, tid); break;
+    case OP_TCONV_CHANNELS_FORWARD: tconvChannelsForward(ctl, tid); break;
     default: unreachable();
   }
 }

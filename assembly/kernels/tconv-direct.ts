@@ -464,3 +464,123 @@ function weightBlock4(
   v128.store(p, f32x4.add(v128.load(p), v0));
   if (wide) v128.store(p, f32x4.add(v128.load(p, 16), v1), 16);
 }
+
+/**
+ * A small transposed convolution with k = T·stride (FCN's k4/s2 upsamplers: 1-5 MFLOP) in one
+ * dispatch, SIMD across output channels: each thread first copies w into its own scratch as
+ * wT((ry, rx), (ci, a, b), co) (co padded to a multiple of 8 with zeros), x zero-padded (Th − 1
+ * rows, Tw − 1 columns on each side, 3 more columns on the right) and the taps' offsets into it;
+ * then a block is 8 output channels × 4 output columns of one phase rx (Qx .. Qx + 3): per tap 2
+ * vectors of wT and 4 splats of x, 8 multiply-adds, and its up to 32 sums are stored one by one.
+ * args: x, w, bias (0: none), y, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch,
+ * scratchBytes (per thread: see channelsScratch in conv2d.ts). Tiles: (n, oy, 8-channel block).
+ */
+export function tconvChannelsForward(ctl: usize, tid: i32): void {
+  const x = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
+  const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
+  const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
+  const OH = argI(ctl, 15), OW = argI(ctl, 16);
+  const Th = kh / sh, Tw = kw / sw, K = Cin * Th * Tw, CP = (Cout + 7) & ~7, CB = CP >> 3;
+  const Hp = H + 2 * (Th - 1), Wp = W + 2 * (Tw - 1) + 3;
+  const wT = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
+  const xp = wT + (<usize>sh * sw * K * CP << 2);
+  const offs = xp + (<usize>N * Cin * Hp * Wp << 2);
+  // wT, zero-padded channels.
+  for (let ry = 0, o = wT; ry < sh; ry++) {
+    for (let rx = 0; rx < sw; rx++) {
+      for (let ci = 0; ci < Cin; ci++) {
+        for (let a = 0; a < Th; a++) {
+          for (let b = 0; b < Tw; b++) {
+            const src = w + (<usize>((ci * Cout * kh + a * sh + ry) * kw + b * sw + rx) << 2), cs = <usize>kh * kw << 2;
+            for (let co = 0; co < CP; co++, o += 4) store<f32>(o, co < Cout ? load<f32>(src + <usize>co * cs) : 0);
+          }
+        }
+      }
+    }
+  }
+  // x padded: xp(n, ci, Y, X) = x(n, ci, Y − (Th − 1), X − (Tw − 1)).
+  for (let pl = 0; pl < N * Cin; pl++) {
+    const src = x + (<usize>pl * H * W << 2);
+    let dst = xp + (<usize>pl * Hp * Wp << 2);
+    for (let r = 0; r < Hp; r++, dst += <usize>Wp << 2) {
+      const iy = r - (Th - 1);
+      memory.fill(dst, 0, <usize>Wp << 2);
+      if (iy >= 0 && iy < H) memory.copy(dst + (<usize>(Tw - 1) << 2), src + (<usize>iy * W << 2), <usize>W << 2);
+    }
+  }
+  for (let ci = 0, k = 0; ci < Cin; ci++) {
+    for (let a = 0; a < Th; a++) {
+      for (let b = 0; b < Tw; b++, k++) store<i32>(offs + (<usize>k << 2), (ci * Hp * Wp - a * Wp - b) << 2);
+    }
+  }
+  const tiles = N * OH * CB;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const cb = t % CB, r = t / CB, oy = r % OH, n = r / OH;
+    const qy = oy + ph, Qy = qy / sh, ry = qy % sh;
+    // xp(n, 0, Qy + Th − 1, Tw − 1): tap (0, 0, 0) of Qx = 0.
+    const xr = xp + (<usize>((n * Cin * Hp + Qy + Th - 1) * Wp + Tw - 1) << 2);
+    const co0 = cb << 3, nco = min(8, Cout - co0);
+    const yr = y + (<usize>((n * Cout + co0) * OH + oy) * OW << 2), cs = <usize>OH * OW << 2;
+    const b0 = loadLanes(bias, co0, min(4, nco)), b1 = loadLanes(bias, co0 + 4, nco - 4);
+    for (let rx = 0; rx < sw; rx++) {
+      // Qx with ox = Qx·sw + rx − pw inside [0, OW).
+      const top = OW - 1 + pw - rx, lo = (pw - rx + sw - 1) / sw, hi = top < 0 ? -1 : top / sw;
+      const wp0 = wT + (<usize>((ry * sw + rx) * K) * CP + co0 << 2);
+      for (let Qx0 = lo; Qx0 <= hi; Qx0 += 4) {
+        channelsBlock(xr + (<usize>Qx0 << 2), wp0, offs, K, CP, yr, cs, Qx0 * sw + rx - pw, sw, min(4, hi - Qx0 + 1), nco, b0, b1);
+      }
+    }
+  }
+}
+
+/** One block of tconvChannelsForward: 8 channels × `nq` (≤ 4) output columns ox0 + j·sw of rows yr + c·cs. */
+function channelsBlock(
+  xb: usize, wp: usize, op: usize, K: i32, CP: i32, yr: usize, cs: usize, ox0: i32, sw: i32, nq: i32, nco: i32, b0: v128, b1: v128,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const wStep = <usize>CP << 2;
+  for (let k = 0; k < K; k++, wp += wStep, op += 4) {
+    const xq = xb + <usize>load<i32>(op);
+    const w0 = v128.load(wp), w1 = v128.load(wp, 16);
+    let xv = v128.load32_splat(xq);
+    c00 = madd(xv, w0, c00); c01 = madd(xv, w1, c01);
+    xv = v128.load32_splat(xq, 4);
+    c10 = madd(xv, w0, c10); c11 = madd(xv, w1, c11);
+    xv = v128.load32_splat(xq, 8);
+    c20 = madd(xv, w0, c20); c21 = madd(xv, w1, c21);
+    xv = v128.load32_splat(xq, 12);
+    c30 = madd(xv, w0, c30); c31 = madd(xv, w1, c31);
+  }
+  storeChannels(yr + (<usize>ox0 << 2), cs, f32x4.add(c00, b0), f32x4.add(c01, b1), nco);
+  if (nq > 1) storeChannels(yr + (<usize>(ox0 + sw) << 2), cs, f32x4.add(c10, b0), f32x4.add(c11, b1), nco);
+  if (nq > 2) storeChannels(yr + (<usize>(ox0 + 2 * sw) << 2), cs, f32x4.add(c20, b0), f32x4.add(c21, b1), nco);
+  if (nq > 3) storeChannels(yr + (<usize>(ox0 + 3 * sw) << 2), cs, f32x4.add(c30, b0), f32x4.add(c31, b1), nco);
+}
+
+/** Stores lanes 0..nco of (v0, v1) at p + c·cs. */
+// @ts-ignore: decorator
+@inline function storeChannels(p: usize, cs: usize, v0: v128, v1: v128, nco: i32): void {
+  store<f32>(p, f32x4.extract_lane(v0, 0));
+  if (nco > 1) store<f32>(p + cs, f32x4.extract_lane(v0, 1));
+  if (nco > 2) store<f32>(p + 2 * cs, f32x4.extract_lane(v0, 2));
+  if (nco > 3) store<f32>(p + 3 * cs, f32x4.extract_lane(v0, 3));
+  if (nco > 4) store<f32>(p + 4 * cs, f32x4.extract_lane(v1, 0));
+  if (nco > 5) store<f32>(p + 5 * cs, f32x4.extract_lane(v1, 1));
+  if (nco > 6) store<f32>(p + 6 * cs, f32x4.extract_lane(v1, 2));
+  if (nco > 7) store<f32>(p + 7 * cs, f32x4.extract_lane(v1, 3));
+}
+
+/** bias[c0 .. c0 + n) (n ≤ 4) as a vector, zeros past n or without a bias. */
+function loadLanes(bias: usize, c0: i32, n: i32): v128 {
+  let v = f32x4.splat(0);
+  if (bias == 0) return v;
+  const p = bias + (<usize>c0 << 2);
+  if (n > 0) v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (n > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (n > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  if (n > 3) v = f32x4.replace_lane(v, 3, load<f32>(p, 12));
+  return v;
+}

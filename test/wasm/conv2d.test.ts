@@ -259,6 +259,29 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     });
   }
 
+  // Small k = T·stride shapes the width-4 kernels do not serve (the k4/s2 upsamplers): the forward
+  // runs across output channels in one dispatch. Cout below 8, at 8 and past it (partial blocks).
+  const small: ConvTranspose2dParams[] = [
+    { N: 2, Cin: 21, H: 5, W: 8, Cout: 21, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+    { N: 3, Cin: 3, H: 4, W: 9, Cout: 5, kh: 6, kw: 6, strideH: 3, strideW: 2, padH: 2, padW: 0 },
+    { N: 1, Cin: 2, H: 1, W: 1, Cout: 8, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 },
+    { N: 2, Cin: 5, H: 3, W: 7, Cout: 11, kh: 4, kw: 9, strideH: 2, strideW: 3, padH: 1, padW: 2 },
+  ];
+  for (const [i, p] of small.entries()) {
+    it(`small strides: the forward runs across channels and matches the float64 reference (${JSON.stringify(p)})`, async () => {
+      const rt = await testRuntime(threads);
+      await scoped(rt, () => {
+        const { OH, OW } = convTranspose2dOutSize(p);
+        const xs = randn(p.N * p.Cin * p.H * p.W, 480 + i), ws = randn(p.Cin * p.Cout * p.kh * p.kw, 490 + i), bs = randn(p.Cout, 500 + i);
+        const y = filled(rt, p.N * p.Cout * OH * OW, NaN);
+        const steps = convTranspose2dForward(rt, y, put(rt, xs), put(rt, ws), i % 2 ? 0 : put(rt, bs), p, 'channels');
+        expect(steps.map((s) => s.variant)).toEqual(['direct']);
+        runSteps(steps);
+        expectClose('y', rt.read(y, p.N * p.Cout * OH * OW), refConvTForward(xs, ws, i % 2 ? null : bs, p), FWD);
+      });
+    });
+  }
+
   it('dx overwrites without accumulate, and a forward without bias has none', async () => {
     const rt = await testRuntime(threads);
     const p = shapes[0]!;
@@ -273,15 +296,17 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     });
   });
 
-  it('strides or paddings that are not multiples of 4 along the width do not take the direct kernels', async () => {
+  it('the backward passes of strides or paddings that are not multiples of 4 along the width do not take the direct kernels', async () => {
     const rt = await testRuntime(threads);
     for (const p of [
       { N: 1, Cin: 2, H: 3, W: 3, Cout: 2, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
       { N: 1, Cin: 2, H: 3, W: 3, Cout: 2, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 2 },
     ]) {
       await scoped(rt, () => {
-        const steps = convTranspose2dForward(rt, put(rt, new Float32Array(18)), put(rt, new Float32Array(18)), put(rt, new Float32Array(2 * 2 * p.kh * p.kw)), 0, p, 't');
-        expect(steps[0]!.variant).not.toBe('direct');
+        const { OH, OW } = convTranspose2dOutSize(p);
+        const dy = put(rt, new Float32Array(p.Cout * OH * OW)), x = put(rt, new Float32Array(18)), w = put(rt, new Float32Array(2 * 2 * p.kh * p.kw));
+        expect(convTranspose2dBackwardInput(rt, put(rt, new Float32Array(18)), dy, w, p, false, 't')[0]!.variant).not.toBe('direct');
+        expect(convTranspose2dBackwardWeight(rt, put(rt, new Float32Array(2 * 2 * p.kh * p.kw)), 0, dy, x, p, 't')[0]!.variant).not.toBe('direct');
       });
     }
   });

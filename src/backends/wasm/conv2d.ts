@@ -488,6 +488,34 @@ function planTransposeForwardDirect(
   }];
 }
 
+/**
+ * Per-thread scratch of tconvChannelsForward: w as wT (channels padded to 8), x padded, the tap
+ * offsets; 0 when the transposed convolution is not one it serves. It serves the small k = T·stride
+ * ones useDirect does not (FCN's k4/s2 upsamplers, 1-5 MFLOP a pass) with both strides ≥ 2, in one
+ * dispatch instead of the phase plan's five, while a thread's copy stays under 2 MiB.
+ */
+function channelsScratch(p: ConvTranspose2dParams): number {
+  if (!wasmConvOptions.tconvDirect || p.kh % p.strideH !== 0 || p.kw % p.strideW !== 0 || p.strideH < 2 || p.strideW < 2 || useDirect(p)) return 0;
+  const Th = p.kh / p.strideH, Tw = p.kw / p.strideW, K = p.Cin * Th * Tw, CP = Math.ceil(p.Cout / 8) * 8;
+  const Hp = p.H + 2 * (Th - 1), Wp = p.W + 2 * (Tw - 1) + 3;
+  const bytes = Math.ceil((p.strideH * p.strideW * K * CP + p.N * p.Cin * Hp * Wp + K) * 4 / 64) * 64;
+  return bytes <= 2 * 2 ** 20 ? bytes : 0;
+}
+
+function planTransposeForwardChannels(
+  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
+): Step[] {
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.forward(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
+  return [{
+    label: `conv_transpose2d.forward(${label})`,
+    variant: 'direct',
+    run() {
+      const [s] = regions() as [number];
+      rt.run('tconvChannelsForward', [x, w, b, y, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, ...Object.values(convTranspose2dOutSize(p)), s, bytes]);
+    },
+  }];
+}
+
 function planTransposeInputDirect(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
 ): Step[] {
@@ -536,6 +564,8 @@ export function convTranspose2dForward(
 ): Step[] {
   const c = checkTranspose(p);
   if (useDirect(p)) return planTransposeForwardDirect(rt, y, x, w, b, p, label, scratch);
+  const channels = channelsScratch(p);
+  if (channels) return planTransposeForwardChannels(rt, y, x, w, b, p, channels, label, scratch);
   if (usePhases(p, 'forward')) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
   const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {

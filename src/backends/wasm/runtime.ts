@@ -67,6 +67,7 @@ export const Op = {
   tconvDirectInput: 33,
   tconvDirectReduce: 34,
   tconvDirectWeight: 35,
+  tconvChannelsForward: 36,
 } as const;
 export type OpName = keyof typeof Op;
 
