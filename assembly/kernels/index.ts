@@ -8,7 +8,7 @@ import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
 import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
-import { tconvChannelsForward, tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
+import { tconvChannelsForward, tconvChannelsInput, tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -48,6 +48,7 @@ export const OP_TCONV_DIRECT_INPUT = 33;
 export const OP_TCONV_DIRECT_REDUCE = 34;
 export const OP_TCONV_DIRECT_WEIGHT = 35;
 export const OP_TCONV_CHANNELS_FORWARD = 36;
+export const OP_TCONV_CHANNELS_INPUT = 37;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -99,6 +100,7 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_DIRECT_REDUCE: tconvDirectReduce(ctl); break;
     case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl, tid); break;
     case OP_TCONV_CHANNELS_FORWARD: tconvChannelsForward(ctl, tid); break;
+    case OP_TCONV_CHANNELS_INPUT: tconvChannelsInput(ctl, tid); break;
     default: unreachable();
   }
 }

@@ -584,3 +584,90 @@ function loadLanes(bias: usize, c0: i32, n: i32): v128 {
   if (n > 3) v = f32x4.replace_lane(v, 3, load<f32>(p, 12));
   return v;
 }
+
+/**
+ * The backward-input of the transposed convolutions tconvChannelsForward serves, in one dispatch
+ * across input channels: dx(n, ci, iy, ix) [+]= Σ_{co, ky, kx} w(ci, co, ky, kx) · dy(n, co,
+ * iy·sh − ph + ky, ix·sw − pw + kx). Each thread copies w as wT((co, ky, kx), ci) (ci padded to a
+ * multiple of 8), dy zero-padded (ph rows above and below, pw columns on the left, and on the right
+ * up to the last 4-column block's reach) and the taps' offsets into it; a block is 8 input
+ * channels × 4 input columns: per tap 2 vectors of wT and 4 splats of dy, 8 multiply-adds.
+ * args: dy, w, dx, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, accumulate, scratch,
+ * scratchBytes (per thread: see channelsInputScratch in conv2d.ts). Tiles: (n, iy, 8-channel block).
+ */
+export function tconvChannelsInput(ctl: usize, tid: i32): void {
+  const dy = argU(ctl, 0), w = argU(ctl, 1), dx = argU(ctl, 2);
+  const N = argI(ctl, 3), Cin = argI(ctl, 4), Cout = argI(ctl, 5), H = argI(ctl, 6), W = argI(ctl, 7);
+  const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
+  const OH = argI(ctl, 14), OW = argI(ctl, 15), accumulate = argI(ctl, 16) != 0;
+  const K = Cout * kh * kw, CP = (Cin + 7) & ~7, CB = CP >> 3;
+  const W4 = (W + 3) & ~3, Hq = OH + 2 * ph, Wq = (W4 - 1) * sw + kw;
+  const wT = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
+  const dq = wT + (<usize>K * CP << 2);
+  const offs = dq + (<usize>N * Cout * Hq * Wq << 2);
+  for (let k = 0, o = wT; k < K; k++) {
+    // k = (co, ky, kx): w(ci, co, ky, kx) at ci·K + k.
+    for (let ci = 0; ci < CP; ci++, o += 4) store<f32>(o, ci < Cin ? load<f32>(w + (<usize>(ci * K + k) << 2)) : 0);
+  }
+  for (let pl = 0; pl < N * Cout; pl++) {
+    const src = dy + (<usize>pl * OH * OW << 2);
+    let dst = dq + (<usize>pl * Hq * Wq << 2);
+    for (let r = 0; r < Hq; r++, dst += <usize>Wq << 2) {
+      const oy = r - ph;
+      memory.fill(dst, 0, <usize>Wq << 2);
+      if (oy >= 0 && oy < OH) memory.copy(dst + (<usize>pw << 2), src + (<usize>oy * OW << 2), <usize>min(OW, Wq - pw) << 2);
+    }
+  }
+  for (let co = 0, k = 0; co < Cout; co++) {
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++, k++) store<i32>(offs + (<usize>k << 2), ((co * Hq + ky) * Wq + kx) << 2);
+    }
+  }
+  const tiles = N * H * CB, s4 = <usize>sw << 2, cs = <usize>H * W << 2;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const cb = t % CB, r = t / CB, iy = r % H, n = r / H;
+    const ci0 = cb << 3, nci = min(8, Cin - ci0);
+    // Padded dy of (n, co = 0, iy·sh + ky, ix·sw + kx) is dq + ((n·Cout·Hq + iy·sh + ky)·Wq + ix·sw + kx).
+    const drow = dq + (<usize>(n * Cout * Hq + iy * sh) * Wq << 2);
+    const out = dx + (<usize>((n * Cin + ci0) * H + iy) * W << 2);
+    for (let ix0 = 0; ix0 < W; ix0 += 4) {
+      channelsInputBlock(drow + <usize>ix0 * s4, s4, wT + (<usize>ci0 << 2), offs, K, CP, out + (<usize>ix0 << 2), cs, min(4, W - ix0), nci, accumulate);
+    }
+  }
+}
+
+/** One block of tconvChannelsInput: 8 channels (rows cs bytes apart) × `nx` (≤ 4) columns at out. */
+function channelsInputBlock(
+  db: usize, s4: usize, wp: usize, op: usize, K: i32, CP: i32, out: usize, cs: usize, nx: i32, nci: i32, accumulate: bool,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const wStep = <usize>CP << 2;
+  for (let k = 0; k < K; k++, wp += wStep, op += 4) {
+    const q = db + <usize>load<i32>(op);
+    const w0 = v128.load(wp), w1 = v128.load(wp, 16);
+    let v = v128.load32_splat(q);
+    c00 = madd(v, w0, c00); c01 = madd(v, w1, c01);
+    v = v128.load32_splat(q + s4);
+    c10 = madd(v, w0, c10); c11 = madd(v, w1, c11);
+    v = v128.load32_splat(q + 2 * s4);
+    c20 = madd(v, w0, c20); c21 = madd(v, w1, c21);
+    v = v128.load32_splat(q + 3 * s4);
+    c30 = madd(v, w0, c30); c31 = madd(v, w1, c31);
+  }
+  storeColumn(out, cs, c00, c01, nci, accumulate);
+  if (nx > 1) storeColumn(out + 4, cs, c10, c11, nci, accumulate);
+  if (nx > 2) storeColumn(out + 8, cs, c20, c21, nci, accumulate);
+  if (nx > 3) storeColumn(out + 12, cs, c30, c31, nci, accumulate);
+}
+
+/** p + c·cs [+]= lane c of (v0, v1) for c < n. */
+function storeColumn(p: usize, cs: usize, v0: v128, v1: v128, n: i32, accumulate: bool): void {
+  for (let c = 0; c < n; c++, p += cs) {
+    const v = c < 4 ? v0 : v1, l = c & 3;
+    const s = l == 0 ? f32x4.extract_lane(v, 0) : l == 1 ? f32x4.extract_lane(v, 1) : l == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+    store<f32>(p, accumulate ? load<f32>(p) + s : s);
+  }
+}

@@ -260,7 +260,8 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
   }
 
   // Small k = T·stride shapes the width-4 kernels do not serve (the k4/s2 upsamplers): the forward
-  // runs across output channels in one dispatch. Cout below 8, at 8 and past it (partial blocks).
+  // and backward-input run across channels in one dispatch each. Channels below 8, at 8 and past it
+  // (partial blocks), widths that are not multiples of 4 (partial column blocks).
   const small: ConvTranspose2dParams[] = [
     { N: 2, Cin: 21, H: 5, W: 8, Cout: 21, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
     { N: 3, Cin: 3, H: 4, W: 9, Cout: 5, kh: 6, kw: 6, strideH: 3, strideW: 2, padH: 2, padW: 0 },
@@ -268,16 +269,22 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     { N: 2, Cin: 5, H: 3, W: 7, Cout: 11, kh: 4, kw: 9, strideH: 2, strideW: 3, padH: 1, padW: 2 },
   ];
   for (const [i, p] of small.entries()) {
-    it(`small strides: the forward runs across channels and matches the float64 reference (${JSON.stringify(p)})`, async () => {
+    it(`small strides: the forward and backward-input run across channels and match the float64 reference (${JSON.stringify(p)})`, async () => {
       const rt = await testRuntime(threads);
       await scoped(rt, () => {
         const { OH, OW } = convTranspose2dOutSize(p);
         const xs = randn(p.N * p.Cin * p.H * p.W, 480 + i), ws = randn(p.Cin * p.Cout * p.kh * p.kw, 490 + i), bs = randn(p.Cout, 500 + i);
-        const y = filled(rt, p.N * p.Cout * OH * OW, NaN);
-        const steps = convTranspose2dForward(rt, y, put(rt, xs), put(rt, ws), i % 2 ? 0 : put(rt, bs), p, 'channels');
-        expect(steps.map((s) => s.variant)).toEqual(['direct']);
-        runSteps(steps);
-        expectClose('y', rt.read(y, p.N * p.Cout * OH * OW), refConvTForward(xs, ws, i % 2 ? null : bs, p), FWD);
+        const dys = randn(p.N * p.Cout * OH * OW, 510 + i), dx0 = randn(xs.length, 520 + i);
+        const y = filled(rt, dys.length, NaN), w = put(rt, ws), dy = put(rt, dys);
+        // Odd cases accumulate into dx, even ones overwrite a NaN-filled dx.
+        const dx = i % 2 ? put(rt, dx0) : filled(rt, xs.length, NaN);
+        const fwd = convTranspose2dForward(rt, y, put(rt, xs), w, i % 2 ? 0 : put(rt, bs), p, 'channels');
+        const bwd = convTranspose2dBackwardInput(rt, dx, dy, w, p, i % 2 === 1, 'channels');
+        expect([...fwd, ...bwd].map((s) => s.variant)).toEqual(['direct', 'direct']);
+        runSteps([...fwd, ...bwd]);
+        expectClose('y', rt.read(y, dys.length), refConvTForward(xs, ws, i % 2 ? null : bs, p), FWD);
+        const g = refConvTBackward(xs, ws, dys, p).dx;
+        expectClose('dx', rt.read(dx, xs.length), i % 2 ? g.map((v, j) => v + dx0[j]!) : g, GRAD);
       });
     });
   }
@@ -296,7 +303,7 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     });
   });
 
-  it('the backward passes of strides or paddings that are not multiples of 4 along the width do not take the direct kernels', async () => {
+  it('the weight gradient of strides or paddings that are not multiples of 4 along the width does not take the direct kernels', async () => {
     const rt = await testRuntime(threads);
     for (const p of [
       { N: 1, Cin: 2, H: 3, W: 3, Cout: 2, kh: 4, kw: 4, strideH: 2, strideW: 2, padH: 1, padW: 1 },
@@ -304,8 +311,7 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     ]) {
       await scoped(rt, () => {
         const { OH, OW } = convTranspose2dOutSize(p);
-        const dy = put(rt, new Float32Array(p.Cout * OH * OW)), x = put(rt, new Float32Array(18)), w = put(rt, new Float32Array(2 * 2 * p.kh * p.kw));
-        expect(convTranspose2dBackwardInput(rt, put(rt, new Float32Array(18)), dy, w, p, false, 't')[0]!.variant).not.toBe('direct');
+        const dy = put(rt, new Float32Array(p.Cout * OH * OW)), x = put(rt, new Float32Array(18));
         expect(convTranspose2dBackwardWeight(rt, put(rt, new Float32Array(2 * 2 * p.kh * p.kw)), 0, dy, x, p, 't')[0]!.variant).not.toBe('direct');
       });
     }

@@ -516,6 +516,33 @@ function planTransposeForwardChannels(
   }];
 }
 
+/** Per-thread scratch of tconvChannelsInput (wT, dy padded, tap offsets) on the shapes channelsScratch serves; else 0. */
+function channelsInputScratch(p: ConvTranspose2dParams): number {
+  if (!channelsScratch(p)) return 0;
+  const { OH } = convTranspose2dOutSize(p);
+  const K = p.Cout * p.kh * p.kw, CP = Math.ceil(p.Cin / 8) * 8, W4 = Math.ceil(p.W / 4) * 4;
+  const Hq = OH + 2 * p.padH, Wq = (W4 - 1) * p.strideW + p.kw;
+  const bytes = Math.ceil((K * CP + p.N * p.Cout * Hq * Wq + K) * 4 / 64) * 64;
+  return bytes <= 2 * 2 ** 20 ? bytes : 0;
+}
+
+function planTransposeInputChannels(
+  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, bytes: number, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_input(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
+  return [{
+    label: `conv_transpose2d.backward_input(${label})`,
+    variant: 'direct',
+    run() {
+      const [s] = regions() as [number];
+      rt.run('tconvChannelsInput', [
+        dy, w, dx, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, accumulate ? 1 : 0, s, bytes,
+      ]);
+    },
+  }];
+}
+
 function planTransposeInputDirect(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
 ): Step[] {
@@ -581,6 +608,8 @@ export function convTranspose2dBackwardInput(
 ): Step[] {
   const c = checkTranspose(p);
   if (useDirect(p)) return planTransposeInputDirect(rt, dx, dy, w, p, accumulate, label, scratch);
+  const channels = channelsInputScratch(p);
+  if (channels) return planTransposeInputChannels(rt, dx, dy, w, p, accumulate, channels, label, scratch);
   if (usePhases(p, 'backward')) return planTransposeInputPhases(rt, dx, dy, w, p, accumulate, label, scratch);
   return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }

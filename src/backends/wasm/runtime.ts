@@ -68,6 +68,7 @@ export const Op = {
   tconvDirectReduce: 34,
   tconvDirectWeight: 35,
   tconvChannelsForward: 36,
+  tconvChannelsInput: 37,
 } as const;
 export type OpName = keyof typeof Op;
 
