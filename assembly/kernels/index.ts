@@ -8,7 +8,7 @@ import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
 } from './ops';
 import { cropColumns, tconvGather, tconvInputWeights, tconvPhaseWeights, tconvScatter } from './tconv';
-import { tconvChannelsForward, tconvChannelsInput, tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
+import { tconvChannelsForward, tconvChannelsInput, tconvChannelsWeight, tconvDirectForward, tconvDirectInput, tconvDirectReduce, tconvDirectWeight, tconvPad } from './tconv-direct';
 import { winogradInput, winogradOutput, winogradWeights } from './winograd';
 
 export const OP_GEMM = 0;
@@ -49,6 +49,7 @@ export const OP_TCONV_DIRECT_REDUCE = 34;
 export const OP_TCONV_DIRECT_WEIGHT = 35;
 export const OP_TCONV_CHANNELS_FORWARD = 36;
 export const OP_TCONV_CHANNELS_INPUT = 37;
+export const OP_TCONV_CHANNELS_WEIGHT = 38;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -101,6 +102,7 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl, tid); break;
     case OP_TCONV_CHANNELS_FORWARD: tconvChannelsForward(ctl, tid); break;
     case OP_TCONV_CHANNELS_INPUT: tconvChannelsInput(ctl, tid); break;
+    case OP_TCONV_CHANNELS_WEIGHT: tconvChannelsWeight(ctl, tid); break;
     default: unreachable();
   }
 }

@@ -671,3 +671,80 @@ function storeColumn(p: usize, cs: usize, v0: v128, v1: v128, n: i32, accumulate
     store<f32>(p, accumulate ? load<f32>(p) + s : s);
   }
 }
+
+/**
+ * The weight gradient of the transposed convolutions tconvChannelsForward serves, in one dispatch
+ * across output channels: dw(ci, co, ky, kx) += Σ_{n, iy, ix} x(n, ci, iy, ix) · dy(n, co,
+ * iy·sh − ph + ky, ix·sw − pw + kx). Each thread copies dy channels-last and zero-padded, dyT(n,
+ * oy + ph, ox + pw, co) (co padded to a multiple of 8), and lists the (n, iy, ix) offsets into x and
+ * dyT; a block is 4 input × 8 output channels of one tap (ky, kx): per (n, iy, ix) 4 splats of x
+ * and 2 vectors of dyT, 8 multiply-adds.
+ * args: x, dy, dw, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch, scratchBytes
+ * (per thread: see channelsWeightScratch in conv2d.ts). Tiles: (ky, kx, 4-channel block of ci, 8-channel block of co).
+ */
+export function tconvChannelsWeight(ctl: usize, tid: i32): void {
+  const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2);
+  const N = argI(ctl, 3), Cin = argI(ctl, 4), Cout = argI(ctl, 5), H = argI(ctl, 6), W = argI(ctl, 7);
+  const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
+  const OH = argI(ctl, 14), OW = argI(ctl, 15);
+  const CP = (Cout + 7) & ~7, OB = CP >> 3, IB = (Cin + 3) >> 2;
+  const Hq = OH + 2 * ph, Wq = OW + 2 * pw, HW = H * W, NP = N * HW;
+  const dT = argU(ctl, 16) + <usize>tid * argU(ctl, 17);
+  const list = dT + (<usize>N * Hq * Wq * CP << 2);
+  memory.fill(dT, 0, <usize>N * Hq * Wq * CP << 2);
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < Cout; co++) {
+      let src = dy + (<usize>(n * Cout + co) * OH * OW << 2);
+      for (let oy = 0; oy < OH; oy++) {
+        let dst = dT + (<usize>(((n * Hq + oy + ph) * Wq + pw) * CP + co) << 2);
+        for (let ox = 0; ox < OW; ox++, src += 4, dst += <usize>CP << 2) store<f32>(dst, load<f32>(src));
+      }
+    }
+  }
+  for (let n = 0, e = list; n < N; n++) {
+    for (let iy = 0; iy < H; iy++) {
+      for (let ix = 0; ix < W; ix++, e += 8) {
+        store<i32>(e, (n * Cin * HW + iy * W + ix) << 2);
+        store<i32>(e, (((n * Hq + iy * sh) * Wq + ix * sw) * CP) << 2, 4);
+      }
+    }
+  }
+  const tiles = kh * kw * IB * OB, cs = <usize>kh * kw << 2, xs = <usize>HW << 2;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const ob = t % OB, r0 = t / OB, ib = r0 % IB, tap = r0 / IB, ky = tap / kw, kx = tap % kw;
+    const ci0 = ib << 2, nci = min(4, Cin - ci0), co0 = ob << 3, nco = min(8, Cout - co0);
+    const x0 = x + (<usize>ci0 * xs);
+    const s1: usize = nci > 1 ? xs : 0, s2: usize = nci > 2 ? 2 * xs : 0, s3: usize = nci > 3 ? 3 * xs : 0;
+    const d0 = dT + (<usize>((ky * Wq + kx) * CP + co0) << 2);
+    // dw(ci, co, ky, kx) at ((ci·Cout + co)·kh + ky)·kw + kx
+    const o = dw + (<usize>((ci0 * Cout + co0) * kh + ky) * kw + kx << 2);
+    channelsWeightBlock(x0, s1, s2, s3, d0, list, NP, o, cs, <usize>Cout * cs, nci, nco);
+  }
+}
+
+/** One block of tconvChannelsWeight: 4 ci (dw rows ci apart by `rs` bytes) × 8 co (`cs` apart). */
+function channelsWeightBlock(
+  x0: usize, s1: usize, s2: usize, s3: usize, d0: usize, e: usize, NP: i32, o: usize, cs: usize, rs: usize, nci: i32, nco: i32,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = e + (<usize>NP << 3);
+  for (; e < end; e += 8) {
+    const xq = x0 + <usize>load<i32>(e), dq = d0 + <usize>load<i32>(e, 4);
+    const v0 = v128.load(dq), v1 = v128.load(dq, 16);
+    let xv = v128.load32_splat(xq);
+    c00 = madd(xv, v0, c00); c01 = madd(xv, v1, c01);
+    xv = v128.load32_splat(xq + s1);
+    c10 = madd(xv, v0, c10); c11 = madd(xv, v1, c11);
+    xv = v128.load32_splat(xq + s2);
+    c20 = madd(xv, v0, c20); c21 = madd(xv, v1, c21);
+    xv = v128.load32_splat(xq + s3);
+    c30 = madd(xv, v0, c30); c31 = madd(xv, v1, c31);
+  }
+  storeColumn(o, cs, c00, c01, nco, true);
+  if (nci > 1) storeColumn(o + rs, cs, c10, c11, nco, true);
+  if (nci > 2) storeColumn(o + 2 * rs, cs, c20, c21, nco, true);
+  if (nci > 3) storeColumn(o + 3 * rs, cs, c30, c31, nco, true);
+}

@@ -543,6 +543,30 @@ function planTransposeInputChannels(
   }];
 }
 
+/** Per-thread scratch of tconvChannelsWeight (dy channels-last and padded, the (n, iy, ix) list) on the shapes channelsScratch serves; else 0. */
+function channelsWeightScratch(p: ConvTranspose2dParams): number {
+  if (!channelsScratch(p)) return 0;
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const CP = Math.ceil(p.Cout / 8) * 8;
+  const bytes = Math.ceil(((OH + 2 * p.padH) * (OW + 2 * p.padW) * CP * p.N * 4 + 8 * p.N * p.H * p.W) / 64) * 64;
+  return bytes <= 2 * 2 ** 20 ? bytes : 0;
+}
+
+function planTransposeWeightChannels(
+  rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
+): Step[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_weight(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
+  return [{
+    label: `conv_transpose2d.backward_weight(${label})`,
+    variant: 'direct',
+    run() {
+      const [s] = regions() as [number];
+      rt.run('tconvChannelsWeight', [x, dy, dw, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, s, bytes]);
+    },
+  }];
+}
+
 function planTransposeInputDirect(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
 ): Step[] {
@@ -620,7 +644,9 @@ export function convTranspose2dBackwardWeight(
 ): Step[] {
   const c = checkTranspose(p);
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
+  const channels = channelsWeightScratch(p);
   const steps = useDirect(p) ? planTransposeWeightDirect(rt, dw, dy, x, p, label, scratch)
+    : channels ? planTransposeWeightChannels(rt, dw, dy, x, p, channels, label, scratch)
     : usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);

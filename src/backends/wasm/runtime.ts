@@ -69,6 +69,7 @@ export const Op = {
   tconvDirectWeight: 35,
   tconvChannelsForward: 36,
   tconvChannelsInput: 37,
+  tconvChannelsWeight: 38,
 } as const;
 export type OpName = keyof typeof Op;
 
