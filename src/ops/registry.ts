@@ -96,7 +96,8 @@ const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { na
  * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
  * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
  * two with the backward-input's K split; and the direct kernels (conv2d.ts useDirect: k = T·stride
- * with the width's stride and padding multiples of 4) on one and two threads.
+ * with the width's stride and padding multiples of 4; channelsScratch: smaller width strides) on
+ * one and two threads.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
@@ -356,14 +357,16 @@ export const convTranspose2d: OpEntry<ConvTranspose2dCase> = {
     }
     if (v.shapes === 'wasmDirect') {
       // k = T·stride with T = 2 or 3; width stride 4 or 8 with padding 0 or 4 (one or two vectors
-      // per input column, every output vector kept or the window clipped), height stride 1..4 with
-      // any padding below the stride; 1..5 channels each way (the kernels' 4-channel blocks, partial).
+      // per input column, every output vector kept or the window clipped), or width stride 2 with
+      // padding 0 or 1 (the kernels across channels); height stride 1..4 with any padding below
+      // the stride; 1..5 channels each way (the kernels' 4- and 8-channel blocks, partial).
       // Paddings shrink to keep at least one output row and one output vector.
-      const sw = pick(0, 1, 2) * 4, sh = pick(1, 1, 4), Th = pick(2, 1, 3), Tw = pick(3, 2, 3);
+      const sw = [2, 4, 8][pick(0, 0, 2)]!, sh = pick(1, 1, 4), Th = pick(2, 1, 3), Tw = pick(3, 2, 3);
       const H = pick(6, 1, 4), W = pick(7, 1, 5), OH0 = (H - 1 + Th) * sh, OW0 = (W - 1 + Tw) * sw;
       return {
         N: pick(4, 1, 3), Cin: pick(5, 1, 5), H, W, Cout: pick(8, 1, 5), kh: Th * sh, kw: Tw * sw, strideH: sh, strideW: sw,
-        padH: Math.min(pick(9, 0, sh - 1), Math.floor((OH0 - 1) / 2)), padW: OW0 >= 12 ? pick(10, 0, 1) * 4 : 0, bias: pick(11, 0, 1) === 1,
+        padH: Math.min(pick(9, 0, sh - 1), Math.floor((OH0 - 1) / 2)), padW: sw === 2 ? pick(10, 0, 1) : OW0 >= 12 ? pick(10, 0, 1) * 4 : 0,
+        bias: pick(11, 0, 1) === 1,
       };
     }
     if (v.shapes === 'wasmWinograd') {

@@ -491,11 +491,14 @@ function planTransposeForwardDirect(
 /**
  * Per-thread scratch of tconvChannelsForward: w as wT (channels padded to 8), x padded, the tap
  * offsets; 0 when the transposed convolution is not one it serves. It serves the small k = T·stride
- * ones useDirect does not (FCN's k4/s2 upsamplers, 1-5 MFLOP a pass) with both strides ≥ 2, in one
- * dispatch instead of the phase plan's five, while a thread's copy stays under 2 MiB.
+ * ones useDirect does not (FCN's k4/s2 upsamplers, 1-5 MFLOP a pass) with a width stride ≥ 2 (stride
+ * 1 both ways stays with Winograd and the GEMM), in one dispatch per pass instead of the phase and
+ * GEMM plans' four or five, while a thread's copy stays under 2 MiB. Each of the three passes
+ * (tconvChannelsForward, tconvChannelsInput, tconvChannelsWeight) ran 1.5-2.3x faster than those
+ * plans on the FCN-16s/8s upsamplers (BENCHMARKS.md).
  */
 function channelsScratch(p: ConvTranspose2dParams): number {
-  if (!wasmConvOptions.tconvDirect || p.kh % p.strideH !== 0 || p.kw % p.strideW !== 0 || p.strideH < 2 || p.strideW < 2 || useDirect(p)) return 0;
+  if (!wasmConvOptions.tconvDirect || p.kh % p.strideH !== 0 || p.kw % p.strideW !== 0 || p.strideW < 2 || useDirect(p)) return 0;
   const Th = p.kh / p.strideH, Tw = p.kw / p.strideW, K = p.Cin * Th * Tw, CP = Math.ceil(p.Cout / 8) * 8;
   const Hp = p.H + 2 * (Th - 1), Wp = p.W + 2 * (Tw - 1) + 3;
   const bytes = Math.ceil((p.strideH * p.strideW * K * CP + p.N * p.Cin * Hp * Wp + K) * 4 / 64) * 64;
