@@ -15,7 +15,9 @@
 // of a sequential plan reuses (allocated once after planning).
 // Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
 // backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
-// and dy exchanged. All tensors are byte offsets in the runtime's memory.
+// and dy exchanged; those whose kernel is a whole number of strides run by output phases or by
+// direct kernels instead (useDirect, channelsScratch, usePhases below). All tensors are byte
+// offsets in the runtime's memory.
 import { gemm, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
 import { scratchRegions, type SharedScratch } from './memory.js';
 import type { WasmRuntime } from './runtime.js';
@@ -444,7 +446,8 @@ function planTransposeInputPhases(
  * aligned 4-vector of output columns shares one input column, so the three passes are register-
  * blocked SIMD loops over x, w and dy in place. The phase GEMMs they replace are memory-bound on
  * these shapes (K = 84 against a Cout·s² × Q product written then scattered, or M = 21 against a
- * packed dy of megabytes): on the 2×160×256 bench the direct passes run 1.5–3× faster (BENCHMARKS.md).
+ * packed dy of megabytes): on the 2×160×256 bench the forward ran 1.3-1.4×, the backward-input
+ * 2.2-3.5× and the weight gradient 1.5-3× faster (BENCHMARKS.md).
  */
 function useDirect(p: ConvTranspose2dParams): boolean {
   return wasmConvOptions.tconvDirect && p.kh % p.strideH === 0 && p.kw % p.strideW === 0 && p.strideW % 4 === 0 && p.padW % 4 === 0;
