@@ -1,9 +1,9 @@
 // argmax on the WebAssembly backend: the kernel alone on (1, 21, 320, 480) logits (u32 ids, and
 // packed u8 ids where the build has them), on 1 and 2 threads, and the frame pipeline
-// (predictFrames on one 320×480 RGBA frame, FCN-32s, 21 classes) split into the network's forward
-// and the rest (RGBA copy, normalise, argmax, ids out; the difference of two minima, so only
-// indicative). Best of --reps after warm-ups (the machine is shared; the best run is the least
-// disturbed).
+// (predictFrames on one 320×480 RGBA frame, FCN-32s, 21 classes) beside the network's forward alone
+// (their difference, RGBA copy + normalise + argmax + ids out, is smaller than the forward's noise
+// on a shared machine: the "ids out" rows time the argmax part on its own). Best of --reps after
+// warm-ups (the machine is shared; the best run is the least disturbed).
 //
 //   node --import ./tools/register.js tools/bench-argmax.ts [--threads 1,2] [--reps 20] [--frames 5] [--json]
 import * as ops from '../src/backends/wasm/ops.js';
@@ -81,7 +81,6 @@ for (const threads of threadCounts) {
     }
     row.frameMs = frame;
     row.forwardMs = forward;
-    row.restMs = frame - forward;
     rows.push(row);
     await model.dispose();
   } finally {
