@@ -96,13 +96,13 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
     case OP_CROP_COLUMNS: cropColumns(ctl); break;
     case OP_TCONV_PAD: tconvPad(ctl); break;
-    case OP_TCONV_DIRECT_FORWARD: tconvDirectForward(ctl, tid); break;
+    case OP_TCONV_DIRECT_FORWARD: tconvDirectForward(ctl); break;
     case OP_TCONV_DIRECT_INPUT: tconvDirectInput(ctl); break;
     case OP_TCONV_DIRECT_REDUCE: tconvDirectReduce(ctl); break;
-    case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl, tid); break;
-    case OP_TCONV_CHANNELS_FORWARD: tconvChannelsForward(ctl, tid); break;
-    case OP_TCONV_CHANNELS_INPUT: tconvChannelsInput(ctl, tid); break;
-    case OP_TCONV_CHANNELS_WEIGHT: tconvChannelsWeight(ctl, tid); break;
+    case OP_TCONV_DIRECT_WEIGHT: tconvDirectWeight(ctl); break;
+    case OP_TCONV_CHANNELS_FORWARD: tconvChannelsForward(ctl); break;
+    case OP_TCONV_CHANNELS_INPUT: tconvChannelsInput(ctl); break;
+    case OP_TCONV_CHANNELS_WEIGHT: tconvChannelsWeight(ctl); break;
     default: unreachable();
   }
 }

@@ -8,6 +8,16 @@
 // src/backends/wasm/conv2d.ts plans them ('direct' steps).
 import { argI, argU, nextTile } from './args';
 
+/**
+ * This thread's scratch slot, 0 .. threads − 1: every thread of the pool runs an op once, and tile
+ * counter 3 (reset with the others before each op; these kernels take tiles from counter 0) hands
+ * each a distinct number.
+ */
+// @ts-ignore: decorator
+@inline function threadSlot(ctl: usize): i32 {
+  return nextTile(ctl, 3);
+}
+
 // @ts-ignore: decorator
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -57,7 +67,8 @@ export function tconvPad(ctl: usize): void {
  * args: xp, w, bias (0: none), y, N, Cin, Cout, QH, QW, kh, kw, sh, sw, ph, pw, OH, OW, Hp, Wp,
  * panels, panelBytes (≥ (sw + 1)·K·4). Tiles: (co, ry) (counter 0).
  */
-export function tconvDirectForward(ctl: usize, tid: i32): void {
+export function tconvDirectForward(ctl: usize): void {
+  const tid = threadSlot(ctl);
   const wide = argI(ctl, 12) % 8 == 0;
   const xp = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6);
@@ -342,7 +353,8 @@ export function tconvDirectReduce(ctl: usize): void {
  * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, table, tableBytes
  * (≥ 8·N·H·W). Tiles: (co, ky) (counter 0): distinct rows of dw.
  */
-export function tconvDirectWeight(ctl: usize, tid: i32): void {
+export function tconvDirectWeight(ctl: usize): void {
+  const tid = threadSlot(ctl);
   const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2), zero = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
@@ -475,7 +487,8 @@ function weightBlock4(
  * args: x, w, bias (0: none), y, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch,
  * scratchBytes (per thread: see channelsScratch in conv2d.ts). Tiles: (n, oy, 8-channel block).
  */
-export function tconvChannelsForward(ctl: usize, tid: i32): void {
+export function tconvChannelsForward(ctl: usize): void {
+  const tid = threadSlot(ctl);
   const x = argU(ctl, 0), w = argU(ctl, 1), bias = argU(ctl, 2), y = argU(ctl, 3);
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
@@ -595,7 +608,8 @@ function loadLanes(bias: usize, c0: i32, n: i32): v128 {
  * args: dy, w, dx, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, accumulate, scratch,
  * scratchBytes (per thread: see channelsInputScratch in conv2d.ts). Tiles: (n, iy, 8-channel block).
  */
-export function tconvChannelsInput(ctl: usize, tid: i32): void {
+export function tconvChannelsInput(ctl: usize): void {
+  const tid = threadSlot(ctl);
   const dy = argU(ctl, 0), w = argU(ctl, 1), dx = argU(ctl, 2);
   const N = argI(ctl, 3), Cin = argI(ctl, 4), Cout = argI(ctl, 5), H = argI(ctl, 6), W = argI(ctl, 7);
   const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
@@ -682,7 +696,8 @@ function storeColumn(p: usize, cs: usize, v0: v128, v1: v128, n: i32, accumulate
  * args: x, dy, dw, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch, scratchBytes
  * (per thread: see channelsWeightScratch in conv2d.ts). Tiles: (ky, kx, 4-channel block of ci, 8-channel block of co).
  */
-export function tconvChannelsWeight(ctl: usize, tid: i32): void {
+export function tconvChannelsWeight(ctl: usize): void {
+  const tid = threadSlot(ctl);
   const x = argU(ctl, 0), dy = argU(ctl, 1), dw = argU(ctl, 2);
   const N = argI(ctl, 3), Cin = argI(ctl, 4), Cout = argI(ctl, 5), H = argI(ctl, 6), W = argI(ctl, 7);
   const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
