@@ -5,7 +5,10 @@
 // 6 loads per 8 multiply-adds; V8 has 15 XMM registers on x64). With sw % 4 == 0 and pw % 4 == 0,
 // OW = QW·sw − 2·pw is a multiple of 4 and every aligned 4-vector of output columns shares one
 // input column and lies wholly inside or outside the output, so boundaries are handled per vector.
-// src/backends/wasm/conv2d.ts plans them ('direct' steps).
+// The small ones with other width strides ≥ 2 (FCN's k4/s2 upsamplers: 1-5 MFLOP a pass, where
+// thread dispatches weigh) run each pass in one dispatch with SIMD across channels instead
+// (tconvChannels*: each thread first copies the operands it needs into its own scratch).
+// src/backends/wasm/conv2d.ts plans them all ('direct' steps).
 import { argI, argU, nextTile } from './args';
 
 /**

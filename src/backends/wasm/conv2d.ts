@@ -39,7 +39,7 @@ export interface Step {
    * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
    * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
    * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split),
-   * or 'direct' (such a transposed convolution by kernels that read x, w and dy in place).
+   * or 'direct' (such a transposed convolution by assembly/kernels/tconv-direct.ts, without GEMM).
    */
   variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k' | 'direct';
   run(): void;
@@ -511,13 +511,14 @@ function channelsScratch(p: ConvTranspose2dParams): number {
 function planTransposeForwardChannels(
   rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
 ): Step[] {
+  const { OH, OW } = convTranspose2dOutSize(p);
   const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.forward(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
   return [{
     label: `conv_transpose2d.forward(${label})`,
     variant: 'direct',
     run() {
       const [s] = regions() as [number];
-      rt.run('tconvChannelsForward', [x, w, b, y, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, ...Object.values(convTranspose2dOutSize(p)), s, bytes]);
+      rt.run('tconvChannelsForward', [x, w, b, y, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, s, bytes]);
     },
   }];
 }
