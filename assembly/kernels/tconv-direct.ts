@@ -371,7 +371,7 @@ export function tconvDirectWeight(ctl: usize): void {
     const co = t / kh, ky = t % kh;
     // iy with a dy row inside: 0 ≤ iy·sh − ph + ky < OH.
     const iy0 = ky >= ph ? 0 : (ph - ky + sh - 1) / sh;
-    const iy1 = min(H, (OH - 1 + ph - ky) / sh + 1);
+    const top = OH - 1 + ph - ky, iy1 = top < 0 ? 0 : min(H, top / sh + 1);
     const R = N * max(0, iy1 - iy0); // list entries per column ix
     if (R == 0) continue;
     let e = table;
