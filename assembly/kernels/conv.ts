@@ -39,9 +39,100 @@ export function im2col(ctl: usize): void {
           if (hi < OW) memory.fill(d + (<usize>hi << 2), 0, <usize>(OW - hi) << 2);
           const s = src + (<usize>(iy * W + lo * SW - PW + kx) << 2);
           if (SW == 1) memory.copy(d + (<usize>lo << 2), s, <usize>(hi - lo) << 2);
-          else for (let ox = lo; ox < hi; ox++) store<f32>(d + (<usize>ox << 2), load<f32>(s + (<usize>((ox - lo) * SW) << 2)));
+          else {
+            let ox = lo;
+            if (SW == 2) {
+              // Even lanes of 8 consecutive inputs, 4 outputs at a time; the last input read,
+              // 2·(ox − lo) + 7, stays inside the row while 2·(ox − lo + 3) + 1 ≤ 2·(hi − 1 − lo) + 1.
+              for (; ox + 4 < hi; ox += 4) {
+                const q = s + (<usize>((ox - lo) * 2) << 2);
+                v128.store(d + (<usize>ox << 2), i32x4.shuffle(v128.load(q), v128.load(q, 16), 0, 2, 4, 6));
+              }
+            }
+            for (; ox < hi; ox++) store<f32>(d + (<usize>ox << 2), load<f32>(s + (<usize>((ox - lo) * SW) << 2)));
+          }
         }
         dst += P;
+      }
+    }
+  }
+}
+
+/**
+ * im2col straight into packed-B panels (gemm.ts: panels of 8 columns, (K, 8) each), for the
+ * forward GEMM y_n (K, P) = W (K, C·kh·kw) · col_n: panel j of image n holds columns q = 8j..8j+7
+ * of col_n, row (c, ky, kx) at 32·((c·kh + ky)·kw + kx) bytes, columns past P as zeros. One pass
+ * over x, none over a separate col. args: the geometry (0..11), dst (packed B of image 0), batch,
+ * dstStride (bytes between images' packed B). Tiles: (image, panel) (counter 0).
+ * A panel within one output row reads its 8 inputs with vector loads (stride 1: two; stride 2:
+ * four and two shuffles) where the row and the 8 columns are inside x, and with per-element bounds
+ * checks elsewhere (padding, and panels that wrap to the next output row).
+ */
+export function im2colPack(ctl: usize): void {
+  const x = argU(ctl, 0), C = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3);
+  const KH = argI(ctl, 4), KW = argI(ctl, 5), SH = argI(ctl, 6), SW = argI(ctl, 7);
+  const PH = argI(ctl, 8), PW = argI(ctl, 9), OH = argI(ctl, 10), OW = argI(ctl, 11);
+  const dst = argU(ctl, 12), batch = argI(ctl, 13), dstStride = argU(ctl, 14);
+  const plane = <usize>H * W << 2, P = OH * OW, CR = C * KH * KW;
+  const panels = (P + 7) >> 3, tiles = batch * panels;
+  const zero = f32x4.splat(0);
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const bi = t / panels, j = t % panels;
+    const q0 = j << 3, nr = min(8, P - q0);
+    const xi = x + <usize>bi * C * plane;
+    let o = dst + <usize>bi * dstStride + (<usize>j * CR << 5);
+    const oy = q0 / OW, ox0 = q0 % OW;
+    if (nr == 8 && ox0 + 8 <= OW) {
+      const iy0 = oy * SH - PH;
+      for (let c = 0; c < C; c++) {
+        const xc = xi + <usize>c * plane;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = iy0 + ky;
+          if (iy < 0 || iy >= H) {
+            for (let kx = 0; kx < KW; kx++) { v128.store(o, zero); v128.store(o, zero, 16); o += 32; }
+            continue;
+          }
+          const row = xc + (<usize>(iy * W) << 2);
+          for (let kx = 0; kx < KW; kx++) {
+            const ix0 = ox0 * SW - PW + kx;
+            // Vector reads cover inputs ix0 .. ix0 + 8·SW − 1 (stride 2 reads one past the last used).
+            if (ix0 >= 0 && ix0 + 8 * SW <= W && SW <= 2) {
+              const p = row + (<usize>ix0 << 2);
+              if (SW == 1) {
+                v128.store(o, v128.load(p));
+                v128.store(o, v128.load(p, 16), 16);
+              } else {
+                v128.store(o, i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6));
+                v128.store(o, i32x4.shuffle(v128.load(p, 32), v128.load(p, 48), 0, 2, 4, 6), 16);
+              }
+            } else {
+              for (let i = 0; i < 8; i++) {
+                const ix = ix0 + i * SW;
+                store<f32>(o + (<usize>i << 2), ix >= 0 && ix < W ? load<f32>(row + (<usize>ix << 2)) : 0);
+              }
+            }
+            o += 32;
+          }
+        }
+      }
+    } else {
+      // Panels that wrap to the next output row, and the last short one: element by element.
+      for (let c = 0; c < C; c++) {
+        const xc = xi + <usize>c * plane;
+        for (let ky = 0; ky < KH; ky++) {
+          for (let kx = 0; kx < KW; kx++) {
+            for (let i = 0; i < 8; i++) {
+              let v: f32 = 0;
+              if (i < nr) {
+                const q = q0 + i, qy = q / OW, qx = q - qy * OW;
+                const iy = qy * SH - PH + ky, ix = qx * SW - PW + kx;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = load<f32>(xc + (<usize>(iy * W + ix) << 2));
+              }
+              store<f32>(o + (<usize>i << 2), v);
+            }
+            o += 32;
+          }
+        }
       }
     }
   }

@@ -212,7 +212,8 @@ export function packA(ctl: usize): void {
  * ⌈N/8⌉ panels of (K, 8) each. args: src, K, N, sk, sn, P, ks, dst, batch, srcStride, dstStride
  * (strides in elements; batch strides in bytes), panelPitch (bytes between panels; 0: K·8·4 —
  * larger to fill rows k0.. of the panels of a longer K from several sources).
- * Tiles: (batch, panel) (counter 0).
+ * Tiles: (batch, panel) (counter 0). Fast paths for full panels: columns contiguous (sn = 1: two
+ * 16-byte copies per k) and k contiguous (sk = 1: 4×4 in-register transposes of 4 k at a time).
  */
 export function packB(ctl: usize): void {
   const src = argU(ctl, 0), K = argI(ctl, 1), N = argI(ctl, 2);
@@ -234,6 +235,39 @@ export function packB(ctl: usize): void {
         v128.store(o, v128.load(p, 16), 16);
         o += NR << 2;
         if (++kk == P) { kk = 0; base += ks; }
+      }
+    } else if (nr == NR && sk == 4) {
+      // k contiguous (a transposed source: conv weight gradients' colᵀ): 4 k of the 8 columns
+      // at a time, two 4×4 in-register transposes, four packed rows written whole.
+      for (let k = 0; k < K;) {
+        const run = min(P - kk, K - k);
+        let i = 0;
+        for (; i + 4 <= run; i += 4) {
+          const p = base + (<usize>(kk + i) << 2);
+          const r0 = v128.load(p), r1 = v128.load(p + sn), r2 = v128.load(p + 2 * sn), r3 = v128.load(p + 3 * sn);
+          const r4 = v128.load(p + 4 * sn), r5 = v128.load(p + 5 * sn), r6 = v128.load(p + 6 * sn), r7 = v128.load(p + 7 * sn);
+          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+          const u2 = i32x4.shuffle(r6, r7, 0, 4, 1, 5), u3 = i32x4.shuffle(r6, r7, 2, 6, 3, 7);
+          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(o, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
+          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(o, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
+          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(o, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
+          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+          v128.store(o, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+          o += 4 * NR << 2;
+        }
+        for (; i < run; i++) {
+          const p = base + (<usize>(kk + i) << 2);
+          for (let c = 0; c < NR; c++) store<f32>(o + (<usize>c << 2), load<f32>(p + <usize>c * sn));
+          o += NR << 2;
+        }
+        k += run;
+        kk += run;
+        if (kk == P) { kk = 0; base += ks; }
       }
     } else {
       for (let k = 0; k < K; k++) {

@@ -87,6 +87,8 @@ export interface WasmVariant {
   splitK?: boolean;
   /** Whether k = T·stride transposed convolutions run by output phases (wasmConvOptions.tconvPhases; default: as planned). */
   tconvPhases?: boolean;
+  /** Whether forward-shaped GEMMs build their packed columns straight from x (wasmConvOptions.directPack; default: as planned). */
+  directPack?: boolean;
   /** Each must match `<step label>:<step variant>` of some planned step: the forced kernels did run. */
   uses?: readonly RegExp[];
   /**

@@ -110,6 +110,7 @@ export async function withWasmVariant<T>(v: WasmVariant, fn: (rt: WasmRuntime) =
   if (v.winograd !== undefined) wasmConvOptions.winograd = v.winograd;
   if (v.splitK !== undefined) wasmConvOptions.splitK = v.splitK;
   if (v.tconvPhases !== undefined) wasmConvOptions.tconvPhases = v.tconvPhases;
+  if (v.directPack !== undefined) wasmConvOptions.directPack = v.directPack;
   try {
     return await fn(rt);
   } finally {

@@ -34,11 +34,12 @@ export interface ConvTranspose2dParams {
 export interface Step {
   label: string;
   /**
-   * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
+   * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'im2col-packed'
+   * (the same with im2col writing the GEMM's packed panels directly), 'split-k' (the
    * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
    * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split).
    */
-  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k';
+  variant?: 'gemm' | 'im2col-packed' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k';
   run(): void;
 }
 
@@ -46,9 +47,11 @@ export interface Step {
  * Planning options: the most scratch bytes one pass may use (whole images are never split),
  * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3), whether GEMMs with too few tiles
  * for the pool split their K (gemm.ts splitK), and whether transposed convolutions whose kernel is
- * a whole number of strides run by output phases (assembly/kernels/tconv.ts).
+ * a whole number of strides run by output phases (assembly/kernels/tconv.ts), and whether
+ * forward-shaped GEMMs with a real im2col (not 1×1 stride 1) build their packed columns straight
+ * from x (assembly/kernels/conv.ts im2colPack: one pass, no separate col buffer).
  */
-export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true };
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true, directPack: true };
 
 /** The K length of each part when this GEMM should split its K on this runtime (0: no split). */
 function planSplit(rt: WasmRuntime, M: number, N: number, K: number, batch: number): number {
@@ -126,30 +129,33 @@ function planForward(
   if (useWinograd(p)) return planWinograd(rt, y, x, w, b, p, accumulate, op, label, scratch);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
-  const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
+  const direct = pw && wasmConvOptions.directPack;
+  const perImage = (pw && !direct ? CR * P * 4 : 0) + packedBBytes(CR, P);
   const chunk = chunkOf(p.N, perImage);
   const kLen = planSplit(rt, p.K, P, CR, chunk);
   const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) packed weights`, bytes: packedABytes(p.K, CR) },
-    { label: `${op}(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `${op}(${label}) im2col`, bytes: pw && !direct ? chunk * CR * P * 4 : 0 },
     { label: `${op}(${label}) packed columns`, bytes: chunk * packedBBytes(CR, P) },
     { label: `${op}(${label}) split-K parts`, bytes: splitKBytes(p.K, P, CR, chunk, kLen) },
   ], scratch);
   return [{
     label: `${op}(${label})`,
-    variant: kLen > 0 ? 'split-k' : 'gemm',
+    variant: kLen > 0 ? 'split-k' : direct ? 'im2col-packed' : 'gemm',
     run() {
       const [pa, col, pb, parts] = regions() as [number, number, number, number];
       packA(rt, w, p.K, CR, pa);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
-        let src = xs;
-        if (pw) {
+        if (direct) {
+          rt.run('im2colPack', [...colArgs(p, xs, pb, nb), packedBBytes(CR, P)]);
+        } else if (pw) {
           rt.run('im2col', colArgs(p, xs, col, nb));
-          src = col;
+          packB(rt, { ptr: col, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
+        } else {
+          packB(rt, { ptr: xs, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
         }
-        packB(rt, { ptr: src, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
         const ys = y + n0 * p.K * P * 4;
         if (kLen > 0) {
           gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: ys, ldc: P, cStride: p.K * P * 4, batch: nb, accumulate, split: { kLen, partials: parts } });

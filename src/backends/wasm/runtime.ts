@@ -67,6 +67,7 @@ export const Op = {
   tconvGather: 28,
   tconvInputWeights: 29,
   cropColumns: 30,
+  im2colPack: 31,
 } as const;
 export type OpName = keyof typeof Op;
 
