@@ -180,6 +180,10 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
     { N: 3, C: 9, H: 12, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
     { N: 3, C: 8, H: 9, W: 7, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
     { N: 6, C: 32, H: 5, W: 8, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: 6·3·4 = 72 tiles
+    // Tile rows of 4-tile runs (TW = 16: the transforms' four-tiles-per-vector paths), inputs inside
+    // and at the edges, odd OW (the last run's outputs clipped: per tile) and odd OH.
+    { N: 1, C: 8, H: 6, W: 31, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+    { N: 2, C: 8, H: 7, W: 32, K: 9, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
   ];
   for (const [i, p] of shapes.entries()) {
     it(`forward and stride-1 backward-input take Winograd and match the float64 reference (${JSON.stringify(p)})`, async () => {

@@ -180,11 +180,16 @@ function planWinograd(
   const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), tilesPerImage = TH * TW;
   const perImage = 16 * (packedBBytes(p.C, tilesPerImage) + p.K * tilesPerImage * 4);
   const chunk = chunkOf(p.N, perImage);
-  const aBytes = packedABytes(p.K, p.C);
+  // The 16 transformed matrices (weights, input tiles) and the 16 products are 16 streams the
+  // transforms write (read) side by side: spaced a multiple of 4 KiB apart they would share L1
+  // sets and alias in the store buffer, so each is padded to a stride ≡ 256 (mod 4096) bytes.
+  const spaced = (bytes: number) => Math.ceil(bytes / 4096) * 4096 + 256;
+  const aBytes = spaced(packedABytes(p.K, p.C));
+  const vStride = (T: number) => spaced(packedBBytes(p.C, T)), mStride = (T: number) => spaced(p.K * T * 4);
   const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) winograd weights`, bytes: 16 * aBytes },
-    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * packedBBytes(p.C, chunk * tilesPerImage) },
-    { label: `${op}(${label}) winograd products`, bytes: 16 * p.K * chunk * tilesPerImage * 4 },
+    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * vStride(chunk * tilesPerImage) },
+    { label: `${op}(${label}) winograd products`, bytes: 16 * mStride(chunk * tilesPerImage) },
   ], scratch);
   return [{
     label: `${op}(${label})`,
@@ -194,9 +199,9 @@ function planWinograd(
       rt.run('winogradWeights', [w.ptr, p.K, p.C, w.sr, w.sk, w.period ?? p.C * 9, w.kStride ?? 0, u, aBytes]);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0), T = nb * tilesPerImage;
-        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, packedBBytes(p.C, T)]);
-        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, c: m, ldc: T, cStride: p.K * T * 4, batch: 16 });
-        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0]);
+        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, vStride(T)]);
+        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, bStride: vStride(T), c: m, ldc: T, cStride: mStride(T), batch: 16 });
+        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0, mStride(T)]);
       }
     },
   }];
