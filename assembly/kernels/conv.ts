@@ -138,6 +138,105 @@ export function im2colPack(ctl: usize): void {
   }
 }
 
+/**
+ * im2col transposed straight into packed-B panels, for the weight-gradient GEMM
+ * dW (K, C·kh·kw) += dY (K, N·P) · colᵀ: B = colᵀ (N·P rows (n, q), C·kh·kw columns), panels of
+ * 8 columns (c, ky, kx) with rows (n, q) at 32·(n·P + q) bytes, columns past C·kh·kw as zeros.
+ * args: the geometry (0..11), dst (panel 0), batch, panelPitch (bytes between panels: N·P·32).
+ * Tiles: (panel, image) (counter 0).
+ * Four outputs of one row at a time: where the 8 columns' 4 inputs each are inside x (all taps'
+ * rows and the run's columns), 8 vector loads (stride 2: 16 and 8 shuffles) and two 4×4
+ * transposes; elsewhere element by element with bounds checks.
+ */
+export function im2colPackT(ctl: usize): void {
+  const x = argU(ctl, 0), C = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3);
+  const KH = argI(ctl, 4), KW = argI(ctl, 5), SH = argI(ctl, 6), SW = argI(ctl, 7);
+  const PH = argI(ctl, 8), PW = argI(ctl, 9), OH = argI(ctl, 10), OW = argI(ctl, 11);
+  const dst = argU(ctl, 12), batch = argI(ctl, 13), pitch = argU(ctl, 14);
+  const plane = H * W, P = OH * OW, R = KH * KW, CR = C * R;
+  const panels = (CR + 7) >> 3, tiles = panels * batch;
+  for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
+    const j = t / batch, n = t % batch;
+    const xi = x + (<usize>n * C * plane << 2);
+    let o = dst + <usize>j * pitch + (<usize>n * P << 5);
+    const j0 = j << 3, nr = min(8, CR - j0);
+    // Per column r: the element offset of tap (c, ky, kx) relative to input (oy·SH − PH, ox·SW − PW).
+    const f0 = tapOffset(j0, nr, 0, R, KW, W, plane), f1 = tapOffset(j0, nr, 1, R, KW, W, plane);
+    const f2 = tapOffset(j0, nr, 2, R, KW, W, plane), f3 = tapOffset(j0, nr, 3, R, KW, W, plane);
+    const f4 = tapOffset(j0, nr, 4, R, KW, W, plane), f5 = tapOffset(j0, nr, 5, R, KW, W, plane);
+    const f6 = tapOffset(j0, nr, 6, R, KW, W, plane), f7 = tapOffset(j0, nr, 7, R, KW, W, plane);
+    const full = nr == 8 && SW <= 2;
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * SH - PH;
+      const rowsIn = iy0 >= 0 && iy0 + KH <= H;
+      let ox = 0;
+      if (full && rowsIn) {
+        // Columns of a 4-run: ox·SW − PW .. (ox + 3)·SW − PW + KW − 1 (+1: stride 2 reads 8 per load pair).
+        for (; ox + 4 <= OW; ox += 4) {
+          const ix0 = ox * SW - PW;
+          if (ix0 < 0 || ix0 + 4 * SW + KW - 1 > W) {
+            o = scalarRow4(xi, o, iy0, ix0, SW, j0, nr, R, KW, KH, H, W, plane);
+            continue;
+          }
+          const b = xi + (<usize>(iy0 * W + ix0) << 2);
+          const r0 = run4(b, f0, SW), r1 = run4(b, f1, SW), r2 = run4(b, f2, SW), r3 = run4(b, f3, SW);
+          const r4 = run4(b, f4, SW), r5 = run4(b, f5, SW), r6 = run4(b, f6, SW), r7 = run4(b, f7, SW);
+          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+          const u2 = i32x4.shuffle(r6, r7, 0, 4, 1, 5), u3 = i32x4.shuffle(r6, r7, 2, 6, 3, 7);
+          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(o, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
+          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(o, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
+          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(o, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
+          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+          v128.store(o, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+          o += 128;
+        }
+      }
+      for (; ox < OW; ox++) o = scalarRow(xi, o, iy0, ox * SW - PW, j0, nr, R, KW, H, W, plane);
+    }
+  }
+}
+
+/** Element offset of column r of the panel starting at j0 (tap (c, ky, kx) ↦ c·plane + ky·W + kx; 0 past nr). */
+// @ts-ignore: decorator
+@inline function tapOffset(j0: i32, nr: i32, r: i32, R: i32, KW: i32, W: i32, plane: i32): i32 {
+  if (r >= nr) return 0;
+  const crs = j0 + r, c = crs / R, rr = crs - c * R, ky = rr / KW, kx = rr - ky * KW;
+  return c * plane + ky * W + kx;
+}
+
+/** Inputs b + f, b + f + SW, b + f + 2·SW, b + f + 3·SW (elements) as one vector (SW 1 or 2). */
+// @ts-ignore: decorator
+@inline function run4(b: usize, f: i32, SW: i32): v128 {
+  const p = b + (<usize>f << 2);
+  if (SW == 1) return v128.load(p);
+  return i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+}
+
+/** One packed row (8 columns) for output (iy0, ix0) = (oy·SH − PH, ox·SW − PW), element by element. */
+function scalarRow(xi: usize, o: usize, iy0: i32, ix0: i32, j0: i32, nr: i32, R: i32, KW: i32, H: i32, W: i32, plane: i32): usize {
+  for (let r = 0; r < 8; r++) {
+    let v: f32 = 0;
+    if (r < nr) {
+      const crs = j0 + r, c = crs / R, rr = crs - c * R, ky = rr / KW, kx = rr - ky * KW;
+      const iy = iy0 + ky, ix = ix0 + kx;
+      if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = load<f32>(xi + (<usize>(c * plane + iy * W + ix) << 2));
+    }
+    store<f32>(o + (<usize>r << 2), v);
+  }
+  return o + 32;
+}
+
+/** Four packed rows (outputs ox .. ox + 3 of one row) element by element. */
+function scalarRow4(xi: usize, o: usize, iy0: i32, ix0: i32, SW: i32, j0: i32, nr: i32, R: i32, KW: i32, KH: i32, H: i32, W: i32, plane: i32): usize {
+  for (let i = 0; i < 4; i++) o = scalarRow(xi, o, iy0, ix0 + i * SW, j0, nr, R, KW, H, W, plane);
+  return o;
+}
+
 /** col2im for `batch` images; arg 14: accumulate (0: overwrite dx). Tiles: (image, channel) (counter 0). */
 export function col2im(ctl: usize): void {
   const dx = argU(ctl, 0), C = argI(ctl, 1), H = argI(ctl, 2), W = argI(ctl, 3);

@@ -2,7 +2,7 @@
 // on one shared memory. Nothing here allocates (runtime `stub`): the host plans every buffer as a
 // byte offset in that memory above `heapBase()` and passes offsets through the control block
 // (args.ts). `run` is the single entry: the op ids below are mirrored in src/backends/wasm/ops.ts.
-import { addBias, biasGrad, col2im, im2col, im2colPack } from './conv';
+import { addBias, biasGrad, col2im, im2col, im2colPack, im2colPackT } from './conv';
 import { fill, gemm, packA, packB, reduceParts } from './gemm';
 import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
@@ -42,6 +42,7 @@ export const OP_TCONV_GATHER = 28;
 export const OP_TCONV_INPUT_WEIGHTS = 29;
 export const OP_CROP_COLUMNS = 30;
 export const OP_IM2COL_PACK = 31;
+export const OP_IM2COL_PACK_T = 32;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -88,6 +89,7 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
     case OP_CROP_COLUMNS: cropColumns(ctl); break;
     case OP_IM2COL_PACK: im2colPack(ctl); break;
+    case OP_IM2COL_PACK_T: im2colPackT(ctl); break;
     default: unreachable();
   }
 }

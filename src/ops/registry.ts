@@ -95,8 +95,8 @@ const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { na
  * take it; split K on two threads, on shapes whose GEMMs have a long K and few tiles (gemm.ts
  * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
  * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
- * two with the backward-input's K split; conv2d's forward with im2col writing the packed panels
- * directly (conv2d.ts directPack), on one and two threads.
+ * two with the backward-input's K split; conv2d's forward and weight gradient with im2col writing
+ * the packed panels directly (conv2d.ts directPack), on one and two threads.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
@@ -114,8 +114,9 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
     { name: 'winograd, 2 threads', threads: 2, winograd: true, splitK: false, uses: wino, shapes: 'wasmWinograd' },
   ];
   if (op === 'conv2d') {
-    // im2col straight into the GEMM's packed panels (any kernel, stride and padding: the random shapes).
-    const direct = [/^conv2d\.forward\(.*\):im2col-packed$/];
+    // im2col straight into the GEMMs' packed panels, col for the forward and colᵀ for the weight
+    // gradient (any kernel, stride and padding: the random shapes).
+    const direct = [/^conv2d\.forward\(.*\):im2col-packed$/, /^conv2d\.backward_weight\(.*\):im2col-packed$/];
     variants.push(
       { name: 'im2col into panels, 1 thread', threads: 1, winograd: false, splitK: false, directPack: true, uses: direct },
       { name: 'im2col into panels, 2 threads', threads: 2, winograd: false, splitK: false, directPack: true, uses: direct },

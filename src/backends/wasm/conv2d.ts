@@ -16,7 +16,7 @@
 // Transposed convolution is conv with roles swapped (Caffe's deconvolution): its forward is conv's
 // backward-input (+ bias), its backward-input conv's forward, its weight gradient conv's with x
 // and dy exchanged. All tensors are byte offsets in the runtime's memory.
-import { gemm, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
+import { gemm, NR, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
 import { scratchRegions, type SharedScratch } from './memory.js';
 import type { WasmRuntime } from './runtime.js';
 
@@ -48,8 +48,9 @@ export interface Step {
  * whether 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3), whether GEMMs with too few tiles
  * for the pool split their K (gemm.ts splitK), and whether transposed convolutions whose kernel is
  * a whole number of strides run by output phases (assembly/kernels/tconv.ts), and whether
- * forward-shaped GEMMs with a real im2col (not 1×1 stride 1) build their packed columns straight
- * from x (assembly/kernels/conv.ts im2colPack: one pass, no separate col buffer).
+ * GEMMs with a real im2col (not 1×1 stride 1) build their packed columns straight from x: col
+ * for forward-shaped GEMMs (assembly/kernels/conv.ts im2colPack), colᵀ for weight gradients
+ * (im2colPackT) — one pass, no separate col buffer.
  */
 export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true, directPack: true };
 
@@ -264,31 +265,36 @@ export function conv2dBackwardWeight(
   checkConv2dParams(p);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
-  const perImage = (pw ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
+  const direct = pw && wasmConvOptions.directPack;
+  const perImage = (pw && !direct ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
   const chunk = chunkOf(p.N, perImage);
   const kLen = planSplit(rt, p.K, CR, chunk * P, 1);
   const regions = scratchRegions(rt.arena, [
-    { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw && !direct ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_weight(${label}) packed dy`, bytes: packedABytes(p.K, chunk * P) },
     { label: `conv2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * P, CR) },
     { label: `conv2d.backward_weight(${label}) split-K parts`, bytes: splitKBytes(p.K, CR, chunk * P, 1, kLen) },
   ], scratch);
   return [{
     label: `conv2d.backward_weight(${label})`,
-    variant: kLen > 0 ? 'split-k' : 'gemm',
+    variant: kLen > 0 ? 'split-k' : direct ? 'im2col-packed' : 'gemm',
     run() {
       const [col, pa, pb, parts] = regions() as [number, number, number, number];
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
-        let src = xs;
-        if (pw) {
-          rt.run('im2col', colArgs(p, xs, col, nb));
-          src = col;
-        }
         // a(k, (n, q)) = dy[n·K·P + k·P + q]; b((n, q), crs) = col[n·CR·P + crs·P + q]
         packA(rt, { ptr: dy + n0 * p.K * P * 4, sr: P, sk: 1, period: P, kStride: p.K * P }, p.K, nb * P, pa);
-        packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
+        if (direct) {
+          rt.run('im2colPackT', [...colArgs(p, xs, pb, nb), nb * P * NR * 4]);
+        } else {
+          let src = xs;
+          if (pw) {
+            rt.run('im2col', colArgs(p, xs, col, nb));
+            src = col;
+          }
+          packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
+        }
         // The last chunk may be shorter: its parts follow from its own K (same kLen, fewer parts).
         gemm(rt, { M: p.K, N: CR, K: nb * P, a: pa, b: pb, c: dw, ldc: CR, accumulate: true, split: kLen > 0 ? { kLen, partials: parts } : undefined });
       }

@@ -68,6 +68,7 @@ export const Op = {
   tconvInputWeights: 29,
   cropColumns: 30,
   im2colPack: 31,
+  im2colPackT: 32,
 } as const;
 export type OpName = keyof typeof Op;
 
