@@ -166,6 +166,13 @@ export function im2colPackT(ctl: usize): void {
     const f4 = tapOffset(j0, nr, 4, R, KW, W, plane), f5 = tapOffset(j0, nr, 5, R, KW, W, plane);
     const f6 = tapOffset(j0, nr, 6, R, KW, W, plane), f7 = tapOffset(j0, nr, 7, R, KW, W, plane);
     const full = nr == 8 && SW <= 2;
+    // The same per column as vectors (lanes 0..3, 4..7), with each tap's ky and kx for bounds
+    // checks (columns past nr get a ky no row passes).
+    const fLo = i32x4(f0, f1, f2, f3), fHi = i32x4(f4, f5, f6, f7);
+    const kyLo = i32x4(tapKy(j0, nr, 0, R, KW), tapKy(j0, nr, 1, R, KW), tapKy(j0, nr, 2, R, KW), tapKy(j0, nr, 3, R, KW));
+    const kyHi = i32x4(tapKy(j0, nr, 4, R, KW), tapKy(j0, nr, 5, R, KW), tapKy(j0, nr, 6, R, KW), tapKy(j0, nr, 7, R, KW));
+    const kxLo = i32x4(tapKx(j0, nr, 0, R, KW), tapKx(j0, nr, 1, R, KW), tapKx(j0, nr, 2, R, KW), tapKx(j0, nr, 3, R, KW));
+    const kxHi = i32x4(tapKx(j0, nr, 4, R, KW), tapKx(j0, nr, 5, R, KW), tapKx(j0, nr, 6, R, KW), tapKx(j0, nr, 7, R, KW));
     for (let oy = 0; oy < OH; oy++) {
       const iy0 = oy * SH - PH;
       const rowsIn = iy0 >= 0 && iy0 + KH <= H;
@@ -175,7 +182,7 @@ export function im2colPackT(ctl: usize): void {
         for (; ox + 4 <= OW; ox += 4) {
           const ix0 = ox * SW - PW;
           if (ix0 < 0 || ix0 + 4 * SW + KW - 1 > W) {
-            o = scalarRow4(xi, o, iy0, ix0, SW, j0, nr, R, KW, KH, H, W, plane);
+            for (let i = 0; i < 4; i++) o = maskedRow(xi, o, iy0, ix0 + i * SW, fLo, fHi, kyLo, kyHi, kxLo, kxHi, H, W);
             continue;
           }
           const b = xi + (<usize>(iy0 * W + ix0) << 2);
@@ -196,7 +203,7 @@ export function im2colPackT(ctl: usize): void {
           o += 128;
         }
       }
-      for (; ox < OW; ox++) o = scalarRow(xi, o, iy0, ox * SW - PW, j0, nr, R, KW, H, W, plane);
+      for (; ox < OW; ox++) o = maskedRow(xi, o, iy0, ox * SW - PW, fLo, fHi, kyLo, kyHi, kxLo, kxHi, H, W);
     }
   }
 }
@@ -217,24 +224,42 @@ export function im2colPackT(ctl: usize): void {
   return i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
 }
 
-/** One packed row (8 columns) for output (iy0, ix0) = (oy·SH − PH, ox·SW − PW), element by element. */
-function scalarRow(xi: usize, o: usize, iy0: i32, ix0: i32, j0: i32, nr: i32, R: i32, KW: i32, H: i32, W: i32, plane: i32): usize {
-  for (let r = 0; r < 8; r++) {
-    let v: f32 = 0;
-    if (r < nr) {
-      const crs = j0 + r, c = crs / R, rr = crs - c * R, ky = rr / KW, kx = rr - ky * KW;
-      const iy = iy0 + ky, ix = ix0 + kx;
-      if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = load<f32>(xi + (<usize>(c * plane + iy * W + ix) << 2));
-    }
-    store<f32>(o + (<usize>r << 2), v);
-  }
+/** ky of column r's tap (a value no row passes past nr). */
+// @ts-ignore: decorator
+@inline function tapKy(j0: i32, nr: i32, r: i32, R: i32, KW: i32): i32 {
+  if (r >= nr) return 0x40000000;
+  const crs = j0 + r, rr = crs - (crs / R) * R;
+  return rr / KW;
+}
+/** kx of column r's tap. */
+// @ts-ignore: decorator
+@inline function tapKx(j0: i32, nr: i32, r: i32, R: i32, KW: i32): i32 {
+  if (r >= nr) return 0;
+  const crs = j0 + r, rr = crs - (crs / R) * R;
+  return rr - (rr / KW) * KW;
+}
+
+/**
+ * One packed row (8 columns) for output (iy0, ix0) = (oy·SH − PH, ox·SW − PW): the 8 taps' indices
+ * and bounds as two vectors, lanes outside the image read element 0 and are zeroed.
+ */
+function maskedRow(xi: usize, o: usize, iy0: i32, ix0: i32, fLo: v128, fHi: v128, kyLo: v128, kyHi: v128, kxLo: v128, kxHi: v128, H: i32, W: i32): usize {
+  const y = i32x4.splat(iy0), xx = i32x4.splat(ix0), hv = i32x4.splat(H), wv = i32x4.splat(W), at = i32x4.splat(iy0 * W + ix0);
+  const mLo = v128.and(i32x4.lt_u(i32x4.add(y, kyLo), hv), i32x4.lt_u(i32x4.add(xx, kxLo), wv));
+  const mHi = v128.and(i32x4.lt_u(i32x4.add(y, kyHi), hv), i32x4.lt_u(i32x4.add(xx, kxHi), wv));
+  const iLo = v128.and(i32x4.add(at, fLo), mLo), iHi = v128.and(i32x4.add(at, fHi), mHi);
+  v128.store(o, v128.and(gather4(xi, iLo), mLo));
+  v128.store(o, v128.and(gather4(xi, iHi), mHi), 16);
   return o + 32;
 }
 
-/** Four packed rows (outputs ox .. ox + 3 of one row) element by element. */
-function scalarRow4(xi: usize, o: usize, iy0: i32, ix0: i32, SW: i32, j0: i32, nr: i32, R: i32, KW: i32, KH: i32, H: i32, W: i32, plane: i32): usize {
-  for (let i = 0; i < 4; i++) o = scalarRow(xi, o, iy0, ix0 + i * SW, j0, nr, R, KW, H, W, plane);
-  return o;
+/** x[i0], x[i1], x[i2], x[i3] for the lanes of `idx` (element indices). */
+// @ts-ignore: decorator
+@inline function gather4(x: usize, idx: v128): v128 {
+  let v = f32x4.splat(load<f32>(x + (<usize>i32x4.extract_lane(idx, 0) << 2)));
+  v = f32x4.replace_lane(v, 1, load<f32>(x + (<usize>i32x4.extract_lane(idx, 1) << 2)));
+  v = f32x4.replace_lane(v, 2, load<f32>(x + (<usize>i32x4.extract_lane(idx, 2) << 2)));
+  return f32x4.replace_lane(v, 3, load<f32>(x + (<usize>i32x4.extract_lane(idx, 3) << 2)));
 }
 
 /** col2im for `batch` images; arg 14: accumulate (0: overwrite dx). Tiles: (image, channel) (counter 0). */
