@@ -2,14 +2,14 @@
 // worker_threads Worker (eval) and a browser Web Worker (Blob URL) alike, and needs no loader or
 // bundler entry. A thread instantiates the kernels on the shared memory, reports 'ready', then
 // waits for a new generation in the control block's dispatch word (runtime.ts describes it):
-// it polls the word for up to SPIN_MS after its last op (a dispatch then costs a load, not a
-// futex wake-up: consecutive ops of a step follow each other within microseconds), then sleeps in
-// Atomics.wait. On a new generation it joins the op with a compare-exchange on the same word
+// after an op it took part in it polls the word for up to SPIN_MS (a dispatch then costs a load,
+// not a futex wake-up: consecutive ops of a step follow each other within microseconds), then
+// sleeps in Atomics.wait; after an op the caller finished alone it sleeps at once. On a new generation it joins the op with a compare-exchange on the same word
 // unless the caller has already closed it (the caller finished every tile alone), runs its share
 // (`run(op, ctl, tid, nt)`), and counts itself done.
 // Offsets (in i32 words) mirror runtime.ts: DISPATCH 0, DONE 1, OP 2, NT 3, ERROR 4, message at 80.
 /** How long a worker polls for the next op before sleeping (ms). */
-export const SPIN_MS = 0.05;
+export const SPIN_MS = 0.03;
 
 export const WORKER_SOURCE = `
 'use strict';
@@ -26,14 +26,17 @@ function onMessage(m) {
     return;
   }
   const c = new Int32Array(memory.buffer, ctl, 128);
-  let seen = Atomics.load(c, 0) >>> 8;
+  let seen = Atomics.load(c, 0) >>> 8, spin = false;
   port.postMessage({ ready: true });
   for (;;) {
     let w = Atomics.load(c, 0);
     if (w >>> 8 === seen) {
-      const t0 = performance.now();
+      // Poll only after an op this thread took part in: ops are coming back to back. After one
+      // the caller finished alone, sleep at once — polling then only takes the core from the
+      // caller when the two share it (a loaded machine), and the wake-up is paid anyway.
+      const t0 = performance.now(), limit = spin ? SPIN_MS : 0;
       for (let i = 1; (w = Atomics.load(c, 0)) >>> 8 === seen; i++) {
-        if ((i & 63) === 0 && performance.now() - t0 > SPIN_MS) Atomics.wait(c, 0, w);
+        if ((i & 63) === 0 && performance.now() - t0 >= limit) Atomics.wait(c, 0, w);
       }
     }
     // Join the newest op unless it is closed (every tile taken: nothing left for this thread).
@@ -44,7 +47,8 @@ function onMessage(m) {
       w = r;
     }
     seen = w >>> 8;
-    if (w & CLOSED) continue;
+    spin = !(w & CLOSED);
+    if (!spin) continue;
     const op = Atomics.load(c, 2);
     if (op < 0) break;
     try {
