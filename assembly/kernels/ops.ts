@@ -5,7 +5,7 @@
 //                backward scatters dy through the indices (dx overwritten)
 //   batch norm:  per channel over (N, H, W); biased variance normalises, unbiased variance goes
 //                into running_var; f64 sums (mean first, then Σ(x − mean)²: no cancellation)
-//   argmax:      over channels, ties to the lowest index (u32 out)
+//   argmax:      over channels, ties to the lowest index, the first NaN wins (u32 or packed u8 out)
 //   confusion:   conf[label·K + pred] += 1 for label < K and pred < K (u32 atomics)
 //   sgd:         torch.optim.SGD (dampening 0): d = g + wd·p; buf = m·buf + d; d = nesterov ? d + m·buf : buf; p −= lr·d
 // Elementwise ops take tiles of CHUNK elements; per-plane ops take (image, channel) planes;
@@ -208,22 +208,74 @@ export function batchNormBackward(ctl: usize): void {
   }
 }
 
-/** out(n, p) = argmax_k logits(n, k, p), ties to the lowest k. args: logits, out, N, K, HW. Tiles: (image, pixel chunk). */
+// @ts-ignore: decorator
+@inline function argmaxOne(src: usize, plane: usize, K: i32): u32 {
+  let best = load<f32>(src), arg: u32 = 0, q = src;
+  for (let k = 1; k < K; k++) {
+    q += plane;
+    const v = load<f32>(q);
+    // Replace when best is a number and v is not ≤ it: v > best, or v is NaN.
+    if (best == best && !(v <= best)) { best = v; arg = <u32>k; }
+  }
+  return arg;
+}
+
+/**
+ * ids(n, y, x) = argmax_k logits(n, k, y, x) over the top-left H × W of logits (N, K, TH, TW): ties
+ * to the lowest k and the first NaN wins (torch.argmax on CPU, shaders/argmax/forward.wgsl). Out:
+ * (N, H, W) flattened, u32 ids, or with u8 ≠ 0 one byte per id (K ≤ 256, checked by the host), the
+ * bytes after the last id zeroed up to a multiple of 4 (shaders/argmax/packed_u8.wgsl's layout).
+ * Eight pixels per step: two f32x4 maxima and two i32x4 ids, the replace mask
+ * [best = best] ∧ ¬[v ≤ best] (the scalar rule) selecting with v128.bitselect.
+ * args: logits, out, N, K, H, W, TH, TW, u8. Tiles: (image, row, chunk of the row); when W = TW the
+ * H rows are one contiguous run.
+ */
 export function argmax(ctl: usize): void {
-  const lg = argU(ctl, 0), out = argU(ctl, 1), N = argI(ctl, 2), K = argI(ctl, 3), HW = argI(ctl, 4);
-  const per = (HW + CHUNK - 1) / CHUNK;
-  const tiles = N * per;
+  const lg = argU(ctl, 0), out = argU(ctl, 1), N = argI(ctl, 2), K = argI(ctl, 3), H = argI(ctl, 4), W = argI(ctl, 5);
+  const TH = argI(ctl, 6), TW = argI(ctl, 7), u8 = argI(ctl, 8) != 0;
+  const rows = W == TW ? 1 : H, len = W == TW ? H * W : W;
+  const per = (len + CHUNK - 1) / CHUNK;
+  const tiles = N * rows * per;
+  const plane = <usize>TH * TW << 2;
+  const one = i32x4.splat(1);
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
-    const n = t / per, p0 = (t % per) * CHUNK, p1 = min(HW, p0 + CHUNK);
-    const base = lg + (<usize>n * K * HW << 2);
-    for (let p = p0; p < p1; p++) {
-      let best = load<f32>(base + (<usize>p << 2));
-      let arg = 0;
+    const n = t / (rows * per), r = (t / per) % rows, x0 = (t % per) * CHUNK, x1 = min(len, x0 + CHUNK);
+    const src = lg + ((<usize>n * K * TH * TW + <usize>r * TW + x0) << 2);
+    const dst = <usize>(n * H + r) * W + x0;
+    let x = 0;
+    const m = x1 - x0;
+    for (; x + 8 <= m; x += 8) {
+      let q = src + (<usize>x << 2);
+      let b0 = v128.load(q), b1 = v128.load(q, 16);
+      let a0 = i32x4.splat(0), a1 = a0, kv = a0;
       for (let k = 1; k < K; k++) {
-        const v = load<f32>(base + ((<usize>k * HW + p) << 2));
-        if (v > best) { best = v; arg = k; }
+        q += plane;
+        kv = i32x4.add(kv, one);
+        const v0 = v128.load(q), v1 = v128.load(q, 16);
+        const m0 = v128.andnot(f32x4.eq(b0, b0), f32x4.le(v0, b0));
+        const m1 = v128.andnot(f32x4.eq(b1, b1), f32x4.le(v1, b1));
+        b0 = v128.bitselect(v0, b0, m0);
+        b1 = v128.bitselect(v1, b1, m1);
+        a0 = v128.bitselect(kv, a0, m0);
+        a1 = v128.bitselect(kv, a1, m1);
       }
-      store<u32>(out + ((<usize>n * HW + p) << 2), arg);
+      if (u8) {
+        const w = i16x8.narrow_i32x4_u(a0, a1);
+        store<u64>(out + dst + x, i64x2.extract_lane(i8x16.narrow_i16x8_u(w, w), 0));
+      } else {
+        const o = out + ((dst + x) << 2);
+        v128.store(o, a0);
+        v128.store(o, a1, 16);
+      }
+    }
+    for (; x < m; x++) {
+      const id = argmaxOne(src + (<usize>x << 2), plane, K);
+      if (u8) store<u8>(out + dst + x, <u8>id);
+      else store<u32>(out + ((dst + x) << 2), id);
+    }
+    if (u8 && t == tiles - 1) {
+      const total = <usize>N * H * W;
+      for (let j = total; (j & 3) != 0; j++) store<u8>(out + j, 0);
     }
   }
 }

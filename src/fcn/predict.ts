@@ -160,15 +160,16 @@ export async function predictClasses(model: Model, image: Float32Array, H: numbe
   await checkStop(model, opts, 0, 1);
   const tile = new Float32Array(3 * th * tw); // zero padding: the dataset mean after normalisation
   for (let c = 0; c < 3; c++) for (let y = 0; y < H; y++) tile.set(image.subarray((c * H + y) * W, (c * H + y + 1) * W), (c * th + y) * tw);
-  let ids: Uint32Array;
-  if (model.backend === 'wasm') ids = wasmEvalClasses(model, tile, 1, th, tw);
-  else {
-    const plan = await model.plan(1, th, tw, 'eval');
-    const { out, dispatch } = await planArgmax(model, plan);
-    plan.images.write(tile);
-    submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
-    ids = await out.readU32();
+  if (model.backend === 'wasm') {
+    const classes = wasmEvalClasses(model, tile, 1, th, tw, H, W);
+    opts.onTile?.(1, 1);
+    return classes;
   }
+  const plan = await model.plan(1, th, tw, 'eval');
+  const { out, dispatch } = await planArgmax(model, plan);
+  plan.images.write(tile);
+  submit(model.gpu, [...plan.forward, dispatch], 'predict.tile');
+  const ids = await out.readU32();
   const classes = new Uint8Array(H * W);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[y * W + x] = ids[y * tw + x]!;
   opts.onTile?.(1, 1);

@@ -787,10 +787,15 @@ export const argmaxOp: OpEntry<ArgmaxCase> = {
     },
     wasm: {
       passes: {
-        forward: { plan: (rt, p, t, label) => step(`argmax.forward(${label})`, () => wasmOps.argmax(rt, t.pred!, t.logits!, { N: p.N, K: p.K, H: p.TH, W: p.TW })) },
+        forward: {
+          plan: (rt, p, t, label) => [
+            ...step(`argmax.forward(${label})`, () => wasmOps.argmax(rt, t.pred!, t.logits!, { N: p.N, K: p.K, H: p.TH, W: p.TW })),
+            ...step(`argmax.forward_u8(${label})`, () => wasmOps.argmaxU8(rt, t.packed!, t.logits!, p)),
+          ],
+        },
       },
-      variants: THREADED,
-      skips: { packed: 'the packed u8 class map (the inference readback) has no wasm kernel yet' },
+      // Both outputs on every variant; the packed u8 step must have been planned and run.
+      variants: THREADED.map((v) => ({ ...v, uses: [/^argmax\.forward_u8\(.*\):$/] })),
     },
   },
   reference: (p, i) => ({ pred: argmaxRef(i.logits!, { N: p.N, K: p.K, H: p.TH, W: p.TW }), packed: argmaxPackedRef(i.logits!, p) }),

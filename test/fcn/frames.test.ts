@@ -1,15 +1,18 @@
 // The GPU-side frame pipeline (predictFrames): RGBA u8 frames normalised on the GPU exactly as the
-// WebAssembly normaliser does, the network, and argmax into packed u8 class ids.
+// WebAssembly normaliser does, the network, and argmax into packed u8 class ids; and the wasm
+// backend's (normalise, network and argmax into u8 ids in wasm) against the host's argmax of its logits.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Preprocessor } from '../../src/data/preprocess.js';
 import { normalizeImage } from '../../src/fcn/image.js';
-import { FcnModel } from '../../src/fcn/model.js';
-import { argmaxClasses, predictClasses, predictFrames } from '../../src/fcn/predict.js';
+import { FcnModel, initialState } from '../../src/fcn/model.js';
+import { argmaxClasses, predictClasses, predictFrames, predictLogits } from '../../src/fcn/predict.js';
+import { WasmFcnModel } from '../../src/fcn/wasm/model.js';
 import { disposeDispatch, submit } from '../../src/gpu/kernel.js';
 import { argmaxPacked, normalizeRgba } from '../../src/gpu/ops/image.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { IMAGENET } from '../../src/io/normalisation.js';
 import { randn, releaseGpu, testGpu, withGpu } from '../helpers/gpu.js';
+import { testRuntime } from '../helpers/wasm.js';
 
 afterAll(releaseGpu);
 
@@ -92,5 +95,39 @@ describe('predictFrames', () => {
     expect(new Set(got).size).toBeGreaterThan(1);
     await expect(predictFrames(model, frames.subarray(4), N, H, W)).rejects.toThrow(/frames have 25196 bytes, expected 2x45x70x4/);
     await model.dispose();
+  });
+});
+
+describe('predictFrames and predictClasses on the wasm backend', () => {
+  it.each([1, 2])('give the host argmax of the network logits, u8 ids straight from wasm (%i thread(s))', async (threads) => {
+    const pre = await Preprocessor.create();
+    const model = new WasmFcnModel(await testRuntime(threads), { classes: 5, head: 'fcn32s' });
+    try {
+      model.loadState(initialState(model.config, { seed: 9 }));
+      const [N, H, W] = [2, 45, 70]; // one 64 x 96 plan, padded; 2·45·70 ids fill whole words
+      const frames = frameBytes(N * H * W * 4, 5);
+      const got = await predictFrames(model, frames, N, H, W);
+      expect(got.length).toBe(N * H * W);
+      for (let n = 0; n < N; n++) {
+        const image = normalizeImage(frames.subarray(n * H * W * 4, (n + 1) * H * W * 4), H, W, 4, undefined, pre);
+        // The host argmax (argmaxClasses) of the logits: an independent twin of the kernel.
+        const want = argmaxClasses(await predictLogits(model, image, H, W), model.config.classes, H, W);
+        const classes = await predictClasses(model, image, H, W);
+        let differFrames = 0, differClasses = 0;
+        for (let i = 0; i < H * W; i++) {
+          if (got[n * H * W + i] !== want[i]) differFrames++;
+          if (classes[i] !== want[i]) differClasses++;
+        }
+        expect(differFrames, `predictFrames, frame ${n}`).toBe(0);
+        expect(differClasses, `predictClasses, frame ${n}`).toBe(0);
+      }
+      expect(new Set(got).size).toBeGreaterThan(1);
+      // An odd pixel count (the last word half used) on a fresh plan.
+      const odd = await predictFrames(model, frames.subarray(0, 33 * 31 * 4), 1, 33, 31);
+      const image = normalizeImage(frames.subarray(0, 33 * 31 * 4), 33, 31, 4, undefined, pre);
+      expect(Array.from(odd)).toEqual(Array.from(argmaxClasses(await predictLogits(model, image, 33, 31), model.config.classes, 33, 31)));
+    } finally {
+      await model.dispose();
+    }
   });
 });

@@ -2,15 +2,16 @@
 // the non-convolution kernels (src/backends/wasm/ops.ts), on one thread and on two: relu in place
 // on 100 003 values, SGD's four-step golden with a changing lr and a large random case, max-pool
 // ties, cross-entropy over several pixel tiles with bad labels and micro-batch scaling, and RGBA
-// normalisation bit for bit, plus their shape errors. Goldens and random shapes of every op are there.
+// normalisation bit for bit, argmax (u32 and packed u8 ids) over several tiles with NaN, ±∞ and
+// ties, on contiguous and padded planes, plus their shape errors. Goldens and random shapes of every op are there.
 import { describe, expect, it } from 'vitest';
 import {
-  crossEntropy, crossEntropyScratchBytes, maxPoolBackward, maxPoolForward, normalizeRgba, poolOutSize, reluBackward, reluForward, sgdStep,
+  argmax, argmaxU8, crossEntropy, crossEntropyScratchBytes, maxPoolBackward, maxPoolForward, normalizeRgba, poolOutSize, reluBackward, reluForward, sgdStep,
 } from '../../src/backends/wasm/ops.js';
 import { foldNormalisation, IMAGENET_MEAN, IMAGENET_STD } from '../../src/io/normalisation.js';
 import type { WasmRuntime } from '../../src/backends/wasm/runtime.js';
 import { randn } from '../helpers/gpu.js';
-import { crossEntropyRef, maxPoolBackwardRef, maxPoolRef, sgdRef, type CeGeom } from '../../src/ops/reference/ops.js';
+import { argmaxPackedRef, argmaxRef, crossEntropyRef, maxPoolBackwardRef, maxPoolRef, sgdRef, type CeGeom } from '../../src/ops/reference/ops.js';
 import { expectClose as check } from '../helpers/check.js';
 import { loadGolden } from '../helpers/golden.js';
 import { filled, put, scoped, testRuntime, THREADS } from '../helpers/wasm.js';
@@ -142,6 +143,64 @@ describe.each(THREADS)('ops on %i thread(s)', (threads) => {
               if (got[i] !== want) expect(got[i], `(${n}, ${c}, ${y}, ${x})`).toBe(want);
             }
       expect(() => normalizeRgba(rt, out, 0, { ...g, TH: 30 }, scale, bias)).toThrow(/smaller than the frame/);
+    });
+  });
+
+  it('argmax into u32 and packed u8 ids: several tiles, ties, NaN and ±∞, contiguous and padded planes', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      // Values in {-1, 0, 1} (many ties), one in 50 NaN, one in 50 ±∞. Contiguous: 2 × 131 × 161
+      // pixels (two 16 384-pixel tiles per image, N·H·W ≡ 2 mod 4); padded: rows of 29 in planes of 32.
+      for (const g of [{ N: 2, K: 21, H: 131, W: 161, TH: 131, TW: 161 }, { N: 3, K: 5, H: 37, W: 29, TH: 40, TW: 32 }]) {
+        const r = randn(g.N * g.K * g.TH * g.TW, 7 + g.K, 0, 1);
+        const lg = Float32Array.from(r, (u) => (u < 0.02 ? NaN : u < 0.03 ? Infinity : u < 0.04 ? -Infinity : Math.floor(u * 3) - 1));
+        const logits = put(rt, lg);
+        const n = g.N * g.H * g.W, words = Math.ceil(n / 4);
+        const want = argmaxPackedRef(lg, g);
+        const packed = putU32(rt, new Array(words).fill(0xabababab));
+        argmaxU8(rt, packed, logits, g);
+        const got = u32(rt, packed, words);
+        const bad = got.findIndex((w, i) => w !== want[i]);
+        expect(bad, `u8 ids ${JSON.stringify(g)}: word ${bad} is ${got[bad]?.toString(16)}, want ${want[bad]?.toString(16)}`).toBe(-1);
+        const ids = putU32(rt, new Array(n).fill(77));
+        argmax(rt, ids, logits, g);
+        const bytes = new Uint8Array(want.buffer, 0, n);
+        expect(Array.from(u32(rt, ids, n)), `u32 ids ${JSON.stringify(g)}`).toEqual(Array.from(bytes));
+        if (g.TH === g.H && g.TW === g.W) expect(Array.from(bytes)).toEqual(Array.from(argmaxRef(lg, g)));
+        // Not all ids are 0 (the data exercise more than the first class).
+        expect(bytes.some((b) => b > 0)).toBe(true);
+      }
+    });
+  });
+
+  it('argmax on NaN and ±∞ as torch.argmax (CPU): the first NaN wins, ties to the lowest class; K ≤ 256 for u8 ids', async () => {
+    const rt = await testRuntime(threads);
+    await scoped(rt, () => {
+      // torch.tensor(...).reshape(1, 3, 1, 9).argmax(1) in PyTorch 1.13 CPU gives the ids below;
+      // nine pixels: eight by the SIMD step, the last by the scalar tail.
+      const q = NaN, inf = Infinity;
+      const lg = [
+        1, q, 5, q, 2, 2, -inf, q, 1,
+        3, 2, q, 7, 2, inf, -inf, 4, q,
+        0, q, 2, 1, 2, -inf, -inf, q, 3,
+      ];
+      const torchIds = [1, 0, 1, 0, 0, 1, 0, 0, 1];
+      const g = { N: 1, K: 3, H: 1, W: 9 };
+      const logits = put(rt, lg), ids = putU32(rt, new Array(9).fill(77)), packed = putU32(rt, [1, 2, 3]);
+      argmax(rt, ids, logits, g);
+      expect(Array.from(u32(rt, ids, 9))).toEqual(torchIds);
+      argmaxU8(rt, packed, logits, g);
+      expect(Array.from(new Uint8Array(u32(rt, packed, 3).buffer))).toEqual([...torchIds, 0, 0, 0]);
+      expect(Array.from(argmaxRef(lg, g))).toEqual(torchIds);
+
+      // 256 classes: id 255 fits a byte; 257 is refused before any work.
+      const K = 256, big = new Float32Array(K * 8).fill(-1);
+      for (let p = 0; p < 8; p++) big[(255 - p * 30) * 8 + p] = 1;
+      const out = putU32(rt, [0, 0]);
+      argmaxU8(rt, out, put(rt, big), { N: 1, K, H: 1, W: 8 });
+      expect(Array.from(new Uint8Array(u32(rt, out, 2).buffer))).toEqual([255, 225, 195, 165, 135, 105, 75, 45]);
+      expect(() => argmaxU8(rt, out, logits, { N: 1, K: 257, H: 1, W: 8 })).toThrow(/257 classes do not fit a byte \(at most 256\)/);
+      expect(() => argmax(rt, ids, logits, { N: 1, K: 3, H: 2, W: 9, TH: 1, TW: 9 })).toThrow(/plane 1×9 must hold the 2×9 map/);
     });
   });
 });

@@ -90,10 +90,31 @@ export function batchNormBackward(
   rt.run('batchNormBackward', [x, dy, dx, st.weight, st.saveMean, st.saveInvstd, dweight, dbias, s.N, s.C, s.H * s.W]);
 }
 
-/** out (N,H,W) u32 = argmax over K of logits (N,K,H,W), ties to the lowest class. */
-export function argmax(rt: WasmRuntime, out: number, logits: number, g: { N: number; K: number; H: number; W: number }): void {
-  checkNchw('argmax', { N: g.N, C: g.K, H: g.H, W: g.W });
-  rt.run('argmax', [logits, out, g.N, g.K, g.H * g.W]);
+/** Argmax geometry: logits (N, K, TH, TW), ids of the top-left H × W (TH = H, TW = W when absent). */
+export interface ArgmaxGeom { N: number; K: number; H: number; W: number; TH?: number; TW?: number }
+
+function argmaxArgs(what: string, g: ArgmaxGeom): number[] {
+  const TH = g.TH ?? g.H, TW = g.TW ?? g.W;
+  checkNchw(what, { N: g.N, C: g.K, H: g.H, W: g.W });
+  if (!(Number.isInteger(TH) && Number.isInteger(TW) && TH >= g.H && TW >= g.W)) {
+    throw new Error(`${what}: the logits' plane ${TH}×${TW} must hold the ${g.H}×${g.W} map`);
+  }
+  return [g.N, g.K, g.H, g.W, TH, TW];
+}
+
+/** out (N,H,W) u32 = argmax over K of logits (N,K,TH,TW), ties to the lowest class, the first NaN wins (torch.argmax). */
+export function argmax(rt: WasmRuntime, out: number, logits: number, g: ArgmaxGeom): void {
+  rt.run('argmax', [logits, out, ...argmaxArgs('argmax', g), 0]);
+}
+
+/**
+ * As argmax, one byte per id: four ids per u32 word, lowest byte first, the last word's unused
+ * bytes zero (the WebGPU backend's packed argmax layout). ceil(N·H·W / 4) words at out; K ≤ 256.
+ */
+export function argmaxU8(rt: WasmRuntime, out: number, logits: number, g: ArgmaxGeom): void {
+  const a = argmaxArgs('argmax (u8 ids)', g);
+  if (g.K > 256) throw new Error(`argmax (u8 ids): K = ${g.K} classes do not fit a byte (at most 256); use the u32 argmax`);
+  rt.run('argmax', [logits, out, ...a, 1]);
 }
 
 /** conf (K·K u32) += bincount(label·K + pred) over n pixels, labels ≥ K (255) ignored. */

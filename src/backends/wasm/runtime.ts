@@ -7,6 +7,8 @@
 //   kernels.wasm          shared memory, SIMD128 — the default;
 //   kernels-single.wasm   unshared memory, SIMD128 — when SharedArrayBuffer is unavailable (a page
 //                         that is not cross-origin isolated): one thread, and `reason` says why.
+//                         Made from kernels.wasm at run time (unshared.ts: one byte differs), so
+//                         bundles carry two builds, not three.
 // Threads: the caller is thread 0 and `threads − 1` workers are the rest. An op is one `run`: its
 // arguments go into the control block and a new generation into the dispatch word (generation in
 // bits 8.., CLOSED in bit 7, the number of workers that joined in bits 0..6); every thread takes
@@ -19,8 +21,8 @@
 // runtime lives in a worker (as the engine does).
 import relaxedBytes from '../../../build/kernels-relaxed.wasm';
 import sharedBytes from '../../../build/kernels.wasm';
-import singleBytes from '../../../build/kernels-single.wasm';
 import { Arena, PAGE, WASM32_MAX_BYTES } from './memory.js';
+import { unsharedMemoryBuild } from './unshared.js';
 import { SPIN_MS, WORKER_SOURCE } from './worker-source.js';
 
 export type SimdLevel = 'relaxed-simd' | 'simd128';
@@ -147,6 +149,7 @@ interface PoolWorker {
 }
 
 const compiled = new Map<Uint8Array, Promise<WebAssembly.Module>>();
+let singleBytes: Uint8Array | null = null;
 
 /** The kernels, their memory, arena and thread pool. */
 export class WasmRuntime {
@@ -192,7 +195,7 @@ export class WasmRuntime {
     const wantRelaxed = options.simd === 'relaxed-simd' || ((options.simd ?? 'auto') === 'auto' && envSimd !== 'simd128');
     if (wantRelaxed && shared && relaxedSimdSupported()) simd = 'relaxed-simd';
     else if (options.simd === 'relaxed-simd') reasons.push('relaxed SIMD is not validated by this runtime (or memory is not shared): using SIMD128');
-    const bytes = !shared ? singleBytes : simd === 'relaxed-simd' ? relaxedBytes : sharedBytes;
+    const bytes = !shared ? (singleBytes ??= unsharedMemoryBuild(sharedBytes)) : simd === 'relaxed-simd' ? relaxedBytes : sharedBytes;
 
     const maxBytes = Math.min(options.maxBytes ?? WASM32_MAX_BYTES, WASM32_MAX_BYTES);
     let memory: WebAssembly.Memory | null = null;

@@ -34,17 +34,26 @@ export function wasmEvalLogits(model: WasmFcnModel, images: Float32Array, N: num
   return model.rt.read(plan.logits.ptr, N * model.config.classes * H * W);
 }
 
-/** Class ids (N, H, W) u32 of normalised images, argmax in wasm (ties to the lowest class). */
-export function wasmEvalClasses(model: WasmFcnModel, images: Float32Array, N: number, H: number, W: number): Uint32Array {
-  const plan = runEval(model, images, N, H, W);
-  const pred = region(model, plan, 'predict.classes', N * H * W * 4);
-  ops.argmax(model.rt, pred, plan.logits.ptr, { N, K: model.config.classes, H, W });
-  return new Uint32Array(model.rt.memory.buffer, pred, N * H * W).slice();
+/** The u8 ids ceil(N·H·W / 4) words at `at` as a (N·H·W) byte array (a copy). */
+function idBytes(model: WasmFcnModel, at: number, n: number): Uint8Array {
+  return new Uint8Array(model.rt.memory.buffer, at, n).slice();
+}
+
+/**
+ * Class ids (N, H, W) u8 of normalised images (N, 3, TH, TW), TH and TW multiples of 32, cropped
+ * to the top-left H × W (default all of it): argmax into bytes in wasm (ties to the lowest class).
+ */
+export function wasmEvalClasses(model: WasmFcnModel, images: Float32Array, N: number, TH: number, TW: number, H = TH, W = TW): Uint8Array {
+  const plan = runEval(model, images, N, TH, TW);
+  const pred = region(model, plan, 'predict.ids', Math.ceil((N * TH * TW) / 4) * 4);
+  ops.argmaxU8(model.rt, pred, plan.logits.ptr, { N, K: model.config.classes, H, W, TH, TW });
+  return idBytes(model, pred, N * H * W);
 }
 
 /**
  * Class maps (N, H, W) u8 for N RGBA frames (N, H, W, 4) u8 of one size: normalised in wasm with
- * `norm`, the network on a plan padded to multiples of 32 (padding = the dataset mean), argmax.
+ * `norm`, the network on a plan padded to multiples of 32 (padding = the dataset mean), argmax of
+ * the H × W corner straight into bytes (as the WebGPU frame pipeline's packed ids).
  * Also returns the plan's logits offset for callers that want confidences.
  */
 export function wasmEvalFrames(
@@ -58,12 +67,9 @@ export function wasmEvalFrames(
   const { scale, bias } = foldNormalisation(norm.mean, norm.std);
   ops.normalizeRgba(rt, plan.images.ptr, rgba, { N, H, W, TH, TW }, scale, bias);
   for (const s of plan.forward) s.run();
-  const pred = region(model, plan, 'predict.classes', N * TH * TW * 4);
-  ops.argmax(rt, pred, plan.logits.ptr, { N, K: model.config.classes, H: TH, W: TW });
-  const ids = new Uint32Array(rt.memory.buffer, pred, N * TH * TW);
-  const classes = new Uint8Array(N * H * W);
-  for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) classes[(n * H + y) * W + x] = ids[(n * TH + y) * TW + x]!;
-  return { classes, logits: () => rt.read(plan.logits.ptr, N * model.config.classes * TH * TW), TH, TW };
+  const pred = region(model, plan, 'predict.ids', Math.ceil((N * TH * TW) / 4) * 4);
+  ops.argmaxU8(rt, pred, plan.logits.ptr, { N, K: model.config.classes, H, W, TH, TW });
+  return { classes: idBytes(model, pred, N * H * W), logits: () => rt.read(plan.logits.ptr, N * model.config.classes * TH * TW), TH, TW };
 }
 
 /** Evaluates batches of (B, 3, H, W) crops on wasm into one confusion matrix (as CropEvaluator). */

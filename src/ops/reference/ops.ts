@@ -177,7 +177,7 @@ export function crossEntropyRef(logits: Arr, labels: Arr, g: CeGeom) {
   return { losses, meanLoss: total / valid, valid, dSum, dMean, sumLoss: losses.reduce((a, b) => a + b, 0) };
 }
 
-/** argmax over channels, ties to the lowest index. */
+/** argmax over channels, ties to the lowest index, the first NaN wins (torch.argmax on CPU). */
 export function argmaxRef(logits: Arr, g: CeGeom): Uint32Array {
   const HW = g.H * g.W;
   const out = new Uint32Array(g.N * HW);
@@ -187,7 +187,7 @@ export function argmaxRef(logits: Arr, g: CeGeom): Uint32Array {
       let arg = 0;
       for (let k = 1; k < g.K; k++) {
         const v = logits[(n * g.K + k) * HW + s]!;
-        if (v > best) {
+        if (best === best && !(v <= best)) {
           best = v;
           arg = k;
         }
@@ -260,16 +260,22 @@ export function normalizeRgbaRef(
   return out;
 }
 
-/** argmax ids of the top-left H × W of logits (N, K, TH, TW), four u8 per u32 (little-endian), zero-padded. */
+/** argmax ids (as argmaxRef) of the top-left H × W of logits (N, K, TH, TW), four u8 per u32 (little-endian), zero-padded. */
 export function argmaxPackedRef(logits: Arr, g: { N: number; K: number; H: number; W: number; TH: number; TW: number }): Uint32Array {
   const { N, K, H, W, TH, TW } = g;
   const bytes = new Uint8Array(Math.ceil((N * H * W) / 4) * 4);
   for (let n = 0; n < N; n++)
     for (let y = 0; y < H; y++)
       for (let x = 0; x < W; x++) {
-        let best = 0;
-        for (let k = 1; k < K; k++) if (logits[((n * K + k) * TH + y) * TW + x]! > logits[((n * K + best) * TH + y) * TW + x]!) best = k;
-        bytes[(n * H + y) * W + x] = best;
+        let best = logits[(n * K * TH + y) * TW + x]!, arg = 0;
+        for (let k = 1; k < K; k++) {
+          const v = logits[((n * K + k) * TH + y) * TW + x]!;
+          if (best === best && !(v <= best)) {
+            best = v;
+            arg = k;
+          }
+        }
+        bytes[(n * H + y) * W + x] = arg;
       }
   return new Uint32Array(bytes.buffer);
 }
