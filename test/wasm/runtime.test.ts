@@ -38,15 +38,15 @@ describe('thread pool', () => {
     });
   });
 
-  it('lets workers join long ops and finishes short ones without waiting for a sleeping worker', async () => {
-    const rt = await testRuntime(2);
+  it.each([2, 4])('lets workers join long ops and finishes short ones without waiting for a sleeping worker (%i threads)', async (threads) => {
+    const rt = threads === 2 ? await testRuntime(2) : await WasmRuntime.create({ threads });
     await scoped(rt, () => {
-      const n = 4_000_000;
+      const n = 8_000_000;
       const p = rt.arena.alloc(n * 4, 'fill');
       const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-      // After a pause the worker sleeps; a long op still gets its help (a few ms of tiles against
-      // a wake-up of tens of microseconds), a tiny one may finish before it wakes. Either way every
-      // element is written by exactly one thread, and the counters say which ops had the worker.
+      // After a pause the workers sleep; a long op still gets their help (a few ms of tiles against
+      // a wake-up of tens of microseconds), a tiny one may finish before they wake. Either way every
+      // element is written by exactly one thread, and the counters say which ops had a worker.
       let longJoined = 0;
       for (let rep = 0; rep < 6; rep++) {
         sleep(2);
@@ -60,12 +60,14 @@ describe('thread pool', () => {
         fill(rt, p, 5, -1 - rep);
         expect(Array.from(rt.f32(p, 6))).toEqual([-1 - rep, -1 - rep, -1 - rep, -1 - rep, -1 - rep, rep]);
       }
-      expect(longJoined).toBeGreaterThanOrEqual(4);
-      // Back-to-back tiny ops (the worker polling): many short dispatches, each one correct.
+      // (Not all 6: on a loaded machine a woken worker can wait longer for a core than the op lasts.)
+      expect(longJoined).toBeGreaterThanOrEqual(3);
+      // Back-to-back tiny ops (workers polling): many short dispatches, each one correct.
       for (let rep = 0; rep < 2000; rep++) fill(rt, p + (rep % 64) * 4, 1, rep);
       const last = rt.f32(p, 64);
       for (let k = 0; k < 64; k++) expect(last[k]).toBe(k + 64 * Math.floor((1999 - k) / 64)); // the last rep ≡ k (mod 64)
     });
+    if (threads !== 2) await rt.dispose();
   });
 
   it('reports a trap in any thread, then keeps working', async () => {
