@@ -7,10 +7,11 @@
 // `npm run bench:kernels -- --backend wasm` runs this too (tools/bench-kernels.ts).
 //
 //   node --import ./tools/register.js tools/bench-wasm.ts [--size 160x256] [--batches 1,2] [--threads 1,2] [--reps 3] [--only NAME]
-//     [--winograd auto|off] [--split-k auto|off] [--phases auto|off] [--direct auto|off] [--json]
+//     [--winograd auto|off] [--split-k auto|off] [--phases auto|off] [--direct-pack auto|off] [--tconv-direct auto|off] [--json]
 //   (with --experimental-wasm-relaxed-simd before --import, Node 20 runs the relaxed-SIMD build;
 //   --split-k off / --phases off plan every GEMM unsplit / every transposed conv without output phases;
-//   --direct off plans the transposed convs the direct kernels serve by phases or GEMM instead)
+//   --direct-pack off runs im2col into a col buffer and packs it, instead of im2col into packed panels;
+//   --tconv-direct off plans the transposed convs the direct kernels serve by phases or GEMM instead)
 //
 // Timing: the best of --reps runs after one warm-up (the machine is shared; the best run is the
 // one least disturbed), wall clock and process CPU time.
@@ -43,11 +44,14 @@ function parseArgs(args: string[]) {
     if (v !== 'auto' && v !== 'off') throw new Error(`--${name} ${v}: expected auto or off`);
     return v;
   };
-  const choice = { winograd: onOff('winograd'), splitK: onOff('split-k'), phases: onOff('phases'), direct: onOff('direct') };
+  const choice = {
+    winograd: onOff('winograd'), splitK: onOff('split-k'), phases: onOff('phases'), directPack: onOff('direct-pack'), tconvDirect: onOff('tconv-direct'),
+  };
   wasmConvOptions.winograd = choice.winograd === 'auto';
   wasmConvOptions.splitK = choice.splitK === 'auto';
   wasmConvOptions.tconvPhases = choice.phases === 'auto';
-  wasmConvOptions.tconvDirect = choice.direct === 'auto';
+  wasmConvOptions.directPack = choice.directPack === 'auto';
+  wasmConvOptions.tconvDirect = choice.tconvDirect === 'auto';
   return { batches, threadCounts, asJson: args.includes('--json'), choice };
 }
 
@@ -208,7 +212,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(JSON.stringify({ size: [IH, IW], runtimes: meta, choice, rows }, null, 2));
     return;
   }
-  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${choice.winograd}, split K ${choice.splitK}, output phases ${choice.phases}, direct transposed convs ${choice.direct}; best of ${reps} after a warm-up`);
+  console.log(`wasm kernels, input ${IH}x${IW}; ${meta.join(' / ')}; Winograd ${choice.winograd}, split K ${choice.splitK}, output phases ${choice.phases}, direct pack ${choice.directPack}, direct transposed convs ${choice.tconvDirect}; best of ${reps} after a warm-up`);
   console.log('| threads | batch | shape | pass | ms | GFLOP/s | GFLOP/CPU-s | of best matmul |');
   console.log('|---:|---:|---|---|---:|---:|---:|---:|');
   for (const r of rows) {

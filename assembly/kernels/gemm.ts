@@ -155,7 +155,7 @@ export function gemm(ctl: usize): void {
 
 /**
  * Packs A (M, K), a(m, k) = src[(k / P)·ks + (k % P)·sk + m·sm] (strides in elements), into
- * ⌈M/4⌉ panels of (K, 4) at dst. args: src, M, K, sm, sk, P, ks, dst. Tiles: panels (counter 0).
+ * ⌈M/4⌉ panels of (K, 4) at dst. args: src, M, K, sm, sk, P, ks, dst. Tiles: groups of panels (counter 0).
  * Strides are signed (sk = −1 walks k backwards: conv's flipped kernels for backward-input).
  * Fast paths for full panels: k contiguous (sk = ±1: a 4×4 in-register transpose of 4 k at a
  * time) and rows contiguous (sm = 1: one 16-byte copy per k).
@@ -166,44 +166,56 @@ export function packA(ctl: usize): void {
   const dst = argU(ctl, 7);
   const back = sk == <usize>-4;
   const panels = (M + MR - 1) / MR;
-  for (let t = nextTile(ctl, 0); t < panels; t = nextTile(ctl, 0)) {
-    const m0 = t * MR, mr = min(MR, M - m0);
-    let o = dst + (<usize>t * K * MR << 2);
-    let base = src + <usize>m0 * sm;
-    // One period (a run of k with constant base) at a time.
+  // A tile is a group of up to 8 panels, filled one period at a time across the group: where k
+  // wraps with a large stride (conv weights read transposed: one period per output channel,
+  // C·9 floats apart) the group's rows of one period are one contiguous read, not 4 rows from
+  // a different page per period. Groups shrink so that there are ≥ 8 tiles where possible.
+  const G = max(1, min(8, panels >> 3)), groups = (panels + G - 1) / G;
+  for (let t = nextTile(ctl, 0); t < groups; t = nextTile(ctl, 0)) {
+    const p0 = t * G, p1 = min(panels, p0 + G);
+    let kb: usize = 0;
     for (let k0 = 0; k0 < K; k0 += P) {
       const len = min(P, K - k0);
-      let k = 0;
-      if (mr == MR && (sk == 4 || back)) {
-        for (; k + 4 <= len; k += 4) {
-          // k..k+3 of each row; walking backwards they sit at p − 12 .. p, reversed.
-          const p = back ? base - (<usize>k << 2) - 12 : base + (<usize>k << 2);
-          let r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm), r3 = v128.load(p + 3 * sm);
-          if (back) {
-            r0 = i32x4.shuffle(r0, r0, 3, 2, 1, 0); r1 = i32x4.shuffle(r1, r1, 3, 2, 1, 0);
-            r2 = i32x4.shuffle(r2, r2, 3, 2, 1, 0); r3 = i32x4.shuffle(r3, r3, 3, 2, 1, 0);
-          }
-          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
-          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
-          o += 4 * MR << 2;
-        }
-      } else if (mr == MR && sm == 4) {
-        for (; k < len; k++) {
-          v128.store(o, v128.load(base + <usize>k * sk));
-          o += MR << 2;
-        }
+      for (let pi = p0; pi < p1; pi++) {
+        const m0 = pi * MR;
+        packRunA(src + <usize>m0 * sm + kb, dst + (<usize>pi * K * MR << 2) + (<usize>k0 * MR << 2), len, sm, sk, back, min(MR, M - m0));
       }
-      for (; k < len; k++) {
-        const p = base + <usize>k * sk;
-        for (let r = 0; r < MR; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(p + <usize>r * sm) : 0);
-        o += MR << 2;
-      }
-      base += ks;
+      kb += ks;
     }
+  }
+}
+
+/** One period of one A panel: rows base + r·sm (r < mr, zeros after), k = 0..len at steps sk, into o. */
+// @ts-ignore: decorator
+@inline function packRunA(base: usize, o: usize, len: i32, sm: usize, sk: usize, back: bool, mr: i32): void {
+  let k = 0;
+  if (mr == MR && (sk == 4 || back)) {
+    for (; k + 4 <= len; k += 4) {
+      // k..k+3 of each row; walking backwards they sit at p − 12 .. p, reversed.
+      const p = back ? base - (<usize>k << 2) - 12 : base + (<usize>k << 2);
+      let r0 = v128.load(p), r1 = v128.load(p + sm), r2 = v128.load(p + 2 * sm), r3 = v128.load(p + 3 * sm);
+      if (back) {
+        r0 = i32x4.shuffle(r0, r0, 3, 2, 1, 0); r1 = i32x4.shuffle(r1, r1, 3, 2, 1, 0);
+        r2 = i32x4.shuffle(r2, r2, 3, 2, 1, 0); r3 = i32x4.shuffle(r3, r3, 3, 2, 1, 0);
+      }
+      const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+      const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+      v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+      v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+      v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+      v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+      o += 4 * MR << 2;
+    }
+  } else if (mr == MR && sm == 4) {
+    for (; k < len; k++) {
+      v128.store(o, v128.load(base + <usize>k * sk));
+      o += MR << 2;
+    }
+  }
+  for (; k < len; k++) {
+    const p = base + <usize>k * sk;
+    for (let r = 0; r < MR; r++) store<f32>(o + (<usize>r << 2), r < mr ? load<f32>(p + <usize>r * sm) : 0);
+    o += MR << 2;
   }
 }
 
@@ -212,7 +224,8 @@ export function packA(ctl: usize): void {
  * ⌈N/8⌉ panels of (K, 8) each. args: src, K, N, sk, sn, P, ks, dst, batch, srcStride, dstStride
  * (strides in elements; batch strides in bytes), panelPitch (bytes between panels; 0: K·8·4 —
  * larger to fill rows k0.. of the panels of a longer K from several sources).
- * Tiles: (batch, panel) (counter 0).
+ * Tiles: (batch, panel) (counter 0). Fast paths for full panels: columns contiguous (sn = 1: two
+ * 16-byte copies per k) and k contiguous (sk = 1: 4×4 in-register transposes of 4 k at a time).
  */
 export function packB(ctl: usize): void {
   const src = argU(ctl, 0), K = argI(ctl, 1), N = argI(ctl, 2);
@@ -234,6 +247,39 @@ export function packB(ctl: usize): void {
         v128.store(o, v128.load(p, 16), 16);
         o += NR << 2;
         if (++kk == P) { kk = 0; base += ks; }
+      }
+    } else if (nr == NR && sk == 4) {
+      // k contiguous (a transposed source: conv weight gradients' colᵀ): 4 k of the 8 columns
+      // at a time, two 4×4 in-register transposes, four packed rows written whole.
+      for (let k = 0; k < K;) {
+        const run = min(P - kk, K - k);
+        let i = 0;
+        for (; i + 4 <= run; i += 4) {
+          const p = base + (<usize>(kk + i) << 2);
+          const r0 = v128.load(p), r1 = v128.load(p + sn), r2 = v128.load(p + 2 * sn), r3 = v128.load(p + 3 * sn);
+          const r4 = v128.load(p + 4 * sn), r5 = v128.load(p + 5 * sn), r6 = v128.load(p + 6 * sn), r7 = v128.load(p + 7 * sn);
+          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
+          const u2 = i32x4.shuffle(r6, r7, 0, 4, 1, 5), u3 = i32x4.shuffle(r6, r7, 2, 6, 3, 7);
+          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(o, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
+          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(o, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
+          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(o, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
+          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+          v128.store(o, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+          o += 4 * NR << 2;
+        }
+        for (; i < run; i++) {
+          const p = base + (<usize>(kk + i) << 2);
+          for (let c = 0; c < NR; c++) store<f32>(o + (<usize>c << 2), load<f32>(p + <usize>c * sn));
+          o += NR << 2;
+        }
+        k += run;
+        kk += run;
+        if (kk == P) { kk = 0; base += ks; }
       }
     } else {
       for (let k = 0; k < K; k++) {

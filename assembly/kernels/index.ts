@@ -2,7 +2,7 @@
 // on one shared memory. Nothing here allocates (runtime `stub`): the host plans every buffer as a
 // byte offset in that memory above `heapBase()` and passes offsets through the control block
 // (args.ts). `run` is the single entry: the op ids below are mirrored in src/backends/wasm/ops.ts.
-import { addBias, biasGrad, col2im, im2col } from './conv';
+import { addBias, biasGrad, col2im, im2col, im2colPack, im2colPackT } from './conv';
 import { fill, gemm, packA, packB, reduceParts } from './gemm';
 import {
   add, argmax, batchNormBackward, crossEntropy, normalizeRgba, scale, batchNormEval, batchNormTrain, confusion, maxPoolBackward, maxPoolForward, reluBackward, reluForward, sgd,
@@ -42,14 +42,16 @@ export const OP_TCONV_SCATTER = 27;
 export const OP_TCONV_GATHER = 28;
 export const OP_TCONV_INPUT_WEIGHTS = 29;
 export const OP_CROP_COLUMNS = 30;
-export const OP_TCONV_PAD = 31;
-export const OP_TCONV_DIRECT_FORWARD = 32;
-export const OP_TCONV_DIRECT_INPUT = 33;
-export const OP_TCONV_DIRECT_REDUCE = 34;
-export const OP_TCONV_DIRECT_WEIGHT = 35;
-export const OP_TCONV_CHANNELS_FORWARD = 36;
-export const OP_TCONV_CHANNELS_INPUT = 37;
-export const OP_TCONV_CHANNELS_WEIGHT = 38;
+export const OP_IM2COL_PACK = 31;
+export const OP_IM2COL_PACK_T = 32;
+export const OP_TCONV_PAD = 33;
+export const OP_TCONV_DIRECT_FORWARD = 34;
+export const OP_TCONV_DIRECT_INPUT = 35;
+export const OP_TCONV_DIRECT_REDUCE = 36;
+export const OP_TCONV_DIRECT_WEIGHT = 37;
+export const OP_TCONV_CHANNELS_FORWARD = 38;
+export const OP_TCONV_CHANNELS_INPUT = 39;
+export const OP_TCONV_CHANNELS_WEIGHT = 40;
 
 /** First byte the host may use (past this module's static data), 64-byte aligned. */
 export function heapBase(): usize {
@@ -95,6 +97,8 @@ export function run(op: i32, ctl: usize, tid: i32, nt: i32): void {
     case OP_TCONV_GATHER: tconvGather(ctl); break;
     case OP_TCONV_INPUT_WEIGHTS: tconvInputWeights(ctl); break;
     case OP_CROP_COLUMNS: cropColumns(ctl); break;
+    case OP_IM2COL_PACK: im2colPack(ctl); break;
+    case OP_IM2COL_PACK_T: im2colPackT(ctl); break;
     case OP_TCONV_PAD: tconvPad(ctl); break;
     case OP_TCONV_DIRECT_FORWARD: tconvDirectForward(ctl); break;
     case OP_TCONV_DIRECT_INPUT: tconvDirectInput(ctl); break;

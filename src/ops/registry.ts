@@ -95,9 +95,10 @@ const THREADED: readonly WasmVariant[] = [{ name: '1 thread', threads: 1 }, { na
  * take it; split K on two threads, on shapes whose GEMMs have a long K and few tiles (gemm.ts
  * splitK); and, for transposed convolutions, output phases on k = 2·stride shapes (conv2d.ts
  * usePhases: the forward from stride 2, all three passes from stride 4), on one thread, and on
- * two with the backward-input's K split; and the direct kernels (conv2d.ts useDirect: k = T·stride
+ * two with the backward-input's K split; the direct kernels (conv2d.ts useDirect: k = T·stride
  * with the width's stride and padding multiples of 4; channelsScratch: smaller width strides) on
- * one and two threads.
+ * one and two threads; and conv2d's forward and weight gradient with im2col writing the packed
+ * panels directly (conv2d.ts directPack), on one and two threads.
  * Relaxed SIMD is not a variant here: Node 20 validates it only behind a flag, so its GEMM is
  * checked in a child process (test/wasm/runtime.test.ts).
  */
@@ -107,7 +108,7 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
   const wino = op === 'conv2d'
     ? [/^conv2d\.forward\(.*\):winograd$/, /^conv2d\.backward_input\(.*\):winograd$/]
     : [/^conv_transpose2d\.forward\(.*\):winograd$/, /^conv_transpose2d\.backward_input\(.*\):winograd$/];
-  const plain = { winograd: false, splitK: false, tconvPhases: false, tconvDirect: false };
+  const plain = { winograd: false, splitK: false, tconvPhases: false, tconvDirect: false, directPack: false };
   const variants: WasmVariant[] = [
     { name: 'gemm, 1 thread', threads: 1, ...plain, uses: gemm },
     { name: 'gemm, 2 threads', threads: 2, ...plain, uses: gemm },
@@ -115,6 +116,13 @@ function wasmConvVariants(op: 'conv2d' | 'conv_transpose2d'): WasmVariant[] {
     { name: 'winograd, 2 threads', threads: 2, winograd: true, splitK: false, uses: wino, shapes: 'wasmWinograd' },
   ];
   if (op === 'conv2d') {
+    // im2col straight into the GEMMs' packed panels, col for the forward and colᵀ for the weight
+    // gradient (any kernel, stride and padding: the random shapes).
+    const direct = [/^conv2d\.forward\(.*\):im2col-packed$/, /^conv2d\.backward_weight\(.*\):im2col-packed$/];
+    variants.push(
+      { name: 'im2col into panels, 1 thread', threads: 1, winograd: false, splitK: false, directPack: true, uses: direct },
+      { name: 'im2col into panels, 2 threads', threads: 2, winograd: false, splitK: false, directPack: true, uses: direct },
+    );
     variants.push({
       name: 'split K, 2 threads', threads: 2, winograd: false, splitK: true, shapes: 'wasmSplitK',
       uses: [/^conv2d\.forward\(.*\):split-k$/, /^conv2d\.backward_weight\(.*\):split-k$/],

@@ -89,6 +89,8 @@ export interface WasmVariant {
   tconvPhases?: boolean;
   /** Whether such transposed convolutions with width stride and padding multiples of 4 run by direct kernels (wasmConvOptions.tconvDirect). */
   tconvDirect?: boolean;
+  /** Whether forward-shaped GEMMs build their packed columns straight from x (wasmConvOptions.directPack; default: as planned). */
+  directPack?: boolean;
   /** Each must match `<step label>:<step variant>` of some planned step: the forced kernels did run. */
   uses?: readonly RegExp[];
   /**

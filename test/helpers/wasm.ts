@@ -111,6 +111,7 @@ export async function withWasmVariant<T>(v: WasmVariant, fn: (rt: WasmRuntime) =
   if (v.splitK !== undefined) wasmConvOptions.splitK = v.splitK;
   if (v.tconvPhases !== undefined) wasmConvOptions.tconvPhases = v.tconvPhases;
   if (v.tconvDirect !== undefined) wasmConvOptions.tconvDirect = v.tconvDirect;
+  if (v.directPack !== undefined) wasmConvOptions.directPack = v.directPack;
   try {
     return await fn(rt);
   } finally {

@@ -72,6 +72,10 @@ describe.each(THREADS)('conv2d on %i thread(s)', (threads) => {
       { N: 2, C: 16, H: 9, W: 11, K: 32, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
       { N: 2, C: 16, H: 9, W: 11, K: 32, kh: 1, kw: 1, strideH: 2, strideW: 2, padH: 0, padW: 0 },
       { N: 3, C: 32, H: 3, W: 5, K: 21, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+      // Output rows of several 8-column panels (im2colPack's vector reads, strides 1 and 2, and a
+      // panel wrapping to the next row); 3 channels keep them off Winograd.
+      { N: 1, C: 3, H: 7, W: 35, K: 9, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { N: 2, C: 5, H: 6, W: 37, K: 6, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
     ];
     for (const [i, p] of shapes.entries()) {
       await scoped(rt, () => {
@@ -176,6 +180,10 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
     { N: 3, C: 9, H: 12, W: 6, K: 20, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 0, padW: 2 },
     { N: 3, C: 8, H: 9, W: 7, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 2, padW: 0 },
     { N: 6, C: 32, H: 5, W: 8, K: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }, // layer4-like: 6·3·4 = 72 tiles
+    // Tile rows of 4-tile runs (TW = 16: the transforms' four-tiles-per-vector paths), inputs inside
+    // and at the edges, odd OW (the last run's outputs clipped: per tile) and odd OH.
+    { N: 1, C: 8, H: 6, W: 31, K: 8, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+    { N: 2, C: 8, H: 7, W: 32, K: 9, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
   ];
   for (const [i, p] of shapes.entries()) {
     it(`forward and stride-1 backward-input take Winograd and match the float64 reference (${JSON.stringify(p)})`, async () => {
@@ -198,19 +206,19 @@ describe.each(THREADS)('Winograd F(2x2, 3x3) on %i thread(s)', (threads) => {
     });
   }
 
-  it('is off when asked, and not taken for strided or small-channel convolutions', async () => {
+  it('is off when asked, and not taken for strided or small-channel convolutions (im2col into packed panels instead)', async () => {
     const rt = await testRuntime(threads);
     await scoped(rt, () => {
       const p = shapes[0]!;
       wasmConvOptions.winograd = false;
       try {
-        expect(conv2dForward(rt, 0, 0, 0, 0, p)[0]!.variant).toBe('gemm');
+        expect(conv2dForward(rt, 0, 0, 0, 0, p)[0]!.variant).toBe('im2col-packed');
       } finally {
         wasmConvOptions.winograd = true;
       }
-      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, strideH: 2, strideW: 2 })[0]!.variant).toBe('gemm');
-      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, C: 3 })[0]!.variant).toBe('gemm');
-      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, N: 1, H: 5, W: 8 })[0]!.variant).toBe('gemm'); // 12 tiles
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, strideH: 2, strideW: 2 })[0]!.variant).toBe('im2col-packed');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, C: 3 })[0]!.variant).toBe('im2col-packed');
+      expect(conv2dForward(rt, 0, 0, 0, 0, { ...p, N: 1, H: 5, W: 8 })[0]!.variant).toBe('im2col-packed'); // 12 tiles
     });
   });
 });

@@ -146,17 +146,21 @@ describe.each(THREADS)('gemm on %i thread(s)', (threads) => {
     const rt = await testRuntime(threads);
     await scoped(rt, () => {
       // a(m, (q, r)) = src[q·M·R + m·R + (R − 1 − r)], R = 9: a (M, Q·R) matrix of reversed runs.
-      const M = 14, Q = 5, R = 9, N = 11, K = Q * R;
-      const src = randn(Q * M * R, 21), bv = randn(K * N, 22);
-      const a = put(rt, src), b = put(rt, bv), c = filled(rt, M * N, NaN);
-      const pa = rt.arena.alloc(packedABytes(M, K), 'pa'), pb = rt.arena.alloc(packedBBytes(K, N), 'pb');
-      packA(rt, { ptr: a + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: M * R }, M, K, pa);
-      packB(rt, { ptr: b, sr: 1, sk: N }, K, N, pb);
-      gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N });
-      const dense = new Float32Array(M * K);
-      for (let m = 0; m < M; m++) for (let q = 0; q < Q; q++) for (let r = 0; r < R; r++) dense[m * K + q * R + r] = src[q * M * R + m * R + (R - 1 - r)]!;
-      expectClose('C', rt.read(c, M * N), refMatmul(M, N, K, dense, bv, false, false));
-      expect(() => packA(rt, { ptr: a, sr: 2 ** 29, sk: 1 }, M, K, pa)).toThrow(/below 2\^29/);
+      // M = 14: 4 panels, one per tile, the last of 2 rows; M = 150: 38 panels in groups of 4
+      // (packA fills a group's panels one period at a time), the last of 2 rows.
+      for (const M of [14, 150]) {
+        const Q = 5, R = 9, N = 11, K = Q * R;
+        const src = randn(Q * M * R, 21), bv = randn(K * N, 22);
+        const a = put(rt, src), b = put(rt, bv), c = filled(rt, M * N, NaN);
+        const pa = rt.arena.alloc(packedABytes(M, K), 'pa'), pb = rt.arena.alloc(packedBBytes(K, N), 'pb');
+        packA(rt, { ptr: a + (R - 1) * 4, sr: R, sk: -1, period: R, kStride: M * R }, M, K, pa);
+        packB(rt, { ptr: b, sr: 1, sk: N }, K, N, pb);
+        gemm(rt, { M, N, K, a: pa, b: pb, c, ldc: N });
+        const dense = new Float32Array(M * K);
+        for (let m = 0; m < M; m++) for (let q = 0; q < Q; q++) for (let r = 0; r < R; r++) dense[m * K + q * R + r] = src[q * M * R + m * R + (R - 1 - r)]!;
+        expectClose(`C (M = ${M})`, rt.read(c, M * N), refMatmul(M, N, K, dense, bv, false, false));
+      }
+      expect(() => packA(rt, { ptr: 0, sr: 2 ** 29, sk: 1 }, 4, 4, 0)).toThrow(/below 2\^29/);
     });
   });
 });

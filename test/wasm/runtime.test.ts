@@ -38,6 +38,38 @@ describe('thread pool', () => {
     });
   });
 
+  it.each([2, 4])('lets workers join long ops and finishes short ones without waiting for a sleeping worker (%i threads)', async (threads) => {
+    const rt = threads === 2 ? await testRuntime(2) : await WasmRuntime.create({ threads });
+    await scoped(rt, () => {
+      const n = 8_000_000;
+      const p = rt.arena.alloc(n * 4, 'fill');
+      const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      // After a pause the workers sleep; a long op still gets their help (a few ms of tiles against
+      // a wake-up of tens of microseconds), a tiny one may finish before they wake. Either way every
+      // element is written by exactly one thread, and the counters say which ops had a worker.
+      let longJoined = 0;
+      for (let rep = 0; rep < 6; rep++) {
+        sleep(2);
+        const j0 = rt.stats.joined;
+        fill(rt, p, n, rep);
+        longJoined += rt.stats.joined - j0;
+        const v = rt.f32(p, n);
+        for (let i = 0; i < n; i += 4999) if (v[i] !== rep) expect(v[i], `rep ${rep} index ${i}`).toBe(rep);
+        expect(v[n - 1]).toBe(rep);
+        sleep(2);
+        fill(rt, p, 5, -1 - rep);
+        expect(Array.from(rt.f32(p, 6))).toEqual([-1 - rep, -1 - rep, -1 - rep, -1 - rep, -1 - rep, rep]);
+      }
+      // (Not all 6: on a loaded machine a woken worker can wait longer for a core than the op lasts.)
+      expect(longJoined).toBeGreaterThanOrEqual(3);
+      // Back-to-back tiny ops (workers polling): many short dispatches, each one correct.
+      for (let rep = 0; rep < 2000; rep++) fill(rt, p + (rep % 64) * 4, 1, rep);
+      const last = rt.f32(p, 64);
+      for (let k = 0; k < 64; k++) expect(last[k]).toBe(k + 64 * Math.floor((1999 - k) / 64)); // the last rep ≡ k (mod 64)
+    });
+    if (threads !== 2) await rt.dispose();
+  });
+
   it('reports a trap in any thread, then keeps working', async () => {
     for (const threads of [1, 2]) {
       const rt = await testRuntime(threads);
@@ -56,6 +88,7 @@ describe('thread pool', () => {
     expect(() => rt.run('nope' as 'fill', [])).toThrow(/unknown op nope/);
     expect(() => rt.run('fill', new Array(40).fill(0))).toThrow(/40 arguments/);
     await expect(WasmRuntime.create({ threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
+    await expect(WasmRuntime.create({ threads: 129 })).rejects.toThrow(/at most 128 threads, got 129/);
   });
 
   it('stops its workers on dispose and refuses to run afterwards', async () => {

@@ -18,7 +18,7 @@
 // and dy exchanged; those whose kernel is a whole number of strides run by output phases or by
 // direct kernels instead (useDirect, channelsScratch, usePhases below). All tensors are byte
 // offsets in the runtime's memory.
-import { gemm, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
+import { gemm, NR, packA, packB, packedABytes, packedBBytes, splitK, splitKBytes, type Strided } from './gemm.js';
 import { scratchRegions, type SharedScratch } from './memory.js';
 import type { WasmRuntime } from './runtime.js';
 
@@ -36,12 +36,13 @@ export interface ConvTranspose2dParams {
 export interface Step {
   label: string;
   /**
-   * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'split-k' (the
+   * How the step computes (for listings and tests): 'gemm' (im2col/packed GEMM), 'im2col-packed'
+   * (the same with im2col writing the GEMM's packed panels directly), 'split-k' (the
    * same with the GEMM's K split over the pool), 'winograd', or 'phases' (a transposed convolution
    * with k = T·stride as one GEMM over its stride² output phases; '+split-k' when its K is split),
    * or 'direct' (such a transposed convolution by assembly/kernels/tconv-direct.ts, without GEMM).
    */
-  variant?: 'gemm' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k' | 'direct';
+  variant?: 'gemm' | 'im2col-packed' | 'split-k' | 'winograd' | 'phases' | 'phases+split-k' | 'direct';
   run(): void;
 }
 
@@ -51,9 +52,11 @@ export interface Step {
  * for the pool split their K (gemm.ts splitK), and whether transposed convolutions whose kernel is
  * a whole number of strides run by output phases (assembly/kernels/tconv.ts), and whether those
  * with strides and paddings that are multiples of 4 along the width run by direct kernels instead
- * (assembly/kernels/tconv-direct.ts).
+ * (assembly/kernels/tconv-direct.ts), and whether GEMMs with a real im2col (not 1×1 stride 1) build
+ * their packed columns straight from x: col for forward-shaped GEMMs (assembly/kernels/conv.ts
+ * im2colPack), colᵀ for weight gradients (im2colPackT) — one pass, no separate col buffer.
  */
-export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true, tconvDirect: true };
+export const wasmConvOptions = { scratchBudget: 256 * 2 ** 20, winograd: true, splitK: true, tconvPhases: true, tconvDirect: true, directPack: true };
 
 /** The K length of each part when this GEMM should split its K on this runtime (0: no split). */
 function planSplit(rt: WasmRuntime, M: number, N: number, K: number, batch: number): number {
@@ -131,30 +134,33 @@ function planForward(
   if (useWinograd(p)) return planWinograd(rt, y, x, w, b, p, accumulate, op, label, scratch);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
-  const perImage = (pw ? CR * P * 4 : 0) + packedBBytes(CR, P);
+  const direct = pw && wasmConvOptions.directPack;
+  const perImage = (pw && !direct ? CR * P * 4 : 0) + packedBBytes(CR, P);
   const chunk = chunkOf(p.N, perImage);
   const kLen = planSplit(rt, p.K, P, CR, chunk);
   const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) packed weights`, bytes: packedABytes(p.K, CR) },
-    { label: `${op}(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `${op}(${label}) im2col`, bytes: pw && !direct ? chunk * CR * P * 4 : 0 },
     { label: `${op}(${label}) packed columns`, bytes: chunk * packedBBytes(CR, P) },
     { label: `${op}(${label}) split-K parts`, bytes: splitKBytes(p.K, P, CR, chunk, kLen) },
   ], scratch);
   return [{
     label: `${op}(${label})`,
-    variant: kLen > 0 ? 'split-k' : 'gemm',
+    variant: kLen > 0 ? 'split-k' : direct ? 'im2col-packed' : 'gemm',
     run() {
       const [pa, col, pb, parts] = regions() as [number, number, number, number];
       packA(rt, w, p.K, CR, pa);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
-        let src = xs;
-        if (pw) {
+        if (direct) {
+          rt.run('im2colPack', [...colArgs(p, xs, pb, nb), packedBBytes(CR, P)]);
+        } else if (pw) {
           rt.run('im2col', colArgs(p, xs, col, nb));
-          src = col;
+          packB(rt, { ptr: col, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
+        } else {
+          packB(rt, { ptr: xs, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
         }
-        packB(rt, { ptr: src, sr: 1, sk: P }, CR, P, pb, nb, CR * P * 4);
         const ys = y + n0 * p.K * P * 4;
         if (kLen > 0) {
           gemm(rt, { M: p.K, N: P, K: CR, a: pa, b: pb, c: ys, ldc: P, cStride: p.K * P * 4, batch: nb, accumulate, split: { kLen, partials: parts } });
@@ -179,11 +185,16 @@ function planWinograd(
   const TH = Math.ceil(OH / 2), TW = Math.ceil(OW / 2), tilesPerImage = TH * TW;
   const perImage = 16 * (packedBBytes(p.C, tilesPerImage) + p.K * tilesPerImage * 4);
   const chunk = chunkOf(p.N, perImage);
-  const aBytes = packedABytes(p.K, p.C);
+  // The 16 transformed matrices (weights, input tiles) and the 16 products are 16 streams the
+  // transforms write (read) side by side: spaced a multiple of 4 KiB apart they would share L1
+  // sets and alias in the store buffer, so each is padded to a stride ≡ 256 (mod 4096) bytes.
+  const spaced = (bytes: number) => Math.ceil(bytes / 4096) * 4096 + 256;
+  const aBytes = spaced(packedABytes(p.K, p.C));
+  const vStride = (T: number) => spaced(packedBBytes(p.C, T)), mStride = (T: number) => spaced(p.K * T * 4);
   const regions = scratchRegions(rt.arena, [
     { label: `${op}(${label}) winograd weights`, bytes: 16 * aBytes },
-    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * packedBBytes(p.C, chunk * tilesPerImage) },
-    { label: `${op}(${label}) winograd products`, bytes: 16 * p.K * chunk * tilesPerImage * 4 },
+    { label: `${op}(${label}) winograd input tiles`, bytes: 16 * vStride(chunk * tilesPerImage) },
+    { label: `${op}(${label}) winograd products`, bytes: 16 * mStride(chunk * tilesPerImage) },
   ], scratch);
   return [{
     label: `${op}(${label})`,
@@ -193,9 +204,9 @@ function planWinograd(
       rt.run('winogradWeights', [w.ptr, p.K, p.C, w.sr, w.sk, w.period ?? p.C * 9, w.kStride ?? 0, u, aBytes]);
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0), T = nb * tilesPerImage;
-        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, packedBBytes(p.C, T)]);
-        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, c: m, ldc: T, cStride: p.K * T * 4, batch: 16 });
-        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0]);
+        rt.run('winogradInput', [x + n0 * p.C * p.H * p.W * 4, nb, p.C, p.H, p.W, p.padH, p.padW, TH, TW, v, vStride(T)]);
+        gemm(rt, { M: p.K, N: T, K: p.C, a: u, aStride: aBytes, b: v, bStride: vStride(T), c: m, ldc: T, cStride: mStride(T), batch: 16 });
+        rt.run('winogradOutput', [m, y + n0 * p.K * OH * OW * 4, nb, p.K, OH, OW, TH, TW, b, accumulate ? 1 : 0, mStride(T)]);
       }
     },
   }];
@@ -258,31 +269,36 @@ export function conv2dBackwardWeight(
   checkConv2dParams(p);
   const { P, CR } = geometry(p);
   const pw = !isPointwise(p);
-  const perImage = (pw ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
+  const direct = pw && wasmConvOptions.directPack;
+  const perImage = (pw && !direct ? CR * P * 4 : 0) + packedABytes(p.K, P) + packedBBytes(P, CR);
   const chunk = chunkOf(p.N, perImage);
   const kLen = planSplit(rt, p.K, CR, chunk * P, 1);
   const regions = scratchRegions(rt.arena, [
-    { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw ? chunk * CR * P * 4 : 0 },
+    { label: `conv2d.backward_weight(${label}) im2col`, bytes: pw && !direct ? chunk * CR * P * 4 : 0 },
     { label: `conv2d.backward_weight(${label}) packed dy`, bytes: packedABytes(p.K, chunk * P) },
     { label: `conv2d.backward_weight(${label}) packed columns`, bytes: packedBBytes(chunk * P, CR) },
     { label: `conv2d.backward_weight(${label}) split-K parts`, bytes: splitKBytes(p.K, CR, chunk * P, 1, kLen) },
   ], scratch);
   return [{
     label: `conv2d.backward_weight(${label})`,
-    variant: kLen > 0 ? 'split-k' : 'gemm',
+    variant: kLen > 0 ? 'split-k' : direct ? 'im2col-packed' : 'gemm',
     run() {
       const [col, pa, pb, parts] = regions() as [number, number, number, number];
       for (let n0 = 0; n0 < p.N; n0 += chunk) {
         const nb = Math.min(chunk, p.N - n0);
         const xs = x + n0 * p.C * p.H * p.W * 4;
-        let src = xs;
-        if (pw) {
-          rt.run('im2col', colArgs(p, xs, col, nb));
-          src = col;
-        }
         // a(k, (n, q)) = dy[n·K·P + k·P + q]; b((n, q), crs) = col[n·CR·P + crs·P + q]
         packA(rt, { ptr: dy + n0 * p.K * P * 4, sr: P, sk: 1, period: P, kStride: p.K * P }, p.K, nb * P, pa);
-        packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
+        if (direct) {
+          rt.run('im2colPackT', [...colArgs(p, xs, pb, nb), nb * P * NR * 4]);
+        } else {
+          let src = xs;
+          if (pw) {
+            rt.run('im2col', colArgs(p, xs, col, nb));
+            src = col;
+          }
+          packB(rt, { ptr: src, sr: P, sk: 1, period: P, kStride: CR * P }, nb * P, CR, pb);
+        }
         // The last chunk may be shorter: its parts follow from its own K (same kLen, fewer parts).
         gemm(rt, { M: p.K, N: CR, K: nb * P, a: pa, b: pb, c: dw, ldc: CR, accumulate: true, split: kLen > 0 ? { kLen, partials: parts } : undefined });
       }

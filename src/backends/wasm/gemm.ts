@@ -65,6 +65,8 @@ export interface GemmArgs {
   a: number; b: number;
   /** Bytes between the batch's packed A_i (default 0: one A for the whole batch). */
   aStride?: number;
+  /** Bytes between the batch's packed B_i (default: packedBBytes(K, N), back to back). */
+  bStride?: number;
   /** C_0 and its row pitch in elements; C_i starts cStride bytes after C_(i−1). */
   c: number; ldc: number; cStride?: number;
   batch?: number;
@@ -108,11 +110,11 @@ export function gemm(rt: WasmRuntime, g: GemmArgs): void {
     const { kLen, partials } = g.split;
     if (g.ldc !== g.N || (batch > 1 && g.cStride !== g.M * g.N * 4) || g.bias) throw new Error('gemm: a split-K product needs a dense C and no bias');
     const part = batch * g.M * g.N * 4, parts = Math.ceil(g.K / kLen);
-    rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), partials, g.N, g.M * g.N * 4, batch, 0, 0, g.aStride ?? 0, kLen, part]);
+    rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, g.bStride ?? packedBBytes(g.K, g.N), partials, g.N, g.M * g.N * 4, batch, 0, 0, g.aStride ?? 0, kLen, part]);
     rt.run('reduceParts', [g.c, partials, batch * g.M * g.N, parts, part, g.accumulate ? 1 : 0]);
     return;
   }
-  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, batch, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0, 0, 0]);
+  rt.run('gemm', [g.M, g.N, g.K, g.a, g.b, g.bStride ?? packedBBytes(g.K, g.N), g.c, g.ldc, g.cStride ?? 0, batch, g.accumulate ? 1 : 0, g.bias ?? 0, g.aStride ?? 0, 0, 0]);
 }
 
 /** Fills `n` f32 at `dst` with `value`. */

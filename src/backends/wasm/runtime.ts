@@ -10,15 +10,20 @@
 //                         Made from kernels.wasm at run time (unshared.ts: one byte differs), so
 //                         bundles carry two builds, not three.
 // Threads: the caller is thread 0 and `threads − 1` workers are the rest. An op is one `run`: its
-// arguments go into the control block, the workers are woken with Atomics.notify on a generation
-// word, every thread takes tiles from the op's atomic counter, and the caller sleeps until the
-// pending count reaches zero. No postMessage per op. Atomics.wait is not allowed on a page's main
-// thread, so in browsers the runtime lives in a worker (as the engine does).
+// arguments go into the control block and a new generation into the dispatch word (generation in
+// bits 8.., CLOSED in bit 7, the number of workers that joined in bits 0..6); every thread takes
+// tiles from the op's atomic counter. A worker joins with a compare-exchange on that word; when
+// the caller has finished its share (no tile left) it closes the op (sets CLOSED) and waits only
+// for the workers that joined, so a worker still asleep costs the op nothing and a small op never
+// waits for a futex wake-up. Workers poll for the next op for a short while (worker-source.ts
+// SPIN_MS) before sleeping, and the caller polls the done count before sleeping on it. No
+// postMessage per op. Atomics.wait is not allowed on a page's main thread, so in browsers the
+// runtime lives in a worker (as the engine does).
 import relaxedBytes from '../../../build/kernels-relaxed.wasm';
 import sharedBytes from '../../../build/kernels.wasm';
 import { Arena, PAGE, WASM32_MAX_BYTES } from './memory.js';
 import { unsharedMemoryBuild } from './unshared.js';
-import { WORKER_SOURCE } from './worker-source.js';
+import { SPIN_MS, WORKER_SOURCE } from './worker-source.js';
 
 export type SimdLevel = 'relaxed-simd' | 'simd128';
 
@@ -64,14 +69,16 @@ export const Op = {
   tconvGather: 28,
   tconvInputWeights: 29,
   cropColumns: 30,
-  tconvPad: 31,
-  tconvDirectForward: 32,
-  tconvDirectInput: 33,
-  tconvDirectReduce: 34,
-  tconvDirectWeight: 35,
-  tconvChannelsForward: 36,
-  tconvChannelsInput: 37,
-  tconvChannelsWeight: 38,
+  im2colPack: 31,
+  im2colPackT: 32,
+  tconvPad: 33,
+  tconvDirectForward: 34,
+  tconvDirectInput: 35,
+  tconvDirectReduce: 36,
+  tconvDirectWeight: 37,
+  tconvChannelsForward: 38,
+  tconvChannelsInput: 39,
+  tconvChannelsWeight: 40,
 } as const;
 export type OpName = keyof typeof Op;
 
@@ -82,7 +89,9 @@ interface KernelExports {
 }
 
 // Control block (i32 words / bytes), mirrored in assembly/kernels/args.ts and worker-source.ts.
-const GEN = 0, PENDING = 1, OP = 2, NT = 3, ERROR = 4, COUNTERS = 8, NCOUNTERS = 4;
+const DISPATCH = 0, DONE = 1, OP = 2, NT = 3, ERROR = 4, COUNTERS = 8, NCOUNTERS = 4;
+/** Dispatch word: CLOSED bit, the joined-worker count below it (so at most 127 workers). */
+const CLOSED = 0x80, JOINED = 0x7f, MAX_WORKERS = JOINED;
 const ARGS_BYTES = 64, MAX_ARGS = 32, MSG_BYTES = 320, CTL_BYTES = 512;
 
 /** (func (param v128) (result v128) local.get 0 ×3, f32x4.relaxed_madd): validates only where relaxed SIMD is on. */
@@ -156,6 +165,10 @@ export class WasmRuntime {
   private c64!: Float64Array;
   private view: ArrayBufferLike | null = null;
   private disposed = false;
+  /** The generation of the last op dispatched (bits 8.. of the dispatch word). */
+  private gen = 0;
+  /** Ops run so far, and how many of them at least one worker joined (tests and benchmarks). */
+  readonly stats = { ops: 0, joined: 0 };
 
   private constructor(
     readonly memory: WebAssembly.Memory,
@@ -180,6 +193,7 @@ export class WasmRuntime {
     const shared = sharedMemorySupported();
     let threads = Math.floor(options.threads ?? await defaultThreads());
     if (!(threads >= 1)) throw new Error(`wasm runtime: threads must be a positive integer, got ${options.threads}`);
+    if (threads - 1 > MAX_WORKERS) throw new Error(`wasm runtime: at most ${MAX_WORKERS + 1} threads, got ${threads}`);
     if (!shared && threads > 1) {
       reasons.push('shared memory is unavailable (SharedArrayBuffer missing or the page is not cross-origin isolated): running single-threaded');
       threads = 1;
@@ -238,9 +252,10 @@ export class WasmRuntime {
     if (nt > 1) {
       c[OP] = id;
       c[NT] = nt;
-      Atomics.store(c, PENDING, nt - 1);
-      Atomics.add(c, GEN, 1);
-      Atomics.notify(c, GEN);
+      c[DONE] = 0;
+      this.gen = (this.gen + 1) & 0xffffff;
+      Atomics.store(c, DISPATCH, this.gen << 8);
+      Atomics.notify(c, DISPATCH);
     }
     let mine: unknown = null;
     try {
@@ -249,8 +264,18 @@ export class WasmRuntime {
       mine = e;
     }
     if (nt > 1) {
-      // The workers may still be writing: wait for them even when our own share failed.
-      for (let v = Atomics.load(c, PENDING); v !== 0; v = Atomics.load(c, PENDING)) Atomics.wait(c, PENDING, v);
+      // Close the op: workers that have not joined yet skip it. Those that did may still be
+      // writing: wait for them even when our own share failed (polling first: they are usually
+      // finishing their last tile).
+      const joined = Atomics.or(c, DISPATCH, CLOSED) & JOINED;
+      this.stats.ops++;
+      if (joined) {
+        this.stats.joined++;
+        const t0 = performance.now();
+        for (let i = 1, v = Atomics.load(c, DONE); v < joined; i++, v = Atomics.load(c, DONE)) {
+          if ((i & 63) === 0 && performance.now() - t0 > SPIN_MS) Atomics.wait(c, DONE, v);
+        }
+      }
     }
     if (mine) throw new Error(`wasm kernel ${op} failed: ${(mine as Error).message ?? mine}`);
     if (c[ERROR]) throw new Error(`wasm kernel ${op} failed on ${this.errorMessage()}`);
@@ -291,8 +316,9 @@ export class WasmRuntime {
     if (this.workers.length) {
       const c = this.c32;
       c[OP] = -1;
-      Atomics.add(c, GEN, 1);
-      Atomics.notify(c, GEN);
+      this.gen = (this.gen + 1) & 0xffffff;
+      Atomics.store(c, DISPATCH, this.gen << 8); // never closed: every worker joins it and stops
+      Atomics.notify(c, DISPATCH);
       await Promise.all(this.workers.map((w) => w.terminate()));
     }
   }
