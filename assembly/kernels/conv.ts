@@ -4,6 +4,7 @@
 //   biasGrad: db(k) += Σ_{n, p} dy(n, k, p)
 // Geometry args (shared): x/dx, C, H, W, kh, kw, SH, SW, PH, PW, OH, OW, col, batch.
 import { argI, argU, nextTile } from './args';
+import { NR, storeTransposed4x4 } from './gemm';
 
 /** The output columns ox whose input column ox·S − P + kx lies in [0, W): [lo, hi). */
 // @ts-ignore: decorator
@@ -188,18 +189,8 @@ export function im2colPackT(ctl: usize): void {
           const b = xi + (<usize>(iy0 * W + ix0) << 2);
           const r0 = run4(b, f0, SW), r1 = run4(b, f1, SW), r2 = run4(b, f2, SW), r3 = run4(b, f3, SW);
           const r4 = run4(b, f4, SW), r5 = run4(b, f5, SW), r6 = run4(b, f6, SW), r7 = run4(b, f7, SW);
-          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
-          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
-          const u2 = i32x4.shuffle(r6, r7, 0, 4, 1, 5), u3 = i32x4.shuffle(r6, r7, 2, 6, 3, 7);
-          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(o, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
-          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
-          v128.store(o, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
-          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
-          v128.store(o, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
-          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
-          v128.store(o, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+          storeTransposed4x4(o, NR << 2, r0, r1, r2, r3);
+          storeTransposed4x4(o + 16, NR << 2, r4, r5, r6, r7);
           o += 128;
         }
       }

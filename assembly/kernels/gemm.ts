@@ -185,6 +185,21 @@ export function packA(ctl: usize): void {
   }
 }
 
+/**
+ * Stores the 4×4 transpose of rows (r0, r1, r2, r3) at o, o + pitch, o + 2·pitch, o + 3·pitch:
+ * row i is (r0[i], r1[i], r2[i], r3[i]). The packers use it to turn k-contiguous sources into
+ * panel rows (pitch 16 for A's 4-wide panels; 32, twice, for B's 8-wide ones).
+ */
+// @ts-ignore: decorator
+@inline export function storeTransposed4x4(o: usize, pitch: usize, r0: v128, r1: v128, r2: v128, r3: v128): void {
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(o + pitch, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(o + 2 * pitch, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(o + 3 * pitch, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
 /** One period of one A panel: rows base + r·sm (r < mr, zeros after), k = 0..len at steps sk, into o. */
 // @ts-ignore: decorator
 @inline function packRunA(base: usize, o: usize, len: i32, sm: usize, sk: usize, back: bool, mr: i32): void {
@@ -198,12 +213,7 @@ export function packA(ctl: usize): void {
         r0 = i32x4.shuffle(r0, r0, 3, 2, 1, 0); r1 = i32x4.shuffle(r1, r1, 3, 2, 1, 0);
         r2 = i32x4.shuffle(r2, r2, 3, 2, 1, 0); r3 = i32x4.shuffle(r3, r3, 3, 2, 1, 0);
       }
-      const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
-      const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-      v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-      v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-      v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-      v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+      storeTransposed4x4(o, MR << 2, r0, r1, r2, r3);
       o += 4 * MR << 2;
     }
   } else if (mr == MR && sm == 4) {
@@ -258,18 +268,8 @@ export function packB(ctl: usize): void {
           const p = base + (<usize>(kk + i) << 2);
           const r0 = v128.load(p), r1 = v128.load(p + sn), r2 = v128.load(p + 2 * sn), r3 = v128.load(p + 3 * sn);
           const r4 = v128.load(p + 4 * sn), r5 = v128.load(p + 5 * sn), r6 = v128.load(p + 6 * sn), r7 = v128.load(p + 7 * sn);
-          const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
-          const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-          const u0 = i32x4.shuffle(r4, r5, 0, 4, 1, 5), u1 = i32x4.shuffle(r4, r5, 2, 6, 3, 7);
-          const u2 = i32x4.shuffle(r6, r7, 0, 4, 1, 5), u3 = i32x4.shuffle(r6, r7, 2, 6, 3, 7);
-          v128.store(o, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-          v128.store(o, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
-          v128.store(o, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
-          v128.store(o, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
-          v128.store(o, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
-          v128.store(o, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
-          v128.store(o, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
-          v128.store(o, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+          storeTransposed4x4(o, NR << 2, r0, r1, r2, r3);
+          storeTransposed4x4(o + 16, NR << 2, r4, r5, r6, r7);
           o += 4 * NR << 2;
         }
         for (; i < run; i++) {

@@ -524,17 +524,24 @@ function channelsScratch(p: ConvTranspose2dParams): number {
   return bytes <= 2 * 2 ** 20 ? bytes : 0;
 }
 
-function planTransposeForwardChannels(
-  rt: WasmRuntime, y: number, x: number, w: number, b: number, p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
+/**
+ * One step running a tconvChannels* kernel (one dispatch, `bytes` of scratch per thread): the
+ * kernel's arguments are `args` followed by the geometry (N, Cin, Cout, H, W, kh, kw, strides,
+ * paddings, OH, OW), `extra`, and the scratch region and its per-thread size.
+ */
+function planChannels(
+  rt: WasmRuntime, pass: 'forward' | 'backward_input' | 'backward_weight', kernel: 'tconvChannelsForward' | 'tconvChannelsInput' | 'tconvChannelsWeight',
+  args: number[], extra: number[], p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
 ): Step[] {
   const { OH, OW } = convTranspose2dOutSize(p);
-  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.forward(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
+  const geometry = [p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW];
+  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.${pass}(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
   return [{
-    label: `conv_transpose2d.forward(${label})`,
+    label: `conv_transpose2d.${pass}(${label})`,
     variant: 'direct',
     run() {
       const [s] = regions() as [number];
-      rt.run('tconvChannelsForward', [x, w, b, y, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, s, bytes]);
+      rt.run(kernel, [...args, ...geometry, ...extra, s, bytes]);
     },
   }];
 }
@@ -549,22 +556,6 @@ function channelsInputScratch(p: ConvTranspose2dParams): number {
   return bytes <= 2 * 2 ** 20 ? bytes : 0;
 }
 
-function planTransposeInputChannels(
-  rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, bytes: number, label: string, scratch?: SharedScratch,
-): Step[] {
-  const { OH, OW } = convTranspose2dOutSize(p);
-  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_input(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
-  return [{
-    label: `conv_transpose2d.backward_input(${label})`,
-    variant: 'direct',
-    run() {
-      const [s] = regions() as [number];
-      rt.run('tconvChannelsInput', [
-        dy, w, dx, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, accumulate ? 1 : 0, s, bytes,
-      ]);
-    },
-  }];
-}
 
 /** Per-thread scratch of tconvChannelsWeight (dy channels-last and padded, the (n, iy, ix) list) on the shapes channelsScratch serves; else 0. */
 function channelsWeightScratch(p: ConvTranspose2dParams): number {
@@ -575,20 +566,6 @@ function channelsWeightScratch(p: ConvTranspose2dParams): number {
   return bytes <= 2 * 2 ** 20 ? bytes : 0;
 }
 
-function planTransposeWeightChannels(
-  rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, bytes: number, label: string, scratch?: SharedScratch,
-): Step[] {
-  const { OH, OW } = convTranspose2dOutSize(p);
-  const regions = scratchRegions(rt.arena, [{ label: `conv_transpose2d.backward_weight(${label}) per-thread copies`, bytes: rt.threads * bytes }], scratch);
-  return [{
-    label: `conv_transpose2d.backward_weight(${label})`,
-    variant: 'direct',
-    run() {
-      const [s] = regions() as [number];
-      rt.run('tconvChannelsWeight', [x, dy, dw, p.N, p.Cin, p.Cout, p.H, p.W, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, OH, OW, s, bytes]);
-    },
-  }];
-}
 
 function planTransposeInputDirect(
   rt: WasmRuntime, dx: number, dy: number, w: number, p: ConvTranspose2dParams, accumulate: boolean, label: string, scratch?: SharedScratch,
@@ -639,7 +616,7 @@ export function convTranspose2dForward(
   const c = checkTranspose(p);
   if (useDirect(p)) return planTransposeForwardDirect(rt, y, x, w, b, p, label, scratch);
   const channels = channelsScratch(p);
-  if (channels) return planTransposeForwardChannels(rt, y, x, w, b, p, channels, label, scratch);
+  if (channels) return planChannels(rt, 'forward', 'tconvChannelsForward', [x, w, b, y], [], p, channels, label, scratch);
   if (usePhases(p, 'forward')) return planTransposeForwardPhases(rt, y, x, w, b, p, label, scratch);
   const steps = conv2dBackwardInput(rt, y, x, w, c, false, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.forward(${label})` }));
   if (b) {
@@ -656,7 +633,7 @@ export function convTranspose2dBackwardInput(
   const c = checkTranspose(p);
   if (useDirect(p)) return planTransposeInputDirect(rt, dx, dy, w, p, accumulate, label, scratch);
   const channels = channelsInputScratch(p);
-  if (channels) return planTransposeInputChannels(rt, dx, dy, w, p, accumulate, channels, label, scratch);
+  if (channels) return planChannels(rt, 'backward_input', 'tconvChannelsInput', [dy, w, dx], [accumulate ? 1 : 0], p, channels, label, scratch);
   if (usePhases(p, 'backward')) return planTransposeInputPhases(rt, dx, dy, w, p, accumulate, label, scratch);
   return planForward(rt, dx, dy, { ptr: w, sr: c.C * c.kh * c.kw, sk: 1 }, 0, c, accumulate, 'conv_transpose2d.backward_input', label, scratch);
 }
@@ -669,7 +646,7 @@ export function convTranspose2dBackwardWeight(
   // conv's weight gradient with its dy := our x (N, Cin, H, W) and its x := our dy (N, Cout, OH, OW).
   const channels = channelsWeightScratch(p);
   const steps = useDirect(p) ? planTransposeWeightDirect(rt, dw, dy, x, p, label, scratch)
-    : channels ? planTransposeWeightChannels(rt, dw, dy, x, p, channels, label, scratch)
+    : channels ? planChannels(rt, 'backward_weight', 'tconvChannelsWeight', [x, dy, dw], [], p, channels, label, scratch)
     : usePhases(p, 'backward') ? planTransposeWeightPhases(rt, dw, dy, x, p, label, scratch) : conv2dBackwardWeight(rt, dw, 0, x, dy, c, label, scratch).map((s) => ({ ...s, label: `conv_transpose2d.backward_weight(${label})` }));
   if (db) {
     const { OH, OW } = convTranspose2dOutSize(p);
