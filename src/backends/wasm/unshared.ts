@@ -60,5 +60,5 @@ export function unsharedMemoryBuild(bytes: Uint8Array): Uint8Array {
     }
     at = end;
   }
-  throw new Error('wasm module: no memory import');
+  throw new Error('wasm module: it imports no memory');
 }
