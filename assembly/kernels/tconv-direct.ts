@@ -347,14 +347,20 @@ export function tconvDirectReduce(ctl: usize): void {
 
 /**
  * Weight gradient: dw(ci, co, ky, kx) += Σ_{n, iy, ix} x(n, ci, iy, ix) · dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx).
- * For a tile (co, ky), a block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx: per (n, iy, ix), 4 splats of
- * x and 2 vectors of dy, 8 multiply-adds. The tile first lists, in the thread's table (at
- * table + tid·tableBytes), the byte offsets of x(n, 0, iy, ix) and dy(n, co, oy, ix·sw − pw) of
- * every (n, iy, ix) whose dy row oy is inside, ix-major: the columns whose dy vectors are inside
- * for a kx block form one run of the list, walked in one loop; the few columns at the ends read
- * the 16 zero bytes at `zero` for vectors outside [0, OW).
- * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, table, tableBytes
- * (≥ 8·N·H·W). Tiles: (co, ky) (counter 0): distinct rows of dw.
+ * Each thread first copies x channels-last into its scratch, xT(n, iy, ix, ci) with ci padded to CP
+ * (a multiple of 4) by zeros, so that a block's channels are splats at constant offsets of one
+ * address (no per-channel address arithmetic: the loop is issue-bound, not load-bound). For a tile
+ * (co, ky), a block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx, and the first Cin % 4 blocks take 5 ci
+ * (10 accumulators, 13 live v128) so that Cin = 4·a + 5·b has no partial block (FCN's 21 classes:
+ * 5 + 4·4 rather than 6 blocks with a quarter of the last one used): per (n, iy, ix), 4 or 5 splats
+ * of x and 2 vectors of dy, 8 or 10 multiply-adds. The tile first lists, after xT, the byte offsets
+ * of xT(n, iy, ix, 0) and dy(n, co, oy, ix·sw − pw) of every (n, iy, ix) whose dy row oy is inside,
+ * ix-major: the columns whose dy vectors are inside for a kx block form one run of the list, walked
+ * in one loop; the few columns at the ends read the 16 zero bytes at `zero` for vectors outside
+ * [0, OW).
+ * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch, scratchBytes
+ * (per thread ≥ 4·N·H·W·CP, then 8·N·H·W: see planTransposeWeightDirect in conv2d.ts).
+ * Tiles: (co, ky) (counter 0): distinct rows of dw.
  */
 export function tconvDirectWeight(ctl: usize): void {
   const tid = threadSlot(ctl);
@@ -362,10 +368,24 @@ export function tconvDirectWeight(ctl: usize): void {
   const N = argI(ctl, 4), Cin = argI(ctl, 5), Cout = argI(ctl, 6), H = argI(ctl, 7), W = argI(ctl, 8);
   const kh = argI(ctl, 9), kw = argI(ctl, 10), sh = argI(ctl, 11), sw = argI(ctl, 12), ph = argI(ctl, 13), pw = argI(ctl, 14);
   const OH = argI(ctl, 15), OW = argI(ctl, 16);
-  const table = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
-  const HW = H * W, xs = <usize>HW << 2; // x plane stride (bytes)
+  const xT = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
+  const HW = H * W, CP = (Cin + 3) & ~3;
+  const table = xT + (<usize>N * HW * CP << 2);
   const wCi = <usize>Cout * kh * kw << 2;
   const wide = kw % 8 == 0, KB = wide ? 8 : 4;
+  const fives = Cin >= 5 * (Cin & 3) ? Cin & 3 : 0;
+  for (let n = 0; n < N; n++) {
+    const xn = x + (<usize>n * Cin * HW << 2), tn = xT + (<usize>n * HW * CP << 2);
+    for (let ci = 0; ci < CP; ci++) {
+      let dst = tn + (<usize>ci << 2);
+      if (ci >= Cin) {
+        for (let i = 0; i < HW; i++, dst += <usize>CP << 2) store<f32>(dst, 0);
+        continue;
+      }
+      let src = xn + (<usize>ci * HW << 2);
+      for (let i = 0; i < HW; i++, src += 4, dst += <usize>CP << 2) store<f32>(dst, load<f32>(src));
+    }
+  }
   const tiles = Cout * kh;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const co = t / kh, ky = t % kh;
@@ -378,7 +398,7 @@ export function tconvDirectWeight(ctl: usize): void {
     for (let ix = 0; ix < W; ix++) {
       for (let n = 0; n < N; n++) {
         for (let iy = iy0; iy < iy1; iy++, e += 8) {
-          store<i32>(e, ((n * Cin * HW) + iy * W + ix) << 2);
+          store<i32>(e, ((n * H + iy) * W + ix) * CP << 2);
           store<i32>(e, ((n * Cout + co) * OH * OW + (iy * sh - ph + ky) * OW + ix * sw - pw) << 2, 4);
         }
       }
@@ -388,51 +408,67 @@ export function tconvDirectWeight(ctl: usize): void {
     const G = max(1, 256 / R);
     for (let g0 = 0; g0 < W; g0 += G) {
       const g1 = min(W, g0 + G);
-      for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
-        const rows = min(4, Cin - ci0);
-        const x0 = x + (<usize>ci0 * xs);
-        const s1: usize = rows > 1 ? xs : 0, s2: usize = rows > 2 ? 2 * xs : 0, s3: usize = rows > 3 ? 3 * xs : 0;
+      for (let ci0 = 0, ib = 0; ci0 < Cin; ib++) {
+        const five = ib < fives, rows = five ? 5 : min(4, Cin - ci0);
+        const x0 = xT + (<usize>ci0 << 2);
         for (let kx = 0; kx < kw; kx += KB) {
           // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
           const room = OW + pw - kx - KB;
           const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
           const a = min(g1, max(g0, ixA)), b = max(a, min(g1, ixB));
-          const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
-          if (wide) weightBlock8(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
-          else weightBlock4(x0, s1, s2, s3, dy + (<usize>kx << 2), zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+          const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2), dk = dy + (<usize>kx << 2);
+          if (five) {
+            if (wide) weightBlock8x5(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
+            else weightBlock4x5(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
+          } else if (wide) weightBlock8(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+          else weightBlock4(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
         }
+        ci0 += rows;
       }
     }
   }
 }
 
 /**
- * One weight-gradient block (tconvDirectWeight): 4 ci (x planes at x0, + s1, s2, s3) × 8 kx
- * (weightBlock8) or 4 kx (weightBlock4) of one dw row, summed over the tile's list (R entries per
- * column; dk = dy + kx bytes) and added at o (rows wCi bytes apart).
+ * The weight-gradient blocks (tconvDirectWeight): 4 ci (`rows` of them stored) or 5 ci (xT at x0,
+ * channels 4 bytes apart) × 8 kx (…8) or 4 kx (…4) of one dw row, summed over the tile's list (R
+ * entries per column; dk = dy + kx bytes) and added at o (rows wCi bytes apart).
  */
 function weightBlock8(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true);
+  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true, false);
 }
 function weightBlock4(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, s1, s2, s3, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false);
+  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false, false);
+}
+function weightBlock8x5(
+  x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize,
+): void {
+  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, true, true);
+}
+function weightBlock4x5(
+  x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize,
+): void {
+  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, false, true);
 }
 
 // @ts-ignore: decorator
 @inline function weightBlock(
-  x0: usize, s1: usize, s2: usize, s3: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
-  ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool,
+  x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
+  ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool, five: bool,
 ): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
   // The run of columns with both vectors inside.
   const end = table + (<usize>ixB * R << 3);
   for (let e = table + (<usize>ixA * R << 3); e < end; e += 8) {
@@ -440,12 +476,16 @@ function weightBlock4(
     const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
     let xv = v128.load32_splat(xq);
     c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-    xv = v128.load32_splat(xq + s1);
+    xv = v128.load32_splat(xq, 4);
     c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-    xv = v128.load32_splat(xq + s2);
+    xv = v128.load32_splat(xq, 8);
     c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-    xv = v128.load32_splat(xq + s3);
+    xv = v128.load32_splat(xq, 12);
     c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+    if (five) {
+      xv = v128.load32_splat(xq, 16);
+      c40 = madd(xv, d0, c40); if (wide) c41 = madd(xv, d1, c41);
+    }
   }
   // The columns at the ends: a vector outside [0, OW) reads zeros.
   for (let ix = g0; ix < g1; ix++) {
@@ -460,18 +500,23 @@ function weightBlock4(
       const d0 = v128.load(in0 ? dq : zero), d1 = wide ? v128.load(in1 ? dq + 16 : zero) : d0;
       let xv = v128.load32_splat(xq);
       c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
-      xv = v128.load32_splat(xq + s1);
+      xv = v128.load32_splat(xq, 4);
       c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
-      xv = v128.load32_splat(xq + s2);
+      xv = v128.load32_splat(xq, 8);
       c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
-      xv = v128.load32_splat(xq + s3);
+      xv = v128.load32_splat(xq, 12);
       c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      if (five) {
+        xv = v128.load32_splat(xq, 16);
+        c40 = madd(xv, d0, c40); if (wide) c41 = madd(xv, d1, c41);
+      }
     }
   }
   addRow(o, c00, c01, wide);
   if (rows > 1) addRow(o + wCi, c10, c11, wide);
   if (rows > 2) addRow(o + 2 * wCi, c20, c21, wide);
   if (rows > 3) addRow(o + 3 * wCi, c30, c31, wide);
+  if (five) addRow(o + 4 * wCi, c40, c41, wide);
 }
 
 // @ts-ignore: decorator

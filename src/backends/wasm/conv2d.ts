@@ -592,11 +592,13 @@ function planTransposeInputDirect(
 function planTransposeWeightDirect(
   rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
 ): Step[] {
-  // 16 zero bytes (what a dy vector outside the image reads) and each thread's list of (n, iy, ix).
-  const tableBytes = Math.ceil(8 * p.N * p.H * p.W / 64) * 64;
+  // 16 zero bytes (what a dy vector outside the image reads) and each thread's copy of x
+  // channels-last (channels padded to a multiple of 4) followed by its list of (n, iy, ix).
+  const CP = Math.ceil(p.Cin / 4) * 4;
+  const tableBytes = Math.ceil((4 * CP + 8) * p.N * p.H * p.W / 64) * 64;
   const regions = scratchRegions(rt.arena, [
     { label: `conv_transpose2d.backward_weight(${label}) zeros`, bytes: 16 },
-    { label: `conv_transpose2d.backward_weight(${label}) offset lists`, bytes: rt.threads * tableBytes },
+    { label: `conv_transpose2d.backward_weight(${label}) x copies and offset lists`, bytes: rt.threads * tableBytes },
   ], scratch);
   return [{
     label: `conv_transpose2d.backward_weight(${label})`,
