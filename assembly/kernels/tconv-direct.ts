@@ -345,21 +345,26 @@ export function tconvDirectReduce(ctl: usize): void {
   }
 }
 
+/** Tiles of the weight gradient with at most this many rows walk a list (tconvDirectWeight). */
+const LIST_ROWS = 12;
+
 /**
  * Weight gradient: dw(ci, co, ky, kx) += Σ_{n, iy, ix} x(n, ci, iy, ix) · dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx).
  * Each thread first copies x channels-last into its scratch, xT(n, iy, ix, ci) with ci padded to CP
  * (a multiple of 4) by zeros, so that a block's channels are splats at constant offsets of one
- * address (no per-channel address arithmetic: the loop is issue-bound, not load-bound). For a tile
- * (co, ky), a block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx, and the first Cin % 4 blocks take 5 ci
- * (10 accumulators, 13 live v128) so that Cin = 4·a + 5·b has no partial block (FCN's 21 classes:
- * 5 + 4·4 rather than 6 blocks with a quarter of the last one used): per (n, iy, ix), 4 or 5 splats
- * of x and 2 vectors of dy, 8 or 10 multiply-adds. The tile first lists, after xT, the byte offsets
- * of xT(n, iy, ix, 0) and dy(n, co, oy, ix·sw − pw) of every (n, iy, ix) whose dy row oy is inside,
- * ix-major: the columns whose dy vectors are inside for a kx block form one run of the list, walked
- * in one loop; the few columns at the ends read the 16 zero bytes at `zero` for vectors outside
- * [0, OW).
+ * address and consecutive ix are CP floats apart. A tile (co, ky) walks the rows (n, iy) whose dy
+ * row oy is inside, in groups of rows whose x and dy fit in L1 together (the dy rows of a tile are
+ * sh·OW floats apart, a multiple of 4 KiB on the FCN heads, so they share L1 sets: a group holds
+ * fewer rows than L1 has ways), and for each group every ci × kx block: along a row, xT steps by CP
+ * floats and dy by sw, with no offset list. A tile of at most LIST_ROWS rows instead lists the byte
+ * offsets of xT(n, iy, ix, 0) and dy(n, co, oy, ix·sw − pw) of each (n, iy, ix), ix-major, and
+ * walks a group of columns' entries in one run (listBlock*). A block is 4 ci × 8 kx (kw % 8 == 0) or × 4 kx, and
+ * the first Cin % 4 blocks take 5 ci (10 accumulators, 13 live v128) so that Cin = 4·a + 5·b has
+ * no partial block (FCN's 21 classes: 5 + 4·4 rather than 6 blocks with a quarter of the last one
+ * used): per (n, iy, ix), 4 or 5 splats of x and 2 vectors of dy, 8 or 10 multiply-adds. Columns
+ * whose dy vectors lie partly outside [0, OW) read the 16 zero bytes at `zero` for those.
  * args: x, dy, dw, zero, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW, scratch, scratchBytes
- * (per thread ≥ 4·N·H·W·CP, then 8·N·H·W: see planTransposeWeightDirect in conv2d.ts).
+ * (per thread ≥ 4·N·H·W·CP + 8·N·H·W: see planTransposeWeightDirect in conv2d.ts).
  * Tiles: (co, ky) (counter 0): distinct rows of dw.
  */
 export function tconvDirectWeight(ctl: usize): void {
@@ -370,7 +375,7 @@ export function tconvDirectWeight(ctl: usize): void {
   const OH = argI(ctl, 15), OW = argI(ctl, 16);
   const xT = argU(ctl, 17) + <usize>tid * argU(ctl, 18);
   const HW = H * W, CP = (Cin + 3) & ~3;
-  const table = xT + (<usize>N * HW * CP << 2);
+  const rowsT = xT + (<usize>N * HW * CP << 2); // the tile's rows: xT and dy byte addresses
   const wCi = <usize>Cout * kh * kw << 2;
   const wide = kw % 8 == 0, KB = wide ? 8 : 4;
   const fives = Cin >= 5 * (Cin & 3) ? Cin & 3 : 0;
@@ -386,42 +391,77 @@ export function tconvDirectWeight(ctl: usize): void {
       for (let i = 0; i < HW; i++, src += 4, dst += <usize>CP << 2) store<f32>(dst, load<f32>(src));
     }
   }
+  // Rows per group of the row walk: about 24 KiB of xT and dy rows, and at most 8 (x64 L1 data
+  // caches have 8 or 12 ways).
+  const RG = max(1, min(8, 24576 / ((W * CP + OW) << 2)));
   const tiles = Cout * kh;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const co = t / kh, ky = t % kh;
     // iy with a dy row inside: 0 ≤ iy·sh − ph + ky < OH.
     const iy0 = ky >= ph ? 0 : (ph - ky + sh - 1) / sh;
     const top = OH - 1 + ph - ky, iy1 = top < 0 ? 0 : min(H, top / sh + 1);
-    const R = N * max(0, iy1 - iy0); // list entries per column ix
+    const R = N * max(0, iy1 - iy0);
     if (R == 0) continue;
-    let e = table;
-    for (let ix = 0; ix < W; ix++) {
-      for (let n = 0; n < N; n++) {
-        for (let iy = iy0; iy < iy1; iy++, e += 8) {
-          store<i32>(e, ((n * H + iy) * W + ix) * CP << 2);
-          store<i32>(e, ((n * Cout + co) * OH * OW + (iy * sh - ph + ky) * OW + ix * sw - pw) << 2, 4);
+    if (R <= LIST_ROWS) {
+      // Few rows (FCN-32s: 2 × 5): they do not crowd an L1 set, and one walk over every (n, iy, ix)
+      // of a column group, listed ix-major, is longer than the row walk's runs along ix.
+      let e = rowsT;
+      for (let ix = 0; ix < W; ix++) {
+        for (let n = 0; n < N; n++) {
+          for (let iy = iy0; iy < iy1; iy++, e += 8) {
+            store<i32>(e, ((n * H + iy) * W + ix) * CP << 2);
+            store<i32>(e, ((n * Cout + co) * OH * OW + (iy * sh - ph + ky) * OW + ix * sw - pw) << 2, 4);
+          }
         }
       }
+      // Columns in groups of about 256 list entries, so that the x and dy bytes one group's blocks
+      // read stay in L1 across its ci × kx blocks (each block adds its sums to dw).
+      const G = max(1, 256 / R);
+      for (let g0 = 0; g0 < W; g0 += G) {
+        const g1 = min(W, g0 + G);
+        for (let ci0 = 0, ib = 0; ci0 < Cin; ib++) {
+          const five = ib < fives, rows = five ? 5 : min(4, Cin - ci0);
+          const x0 = xT + (<usize>ci0 << 2);
+          for (let kx = 0; kx < kw; kx += KB) {
+            // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
+            const room = OW + pw - kx - KB;
+            const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
+            const a = min(g1, max(g0, ixA)), b = max(a, min(g1, ixB));
+            const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2), dk = dy + (<usize>kx << 2);
+            if (five) {
+              if (wide) listBlock8x5(x0, dk, zero, rowsT, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
+              else listBlock4x5(x0, dk, zero, rowsT, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
+            } else if (wide) listBlock8(x0, dk, zero, rowsT, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+            else listBlock4(x0, dk, zero, rowsT, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+          }
+          ci0 += rows;
+        }
+      }
+      continue;
     }
-    // Columns in groups of about 256 list entries, so that the x and dy bytes one group's blocks
-    // read stay in L1 across its ci × kx blocks (each block adds its sums to dw).
-    const G = max(1, 256 / R);
-    for (let g0 = 0; g0 < W; g0 += G) {
-      const g1 = min(W, g0 + G);
+    let r = 0;
+    for (let n = 0; n < N; n++) {
+      for (let iy = iy0; iy < iy1; iy++, r++) {
+        store<u32>(rowsT + (<usize>r << 3), <u32>(xT + (<usize>((n * H + iy) * W * CP) << 2)));
+        store<u32>(rowsT + (<usize>r << 3), <u32>(dy + (<usize>(((n * Cout + co) * OH + iy * sh - ph + ky) * OW) << 2)), 4);
+      }
+    }
+    for (let r0 = 0; r0 < R; r0 += RG) {
+      const r1 = min(R, r0 + RG);
       for (let ci0 = 0, ib = 0; ci0 < Cin; ib++) {
         const five = ib < fives, rows = five ? 5 : min(4, Cin - ci0);
-        const x0 = xT + (<usize>ci0 << 2);
         for (let kx = 0; kx < kw; kx += KB) {
-          // ix whose two dy vectors are both inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
+          // ix whose dy vectors are all inside: ix·sw − pw + kx ≥ 0 and ix·sw − pw + kx + KB ≤ OW.
           const room = OW + pw - kx - KB;
           const ixA = min(W, max(0, (pw - kx + sw - 1) / sw)), ixB = room < 0 ? ixA : max(ixA, min(W, room / sw + 1));
-          const a = min(g1, max(g0, ixA)), b = max(a, min(g1, ixB));
-          const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2), dk = dy + (<usize>kx << 2);
+          const o = dw + (<usize>((ci0 * Cout + co) * kh + ky) * kw + kx << 2);
+          // dy of (row, ix) at row + (ix·sw − pw + kx)·4
+          const dk = (<isize>kx - <isize>pw) << 2;
           if (five) {
-            if (wide) weightBlock8x5(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
-            else weightBlock4x5(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi);
-          } else if (wide) weightBlock8(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
-          else weightBlock4(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, a, b, o, wCi, rows);
+            if (wide) weightBlock8x5(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi);
+            else weightBlock4x5(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi);
+          } else if (wide) weightBlock8(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
+          else weightBlock4(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, rows);
         }
         ci0 += rows;
       }
@@ -430,37 +470,37 @@ export function tconvDirectWeight(ctl: usize): void {
 }
 
 /**
- * The weight-gradient blocks (tconvDirectWeight): 4 ci (`rows` of them stored) or 5 ci (xT at x0,
+ * The weight-gradient blocks of the list walk (tconvDirectWeight): 4 ci (`rows` of them stored) or 5 ci (xT at x0,
  * channels 4 bytes apart) × 8 kx (…8) or 4 kx (…4) of one dw row, summed over the tile's list (R
  * entries per column; dk = dy + kx bytes) and added at o (rows wCi bytes apart).
  */
-function weightBlock8(
+function listBlock8(
   x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true, false);
+  listBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true, false);
 }
-function weightBlock4(
+function listBlock4(
   x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
 ): void {
-  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false, false);
+  listBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false, false);
 }
-function weightBlock8x5(
+function listBlock8x5(
   x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize,
 ): void {
-  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, true, true);
+  listBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, true, true);
 }
-function weightBlock4x5(
+function listBlock4x5(
   x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize,
 ): void {
-  weightBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, false, true);
+  listBlock(x0, dk, zero, table, R, g0, g1, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, false, true);
 }
 
 // @ts-ignore: decorator
-@inline function weightBlock(
+@inline function listBlock(
   x0: usize, dk: usize, zero: usize, table: usize, R: i32, g0: i32, g1: i32, sw: i32, pw: i32, kx: i32, OW: i32,
   ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32, wide: bool, five: bool,
 ): void {
@@ -508,6 +548,94 @@ function weightBlock4x5(
       c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
       if (five) {
         xv = v128.load32_splat(xq, 16);
+        c40 = madd(xv, d0, c40); if (wide) c41 = madd(xv, d1, c41);
+      }
+    }
+  }
+  addRow(o, c00, c01, wide);
+  if (rows > 1) addRow(o + wCi, c10, c11, wide);
+  if (rows > 2) addRow(o + 2 * wCi, c20, c21, wide);
+  if (rows > 3) addRow(o + 3 * wCi, c30, c31, wide);
+  if (five) addRow(o + 4 * wCi, c40, c41, wide);
+}
+
+/**
+ * The weight-gradient blocks (tconvDirectWeight): 4 ci (`rows` of them stored) or 5 ci × 8 kx (…8)
+ * or 4 kx (…4) of one dw row, summed over the tile's rows r0 .. r1 (xT and dy addresses at rowsT)
+ * and all columns, added at o (dw rows wCi bytes apart).
+ */
+function weightBlock8(
+  rowsT: usize, r0: i32, r1: i32, ci0: i32, dk: isize, zero: usize, W: i32, CP: i32, sw: i32, pw: i32, kx: i32, OW: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+): void {
+  weightBlock(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, true, false);
+}
+function weightBlock4(
+  rowsT: usize, r0: i32, r1: i32, ci0: i32, dk: isize, zero: usize, W: i32, CP: i32, sw: i32, pw: i32, kx: i32, OW: i32, ixA: i32, ixB: i32, o: usize, wCi: usize, rows: i32,
+): void {
+  weightBlock(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, rows, false, false);
+}
+function weightBlock8x5(
+  rowsT: usize, r0: i32, r1: i32, ci0: i32, dk: isize, zero: usize, W: i32, CP: i32, sw: i32, pw: i32, kx: i32, OW: i32, ixA: i32, ixB: i32, o: usize, wCi: usize,
+): void {
+  weightBlock(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, true, true);
+}
+function weightBlock4x5(
+  rowsT: usize, r0: i32, r1: i32, ci0: i32, dk: isize, zero: usize, W: i32, CP: i32, sw: i32, pw: i32, kx: i32, OW: i32, ixA: i32, ixB: i32, o: usize, wCi: usize,
+): void {
+  weightBlock(rowsT, r0, r1, ci0, dk, zero, W, CP, sw, pw, kx, OW, ixA, ixB, o, wCi, 5, false, true);
+}
+
+// @ts-ignore: decorator
+@inline function weightBlock(
+  rowsT: usize, r0: i32, r1: i32, ci0: i32, dk: isize, zero: usize, W: i32, CP: i32, sw: i32, pw: i32, kx: i32, OW: i32, ixA: i32, ixB: i32,
+  o: usize, wCi: usize, rows: i32, wide: bool, five: bool,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  const xStep = <usize>CP << 2, dStep = <usize>sw << 2;
+  for (let r = r0; r < r1; r++) {
+    const xr = <usize>load<u32>(rowsT + (<usize>r << 3)) + (<usize>ci0 << 2);
+    const dr = <usize>(<isize>load<u32>(rowsT + (<usize>r << 3), 4) + dk);
+    // The run of columns with every vector inside.
+    let xq = xr + <usize>ixA * xStep, dq = dr + <usize>ixA * dStep;
+    const end = xr + <usize>ixB * xStep;
+    for (; xq < end; xq += xStep, dq += dStep) {
+      const d0 = v128.load(dq), d1 = wide ? v128.load(dq, 16) : d0;
+      let xv = v128.load32_splat(xq);
+      c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+      xv = v128.load32_splat(xq, 4);
+      c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+      xv = v128.load32_splat(xq, 8);
+      c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+      xv = v128.load32_splat(xq, 12);
+      c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      if (five) {
+        xv = v128.load32_splat(xq, 16);
+        c40 = madd(xv, d0, c40); if (wide) c41 = madd(xv, d1, c41);
+      }
+    }
+    // The columns at the ends: a vector outside [0, OW) reads zeros.
+    for (let ix = 0; ix < W; ix++) {
+      if (ix == ixA) ix = ixB;
+      if (ix >= W) break;
+      const col = ix * sw - pw + kx;
+      const in0 = col >= 0 && col < OW, in1 = wide && col + 4 >= 0 && col + 4 < OW;
+      if (!in0 && !in1) continue;
+      const xe = xr + <usize>ix * xStep, de = dr + <usize>ix * dStep;
+      const d0 = v128.load(in0 ? de : zero), d1 = wide ? v128.load(in1 ? de + 16 : zero) : d0;
+      let xv = v128.load32_splat(xe);
+      c00 = madd(xv, d0, c00); if (wide) c01 = madd(xv, d1, c01);
+      xv = v128.load32_splat(xe, 4);
+      c10 = madd(xv, d0, c10); if (wide) c11 = madd(xv, d1, c11);
+      xv = v128.load32_splat(xe, 8);
+      c20 = madd(xv, d0, c20); if (wide) c21 = madd(xv, d1, c21);
+      xv = v128.load32_splat(xe, 12);
+      c30 = madd(xv, d0, c30); if (wide) c31 = madd(xv, d1, c31);
+      if (five) {
+        xv = v128.load32_splat(xe, 16);
         c40 = madd(xv, d0, c40); if (wide) c41 = madd(xv, d1, c41);
       }
     }

@@ -236,9 +236,13 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     { N: 1, Cin: 2, H: 2, W: 3, Cout: 3, kh: 32, kw: 32, strideH: 16, strideW: 16, padH: 8, padW: 8 },
     { N: 2, Cin: 6, H: 2, W: 3, Cout: 5, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 },
     { N: 2, Cin: 4, H: 3, W: 4, Cout: 9, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
-    // The weight gradient's 5-channel blocks: Cin = 9 = 5 + 4 (4-column taps), 10 = 5 + 5 (8-column).
+    // The weight gradient's 5-channel blocks: Cin = 9 = 5 + 4 (4-column taps), 10 = 5 + 5 (8-column),
+    // with at most 12 rows (n, iy) a tap (its list walk) and with more (its row walk, in groups of
+    // at most 8 rows).
     { N: 2, Cin: 9, H: 3, W: 4, Cout: 5, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
     { N: 2, Cin: 10, H: 3, W: 5, Cout: 3, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 4 },
+    { N: 2, Cin: 9, H: 8, W: 5, Cout: 3, kh: 16, kw: 16, strideH: 8, strideW: 8, padH: 4, padW: 4 },
+    { N: 2, Cin: 5, H: 7, W: 4, Cout: 2, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
     { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, kh: 8, kw: 8, strideH: 4, strideW: 4, padH: 0, padW: 0 },
     // Taps ky = 6, 7 reach no dy row (kh > OH + padH − 1 + 1).
     { N: 1, Cin: 2, H: 1, W: 2, Cout: 3, kh: 8, kw: 8, strideH: 4, strideW: 4, padH: 2, padW: 0 },

@@ -593,7 +593,8 @@ function planTransposeWeightDirect(
   rt: WasmRuntime, dw: number, dy: number, x: number, p: ConvTranspose2dParams, label: string, scratch?: SharedScratch,
 ): Step[] {
   // 16 zero bytes (what a dy vector outside the image reads) and each thread's copy of x
-  // channels-last (channels padded to a multiple of 4) followed by its list of (n, iy, ix).
+  // channels-last (channels padded to a multiple of 4) followed by a tile's row addresses or list
+  // of (n, iy, ix) offsets.
   const CP = Math.ceil(p.Cin / 4) * 4;
   const tableBytes = Math.ceil((4 * CP + 8) * p.N * p.H * p.W / 64) * 64;
   const regions = scratchRegions(rt.arena, [
