@@ -193,7 +193,9 @@ function forwardBlock4(xb: usize, wp: usize, op: usize, K: i32, yrow: usize, o0:
  * dy(n, co, iy·sh − ph + ky, ix·sw − pw + kx) over the taps that land inside dy (a ky range and,
  * with sw, pw and OW multiples of 4, a kx range of whole vectors). A block is 4 ci × 2 ix (ix and
  * ix + 1 share the taps [lo(ix), hi(ix + 1)); each has the rest of its range alone): 4 vectors of w
- * and 2 of dy per 8 multiply-adds, horizontal sums at the end. tconvDirectReduce sums the channels.
+ * and 2 of dy per 8 multiply-adds, horizontal sums at the end; the first Cin % 4 blocks take 5 ci
+ * (inputPair5: 10 accumulators, 13 live v128), so that Cin = 21 is 5 + 4·4 with no partial block.
+ * tconvDirectReduce sums the channels.
  * args: dy, w, part, N, Cin, Cout, H, W, kh, kw, sh, sw, ph, pw, OH, OW.
  * Tiles: (n, co) (counter 0): one tile reads w(·, co, ·, ·) and one dy plane.
  */
@@ -203,13 +205,16 @@ export function tconvDirectInput(ctl: usize): void {
   const kh = argI(ctl, 8), kw = argI(ctl, 9), sh = argI(ctl, 10), sw = argI(ctl, 11), ph = argI(ctl, 12), pw = argI(ctl, 13);
   const OH = argI(ctl, 14), OW = argI(ctl, 15);
   const wCi = <usize>Cout * kh * kw << 2, HW = H * W;
+  const fives = Cin >= 5 * (Cin & 3) ? Cin & 3 : 0;
   const tiles = N * Cout;
   for (let t = nextTile(ctl, 0); t < tiles; t = nextTile(ctl, 0)) {
     const n = t / Cout, co = t % Cout;
     const plane = dy + (<usize>t * OH * OW << 2);
     const pt = part + (<usize>t * Cin * HW << 2);
-    for (let ci0 = 0; ci0 < Cin; ci0 += 4) {
-      const rows = min(4, Cin - ci0);
+    for (let ci0 = 0, ib = 0; ci0 < Cin; ci0 += ib < fives ? 5 : 4, ib++) {
+      // The first Cin % 4 groups take a fifth channel (as the weight gradient's blocks), so that
+      // Cin = 4·a + 5·b has no partial group.
+      const five = ib < fives, rows = five ? 5 : min(4, Cin - ci0);
       // Missing rows of the last group read row ci0 again; their sums are not stored.
       const s1: usize = rows > 1 ? wCi : 0, s2: usize = rows > 2 ? 2 * wCi : 0, s3: usize = rows > 3 ? 3 * wCi : 0;
       const wg = w + (<usize>((ci0 * Cout + co) * kh) * kw << 2);
@@ -221,13 +226,15 @@ export function tconvDirectInput(ctl: usize): void {
           const lo0 = max(0, pw - ix * sw), hi0 = min(kw, OW + pw - ix * sw);
           const lo1 = max(0, pw - (ix + 1) * sw), hi1 = min(kw, OW + pw - (ix + 1) * sw);
           const d0 = drow + (<usize>(ix * sw - pw) << 2);
-          inputPair(wg, s1, s2, s3, d0, d0 + (<usize>sw << 2), ky0, ky1, kw, OW, lo0, hi0, lo1, hi1,
-            pt + (<usize>(ci0 * HW + iy * W + ix) << 2), <usize>HW << 2, rows);
+          const out = pt + (<usize>(ci0 * HW + iy * W + ix) << 2);
+          if (five) inputPair5(wg, s1, d0, d0 + (<usize>sw << 2), ky0, ky1, kw, OW, lo0, hi0, lo1, hi1, out, <usize>HW << 2);
+          else inputPair4(wg, s1, s2, s3, d0, d0 + (<usize>sw << 2), ky0, ky1, kw, OW, lo0, hi0, lo1, hi1, out, <usize>HW << 2, rows);
         }
         if (ix < W) {
           // The last column of an odd width.
           const lo0 = max(0, pw - ix * sw), hi0 = min(kw, OW + pw - ix * sw);
-          let c00 = f32x4.splat(0), c10 = f32x4.splat(0), c20 = f32x4.splat(0), c30 = f32x4.splat(0);
+          let c00 = f32x4.splat(0), c10 = f32x4.splat(0), c20 = f32x4.splat(0), c30 = f32x4.splat(0), c40 = f32x4.splat(0);
+          const s4: usize = five ? 4 * wCi : 0;
           const d0 = drow + (<usize>(ix * sw - pw) << 2);
           for (let ky = ky0; ky < ky1; ky++) {
             const ko = <usize>ky * kw << 2, dyo = <usize>ky * OW << 2;
@@ -236,6 +243,7 @@ export function tconvDirectInput(ctl: usize): void {
               const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
               c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
               c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
+              c40 = madd(v128.load(wp + s4), a0, c40);
             }
           }
           const o = pt + (<usize>(ci0 * HW + iy * W + ix) << 2), rs = <usize>HW << 2;
@@ -243,6 +251,7 @@ export function tconvDirectInput(ctl: usize): void {
           if (rows > 1) store<f32>(o + rs, hsum(c10));
           if (rows > 2) store<f32>(o + 2 * rs, hsum(c20));
           if (rows > 3) store<f32>(o + 3 * rs, hsum(c30));
+          if (five) store<f32>(o + 4 * rs, hsum(c40));
         }
       }
     }
@@ -254,10 +263,25 @@ export function tconvDirectInput(ctl: usize): void {
  * the other channels), dy of ky = 0 at d0 (ix) and d1 (ix + 1), taps ky0..ky1 and kx ranges
  * [lo0, hi0) and [lo1, hi1); stores the `rows` × 2 sums at out (rows rs bytes apart).
  */
-function inputPair(
+function inputPair4(
   wg: usize, s1: usize, s2: usize, s3: usize, d0: usize, d1: usize, ky0: i32, ky1: i32, kw: i32, OW: i32,
   lo0: i32, hi0: i32, lo1: i32, hi1: i32, out: usize, rs: usize, rows: i32,
 ): void {
+  inputPair(wg, s1, s2, s3, 0, d0, d1, ky0, ky1, kw, OW, lo0, hi0, lo1, hi1, out, rs, rows, false);
+}
+function inputPair5(
+  wg: usize, s1: usize, d0: usize, d1: usize, ky0: i32, ky1: i32, kw: i32, OW: i32,
+  lo0: i32, hi0: i32, lo1: i32, hi1: i32, out: usize, rs: usize,
+): void {
+  inputPair(wg, s1, 2 * s1, 3 * s1, 4 * s1, d0, d1, ky0, ky1, kw, OW, lo0, hi0, lo1, hi1, out, rs, 5, true);
+}
+
+// @ts-ignore: decorator
+@inline function inputPair(
+  wg: usize, s1: usize, s2: usize, s3: usize, s4: usize, d0: usize, d1: usize, ky0: i32, ky1: i32, kw: i32, OW: i32,
+  lo0: i32, hi0: i32, lo1: i32, hi1: i32, out: usize, rs: usize, rows: i32, five: bool,
+): void {
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -278,6 +302,10 @@ function inputPair(
         c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
         wv = v128.load(wp + s3);
         c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
+        if (five) {
+          wv = v128.load(wp + s4);
+          c40 = madd(wv, a0, c40); c41 = madd(wv, a1, c41);
+        }
       }
     }
     ky1 = ky0; // done: skip the general loop
@@ -296,6 +324,10 @@ function inputPair(
       c20 = madd(wv, a0, c20); c21 = madd(wv, a1, c21);
       wv = v128.load(wp + s3);
       c30 = madd(wv, a0, c30); c31 = madd(wv, a1, c31);
+      if (five) {
+        wv = v128.load(wp + s4);
+        c40 = madd(wv, a0, c40); c41 = madd(wv, a1, c41);
+      }
     }
     // ix alone: [hi1, hi0); ix + 1 alone: [lo1, lo0).
     for (let kx = max(hi1, lo0); kx < hi0; kx += 4) {
@@ -303,18 +335,21 @@ function inputPair(
       const a0 = v128.load(d0 + dyo + (<usize>kx << 2));
       c00 = madd(v128.load(wp), a0, c00); c10 = madd(v128.load(wp + s1), a0, c10);
       c20 = madd(v128.load(wp + s2), a0, c20); c30 = madd(v128.load(wp + s3), a0, c30);
+      if (five) c40 = madd(v128.load(wp + s4), a0, c40);
     }
     for (let kx = lo1; kx < min(lo0, hi1); kx += 4) {
       const wp = wg + ko + (<usize>kx << 2);
       const a1 = v128.load(d1 + dyo + (<usize>kx << 2));
       c01 = madd(v128.load(wp), a1, c01); c11 = madd(v128.load(wp + s1), a1, c11);
       c21 = madd(v128.load(wp + s2), a1, c21); c31 = madd(v128.load(wp + s3), a1, c31);
+      if (five) c41 = madd(v128.load(wp + s4), a1, c41);
     }
   }
   store<f32>(out, hsum(c00)); store<f32>(out, hsum(c01), 4);
   if (rows > 1) { store<f32>(out + rs, hsum(c10)); store<f32>(out + rs, hsum(c11), 4); }
   if (rows > 2) { store<f32>(out + 2 * rs, hsum(c20)); store<f32>(out + 2 * rs, hsum(c21), 4); }
   if (rows > 3) { store<f32>(out + 3 * rs, hsum(c30)); store<f32>(out + 3 * rs, hsum(c31), 4); }
+  if (five) { store<f32>(out + 4 * rs, hsum(c40)); store<f32>(out + 4 * rs, hsum(c41), 4); }
 }
 
 /**
