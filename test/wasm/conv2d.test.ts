@@ -236,7 +236,8 @@ describe.each(THREADS)('direct transposed convolutions on %i thread(s)', (thread
     { N: 1, Cin: 2, H: 2, W: 3, Cout: 3, kh: 32, kw: 32, strideH: 16, strideW: 16, padH: 8, padW: 8 },
     { N: 2, Cin: 6, H: 2, W: 3, Cout: 5, kh: 64, kw: 64, strideH: 32, strideW: 32, padH: 16, padW: 16 },
     { N: 2, Cin: 4, H: 3, W: 4, Cout: 9, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
-    // The weight gradient's 5-channel blocks: Cin = 9 = 5 + 4 (4-column taps), 10 = 5 + 5 (8-column),
+    // The 5-channel blocks of the backward-input and weight gradient: Cin = 9 = 5 + 4 (4-column
+    // taps), 10 = 5 + 5 (8-column) (and Cin = 5 above, with an odd W),
     // with at most 12 rows (n, iy) a tap (its list walk) and with more (its row walk, in groups of
     // at most 8 rows).
     { N: 2, Cin: 9, H: 3, W: 4, Cout: 5, kh: 6, kw: 12, strideH: 3, strideW: 4, padH: 2, padW: 4 },
