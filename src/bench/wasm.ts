@@ -21,7 +21,7 @@ import { predictFrames } from '../fcn/predict.js';
 import { CHAPTER_OPTIMIZER } from '../fcn/trainer.js';
 import { WasmFcnModel } from '../fcn/wasm/model.js';
 import { WasmTrainer } from '../fcn/wasm/trainer.js';
-import { median, syntheticBatch, syntheticFrames, type KernelTime, type PeakResult } from './webfcn.js';
+import { median, syntheticBatch, syntheticFrames, type KernelTime, type PeakResult, type WebfcnBenchOptions } from './webfcn.js';
 
 /** One stage of a wasm step or pass: milliseconds (median or fastest of the repetitions). */
 export interface WasmStage {
@@ -61,18 +61,8 @@ export interface WasmResult {
   peak: PeakResult & { threads: number };
 }
 
-export interface WasmBenchOptions {
-  batch: number;
-  size: [number, number];
-  inferBatch: number;
-  inferSize: [number, number];
-  classes: number;
-  /** Timed repetitions after the warm-up. */
-  steps: number;
-  stat?: 'median' | 'min';
-  memoryBudget?: number;
-  log?: (s: string) => void;
-}
+/** The same options as the WebGPU row's. */
+export type WasmBenchOptions = WebfcnBenchOptions;
 
 /** Untimed steps and passes first: the first plans, and V8 compiles hot wasm functions a second time, optimised. */
 export const WASM_WARMUP = 2;
