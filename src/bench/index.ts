@@ -314,40 +314,24 @@ export function benchSvg(r: BenchResult): string {
   const m = r.wasm;
   type Panel = { title: string; unit: string; bars: Array<{ label: string; value: number | null; color: string }> };
   const panels: Panel[] = [];
-  if (w) {
-    panels.push({
-      title: `WebGPU training step ${w.train.batch}x${w.train.size.join('x')}: time per stage (ms)`,
-      unit: 'ms',
-      bars: [
-        ...w.train.stages.map((s) => ({ label: s.name, value: s.ms, color: s.where === 'host' ? '#8c8c8c' : '#4e79a7' })),
-        { label: 'fused step', value: w.train.fusedMs, color: '#e15759' },
-      ],
-    }, {
-      title: `WebGPU inference ${w.infer.batch}x${w.infer.size.join('x')}: time per stage (ms)`,
-      unit: 'ms',
-      bars: [
-        ...w.infer.stages.map((s) => ({ label: s.name, value: s.ms, color: '#4e79a7' })),
-        { label: 'fused pass', value: w.infer.fusedMs, color: '#e15759' },
-      ],
-    });
-  }
-  if (m) {
-    panels.push({
-      title: `wasm training step ${m.train.batch}x${m.train.size.join('x')}, ${m.runtime.threads} threads: time per stage (ms)`,
-      unit: 'ms',
-      bars: [
-        ...m.train.stages.map((s) => ({ label: s.name, value: s.ms, color: '#f28e2b' })),
-        { label: 'fused step', value: m.train.fusedMs, color: '#e15759' },
-      ],
-    }, {
-      title: `wasm inference ${m.infer.batch}x${m.infer.size.join('x')}: time per stage (ms)`,
-      unit: 'ms',
-      bars: [
-        ...m.infer.stages.map((s) => ({ label: s.name, value: s.ms, color: '#f28e2b' })),
-        { label: 'fused pass', value: m.infer.fusedMs, color: '#e15759' },
-      ],
-    });
-  }
+  /** A backend's training-step and inference stages as two panels (`threads`: shown for the training step). */
+  const stagePanels = (name: string, b: NonNullable<typeof w> | NonNullable<typeof m>, threads: string, color: (where?: string) => string): Panel[] => [{
+    title: `${name} training step ${b.train.batch}x${b.train.size.join('x')}${threads}: time per stage (ms)`,
+    unit: 'ms',
+    bars: [
+      ...b.train.stages.map((s) => ({ label: s.name, value: s.ms, color: color('where' in s ? s.where : undefined) })),
+      { label: 'fused step', value: b.train.fusedMs, color: '#e15759' },
+    ],
+  }, {
+    title: `${name} inference ${b.infer.batch}x${b.infer.size.join('x')}: time per stage (ms)`,
+    unit: 'ms',
+    bars: [
+      ...b.infer.stages.map((s) => ({ label: s.name, value: s.ms, color: color() })),
+      { label: 'fused pass', value: b.infer.fusedMs, color: '#e15759' },
+    ],
+  }];
+  if (w) panels.push(...stagePanels('WebGPU', w, '', (where) => (where === 'host' ? '#8c8c8c' : '#4e79a7')));
+  if (m) panels.push(...stagePanels('wasm', m, `, ${m.runtime.threads} threads`, () => '#f28e2b'));
   const color = (name: string) => (name.startsWith('webfcn') ? '#e15759' : '#76b7b2');
   panels.push({
     title: 'Training steps per second',

@@ -107,6 +107,21 @@ export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<W
   const log = o.log ?? (() => {});
   const runs = Math.max(1, o.steps);
   const pick = o.stat === 'min' ? (v: number[]) => Math.min(...v) : median;
+  /** `fn`'s wall ms: WASM_WARMUP untimed calls, then `runs` timed ones, reduced by the chosen stat. */
+  const timeRuns = async (what: string, unit: string, fn: () => Promise<unknown>): Promise<number> => {
+    for (let i = 0; i < WASM_WARMUP; i++) {
+      log(`${what}, warm-up ${i + 1}/${WASM_WARMUP}`);
+      await fn();
+    }
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      log(`${what}: ${unit} ${i + 1}/${runs}`);
+      const t0 = performance.now();
+      await fn();
+      ms.push(performance.now() - t0);
+    }
+    return pick(ms);
+  };
   const K = o.classes;
   log(`wasm: timing the packed GEMM (${rt.describe()})`);
   const peak = wasmPeak(rt);
@@ -122,22 +137,10 @@ export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<W
     trainer = new WasmTrainer(model, { ...CHAPTER_OPTIMIZER }, o.memoryBudget ?? 1.5 * 2 ** 30);
     const micro = trainer.chooseMicroBatch(B, H, W);
     const host = syntheticBatch(B, H, W, K);
-    const step = async (): Promise<number> => {
-      const t0 = performance.now();
+    const fusedMs = await timeRuns(`wasm train: ${B}x3x${H}x${W} (micro-batch ${micro})`, 'step', async () => {
       await trainer!.step(host, B, H, W);
       await trainer!.flush();
-      return performance.now() - t0;
-    };
-    for (let i = 0; i < WASM_WARMUP; i++) {
-      log(`wasm train: ${B}x3x${H}x${W} (micro-batch ${micro}), warm-up ${i + 1}/${WASM_WARMUP}`);
-      await step();
-    }
-    const fused: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      log(`wasm train: step ${i + 1}/${runs}`);
-      fused.push(await step());
-    }
-    const fusedMs = pick(fused);
+    });
     // Stage by stage: WasmTrainer.step's work on the plan it steps on (cached in the model), every
     // op timed on its own, with regions of our own for labels, losses and metrics.
     log('wasm train: stage-by-stage breakdown');
@@ -217,21 +220,7 @@ export async function benchWasm(rt: WasmRuntime, o: WasmBenchOptions): Promise<W
     const IB = o.inferBatch;
     const [IH, IW] = o.inferSize;
     const frames = syntheticFrames(IB, IH, IW);
-    const pass = async (): Promise<number> => {
-      const t0 = performance.now();
-      await predictFrames(model, frames, IB, IH, IW);
-      return performance.now() - t0;
-    };
-    for (let i = 0; i < WASM_WARMUP; i++) {
-      log(`wasm infer: ${IB}x${IH}x${IW} frames, warm-up ${i + 1}/${WASM_WARMUP}`);
-      await pass();
-    }
-    const iFused: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      log(`wasm infer: pass ${i + 1}/${runs}`);
-      iFused.push(await pass());
-    }
-    const iFusedMs = pick(iFused);
+    const iFusedMs = await timeRuns(`wasm infer: ${IB}x${IH}x${IW} frames`, 'pass', () => predictFrames(model, frames, IB, IH, IW));
     // The eval plan predictFrames ran (sides already multiples of 32 here), op by op.
     const evalPlan = model.plan(IB, Math.ceil(IH / 32) * 32, Math.ceil(IW / 32) * 32, 'eval');
     const iFwd: number[] = [];
